@@ -1,0 +1,191 @@
+//! What the supervisor and a worker say to each other, and the one codec that
+//! encodes it.
+//!
+//! The handshake ([`Hello`]) travels over ipc-channel's own typed channel
+//! because it carries channel endpoints. Everything after it travels as
+//! [`Frame`]s: bincode 2 bytes with a size limit, so a job batch or result
+//! batch costs one copy and no per-element framing.
+
+use std::time::Duration;
+
+use ipc_channel::ipc::{IpcReceiver, IpcSender};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::primes::Kernel;
+
+/// Bumped whenever a message type changes; checked at the handshake.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The largest frame either side will decode (16 MiB). Batches are far
+/// smaller (a few thousand numbers); anything bigger is a bug or an attack.
+pub const MAX_FRAME_BYTES: usize = 16 << 20;
+
+/// First argument that turns the `procpool` binary into a worker; the second
+/// is the name of the supervisor's one-shot server.
+pub const WORKER_FLAG: &str = "--procpool-worker";
+
+/// One message's bytes. ipc-channel carries them as a raw byte string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame(#[serde(with = "serde_bytes")] pub Vec<u8>);
+
+/// A worker's first and only typed message: who it is, which protocol it
+/// speaks, and its two private channels.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Hello {
+    /// Must equal [`PROTOCOL_VERSION`] or the supervisor rejects the worker.
+    pub protocol: u32,
+    /// The worker's process id, as the worker itself sees it.
+    pub pid: u32,
+    /// Where the supervisor sends [`JobBatch`] frames.
+    pub jobs: IpcSender<Frame>,
+    /// Where the supervisor receives [`ResultBatch`] frames.
+    pub results: IpcReceiver<Frame>,
+}
+
+/// Consecutive jobs `first_index..first_index + numbers.len()`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobBatch {
+    pub first_index: u64,
+    pub kernel: Kernel,
+    pub numbers: Vec<u64>,
+}
+
+/// Outcomes for consecutive jobs starting at `first_index`. A worker may
+/// answer one batch with several of these (it flushes long batches early).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultBatch {
+    pub first_index: u64,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// What checking one number found, and what it cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub prime: bool,
+    /// Wall time around the check alone.
+    pub elapsed_ns: u64,
+    /// CPU time the checking thread got during the check (see [`crate::timing`]).
+    pub cpu_ns: u64,
+}
+
+/// One checked number, as every executor reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrimeResult {
+    /// Position in submission order, from 0.
+    pub index: u64,
+    pub n: u64,
+    pub prime: bool,
+    /// Wall time of the check, measured where it ran.
+    pub elapsed: Duration,
+    /// CPU time of the check; below `elapsed` when the core was shared.
+    pub cpu: Duration,
+    /// The process that ran the check.
+    pub pid: u32,
+}
+
+impl PrimeResult {
+    /// Joins a job with its outcome.
+    pub fn new(index: u64, n: u64, outcome: Outcome, pid: u32) -> Self {
+        PrimeResult {
+            index,
+            n,
+            prime: outcome.prime,
+            elapsed: Duration::from_nanos(outcome.elapsed_ns),
+            cpu: Duration::from_nanos(outcome.cpu_ns),
+            pid,
+        }
+    }
+}
+
+/// A frame that could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")]
+    TooLarge(usize),
+    #[error("cannot encode message: {0}")]
+    Encode(#[from] bincode::error::EncodeError),
+    #[error("cannot decode frame: {0}")]
+    Decode(#[from] bincode::error::DecodeError),
+    #[error("frame has {0} trailing bytes after the message")]
+    Trailing(usize),
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_FRAME_BYTES>()
+}
+
+/// Encodes a message as one frame.
+pub fn encode<T: Serialize>(message: &T) -> Result<Frame, CodecError> {
+    let bytes = bincode::serde::encode_to_vec(message, config())?;
+    if bytes.len() > MAX_FRAME_BYTES {
+        return Err(CodecError::TooLarge(bytes.len()));
+    }
+    Ok(Frame(bytes))
+}
+
+/// Decodes one frame; any bytes left over are an error, as is an oversized frame.
+pub fn decode<T: DeserializeOwned>(frame: &Frame) -> Result<T, CodecError> {
+    if frame.0.len() > MAX_FRAME_BYTES {
+        return Err(CodecError::TooLarge(frame.0.len()));
+    }
+    let (message, used) = bincode::serde::decode_from_slice(&frame.0, config())?;
+    if used != frame.0.len() {
+        return Err(CodecError::Trailing(frame.0.len() - used));
+    }
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn job_batch_round_trips() {
+        let batch = JobBatch {
+            first_index: 7,
+            kernel: Kernel::Book,
+            numbers: vec![2, 3, u64::MAX],
+        };
+        assert_eq!(decode::<JobBatch>(&encode(&batch).unwrap()).unwrap(), batch);
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected() {
+        let mut frame = encode(&ResultBatch {
+            first_index: 0,
+            outcomes: vec![],
+        })
+        .unwrap();
+        frame.0.push(0);
+        assert!(matches!(
+            decode::<ResultBatch>(&frame),
+            Err(CodecError::Trailing(1))
+        ));
+    }
+
+    #[test]
+    fn a_length_prefix_beyond_the_limit_is_rejected_without_allocating() {
+        // first_index 0, kernel 0, then a varint length of u64::MAX numbers.
+        let frame = Frame(vec![0, 0, 253, 255, 255, 255, 255, 255, 255, 255, 255]);
+        assert!(decode::<JobBatch>(&frame).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let frame = Frame(bytes);
+            let _ = decode::<JobBatch>(&frame);
+            let _ = decode::<ResultBatch>(&frame);
+        }
+
+        #[test]
+        fn results_round_trip(first in any::<u64>(), raw in proptest::collection::vec((any::<bool>(), any::<u64>(), any::<u64>()), 0..64)) {
+            let batch = ResultBatch {
+                first_index: first,
+                outcomes: raw.into_iter().map(|(prime, elapsed_ns, cpu_ns)| Outcome { prime, elapsed_ns, cpu_ns }).collect(),
+            };
+            prop_assert_eq!(decode::<ResultBatch>(&encode(&batch).unwrap()).unwrap(), batch);
+        }
+    }
+}
