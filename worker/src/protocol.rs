@@ -50,6 +50,15 @@ pub struct JobBatch {
     pub numbers: Vec<u64>,
 }
 
+/// The same wire format as [`JobBatch`], borrowed, so the supervisor encodes
+/// a batch without copying its numbers.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct JobBatchRef<'a> {
+    pub first_index: u64,
+    pub kernel: Kernel,
+    pub numbers: &'a [u64],
+}
+
 /// Outcomes for consecutive jobs starting at `first_index`. A worker may
 /// answer one batch with several of these (it flushes long batches early).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +157,22 @@ mod tests {
             numbers: vec![2, 3, u64::MAX],
         };
         assert_eq!(decode::<JobBatch>(&encode(&batch).unwrap()).unwrap(), batch);
+    }
+
+    #[test]
+    fn borrowed_batch_encodes_like_the_owned_one() {
+        let numbers = [5, 6, 7];
+        let borrowed = JobBatchRef {
+            first_index: 1,
+            kernel: Kernel::Fast,
+            numbers: &numbers,
+        };
+        let owned = JobBatch {
+            first_index: 1,
+            kernel: Kernel::Fast,
+            numbers: numbers.to_vec(),
+        };
+        assert_eq!(encode(&borrowed).unwrap(), encode(&owned).unwrap());
     }
 
     #[test]

@@ -58,9 +58,7 @@ pub fn serve(server_name: &str) -> Result<(), ServeError> {
                 outcomes: outcomes.to_vec(),
             };
             let frame = protocol::encode(&reply)?;
-            results_tx
-                .send(frame)
-                .map_err(|e| ServeError::Ipc(e.to_string()))
+            results_tx.send(frame).map_err(|e| ServeError::Ipc(e.to_string()))
         })?;
     }
 }

@@ -11,13 +11,13 @@ pub fn is_prime_book(n: u64) -> bool {
     if n == 2 {
         return true;
     }
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         return false;
     }
     let limit = n.isqrt();
     let mut i = 3;
     while i <= limit {
-        if n % i == 0 {
+        if n.is_multiple_of(i) {
             return false;
         }
         i += 2;

@@ -1,0 +1,82 @@
+//! One interface, three implementations: the same numbers, the same kernel,
+//! the same timing code, run sequentially, on a rayon thread pool, or on a
+//! pool of worker processes. Reports consume any of them alike, so the
+//! comparison is written once.
+
+mod processes;
+mod rayon_threads;
+mod sequential;
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use crate::pool::{Completed, PoolError};
+
+pub use processes::Processes;
+pub use rayon_threads::RayonThreads;
+pub use sequential::Sequential;
+
+/// Which way a run was executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    Processes,
+    Rayon,
+    Sequential,
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Variant::Processes => "processes",
+            Variant::Rayon => "rayon",
+            Variant::Sequential => "sequential",
+        })
+    }
+}
+
+/// What an executor knows about its run beyond the results themselves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunFacts {
+    /// Time spent starting workers before the first job (processes only).
+    pub startup: Duration,
+    /// Jobs run again after their worker died.
+    pub retries: u64,
+}
+
+/// Why a run stopped before its input was exhausted.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    #[error("cannot start the rayon thread pool: {0}")]
+    Rayon(#[from] rayon::ThreadPoolBuildError),
+    #[error("cannot write results: {0}")]
+    Sink(#[from] io::Error),
+}
+
+/// Receives each finished job, in submission order.
+pub type Sink<'a> = dyn FnMut(Completed) -> io::Result<()> + 'a;
+
+/// Runs numbers through a kernel and reports them, in submission order, as
+/// early as that order allows.
+pub trait Executor {
+    fn variant(&self) -> Variant;
+
+    /// Processes or threads doing the checking.
+    fn workers(&self) -> usize;
+
+    /// Checks every number `numbers` yields and calls `sink` with each result
+    /// in submission order. Memory stays bounded however long the input is.
+    fn run(
+        &mut self,
+        numbers: &mut dyn Iterator<Item = u64>,
+        sink: &mut Sink<'_>,
+    ) -> Result<RunFacts, ExecError>;
+}
+
+/// Pulls up to `size` numbers.
+fn take_chunk(numbers: &mut dyn Iterator<Item = u64>, size: usize) -> Vec<u64> {
+    numbers.take(size).collect()
+}

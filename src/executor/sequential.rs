@@ -1,0 +1,53 @@
+//! The one-core baseline: every number checked on the calling thread.
+
+use procpool_worker::protocol::PrimeResult;
+use procpool_worker::serve::FLUSH_AFTER;
+use procpool_worker::timing::check_timed;
+use procpool_worker::Kernel;
+
+use super::{take_chunk, ExecError, Executor, RunFacts, Sink, Variant};
+use crate::pool::{BatchSizer, Completed};
+
+/// Checks numbers one after another on the calling thread.
+pub struct Sequential {
+    pub kernel: Kernel,
+}
+
+impl Executor for Sequential {
+    fn variant(&self) -> Variant {
+        Variant::Sequential
+    }
+
+    fn workers(&self) -> usize {
+        1
+    }
+
+    fn run(
+        &mut self,
+        numbers: &mut dyn Iterator<Item = u64>,
+        sink: &mut Sink<'_>,
+    ) -> Result<RunFacts, ExecError> {
+        let pid = std::process::id();
+        let mut sizer = BatchSizer::default();
+        let mut index = 0u64;
+        loop {
+            // Chunked like the pool's batches so CPU time is read per chunk, not per job.
+            let chunk = take_chunk(numbers, sizer.batch_size(usize::MAX));
+            if chunk.is_empty() {
+                return Ok(RunFacts::default());
+            }
+            check_timed(self.kernel, &chunk, FLUSH_AFTER, |offset, outcomes| {
+                let mut total = std::time::Duration::ZERO;
+                for (i, outcome) in outcomes.iter().enumerate() {
+                    let result =
+                        PrimeResult::new(index + (offset + i) as u64, chunk[offset + i], *outcome, pid);
+                    total += result.elapsed;
+                    sink(Completed::Checked(result))?;
+                }
+                sizer.observe(outcomes.len(), total);
+                Ok::<_, std::io::Error>(())
+            })?;
+            index += chunk.len() as u64;
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! Where numbers come from: the classic fixture, `--range`, or `--input FILE`
+//! / `-`. Files are read lazily, line by line; the first bad line ends the
+//! stream and is kept as an [`InputError`] naming the source, line and text.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+
+/// The numbers of Python's concurrent.futures prime example, with whether
+/// each is prime, largest first (the order procpool submits them in).
+pub const FIXTURE: [(u64, bool); 20] = [
+    (9999999999999999, false),
+    (9999999999999917, true),
+    (7777777777777777, false),
+    (7777777777777753, true),
+    (7777777536340681, false),
+    (6666667141414921, false),
+    (6666666666666719, true),
+    (6666666666666666, false),
+    (5555555555555555, false),
+    (5555555555555503, true),
+    (5555553133149889, false),
+    (4444444488888889, false),
+    (4444444444444444, false),
+    (4444444444444423, true),
+    (3333335652092209, false),
+    (3333333333333333, false),
+    (3333333333333301, true),
+    (299593572317531, true),
+    (142702110479723, true),
+    (2, true),
+];
+
+/// Lines longer than this are rejected without reading them whole.
+pub const MAX_LINE_BYTES: usize = 4096;
+
+/// Where the numbers of a run come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSpec {
+    Fixture,
+    /// `start..end`, end exclusive.
+    Range {
+        start: u64,
+        end: u64,
+    },
+    File(PathBuf),
+    Stdin,
+}
+
+/// A bad input, with everything a user needs to find and fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("{origin}:{line}: {reason}: {text:?}")]
+    BadLine {
+        origin: String,
+        line: u64,
+        text: String,
+        reason: String,
+    },
+    #[error("{origin}: {reason}")]
+    Source { origin: String, reason: String },
+}
+
+impl InputSpec {
+    /// A name for messages: the path, `<stdin>`, `--range` or `the fixture`.
+    pub fn name(&self) -> String {
+        match self {
+            InputSpec::Fixture => "the fixture".into(),
+            InputSpec::Range { start, end } => format!("--range {start}..{end}"),
+            InputSpec::File(path) => path.display().to_string(),
+            InputSpec::Stdin => "<stdin>".into(),
+        }
+    }
+
+    /// How many numbers, when that is known before reading.
+    pub fn len_hint(&self) -> Option<u64> {
+        match self {
+            InputSpec::Fixture => Some(FIXTURE.len() as u64),
+            InputSpec::Range { start, end } => Some(end - start),
+            InputSpec::File(_) | InputSpec::Stdin => None,
+        }
+    }
+
+    /// Starts reading. Stdin can be opened once; a file once per call.
+    pub fn open(&self) -> Result<Numbers, InputError> {
+        let source = self.name();
+        let lines: Box<dyn Iterator<Item = Result<u64, InputError>>> = match self {
+            InputSpec::Fixture => Box::new(FIXTURE.iter().map(|&(n, _)| Ok(n))),
+            InputSpec::Range { start, end } => Box::new((*start..*end).map(Ok)),
+            InputSpec::File(path) => {
+                let file = File::open(path).map_err(|e| InputError::Source {
+                    origin: source.clone(),
+                    reason: io_reason(&e),
+                })?;
+                Box::new(LineReader::new(source, BufReader::with_capacity(1 << 16, file)))
+            }
+            InputSpec::Stdin => Box::new(LineReader::new(
+                source,
+                BufReader::with_capacity(1 << 16, io::stdin()),
+            )),
+        };
+        Ok(Numbers {
+            inner: lines,
+            error: None,
+            count: 0,
+        })
+    }
+}
+
+/// Parses `START..END` (END exclusive, START < END).
+pub fn parse_range(text: &str) -> Result<InputSpec, String> {
+    let (start, end) = text
+        .split_once("..")
+        .ok_or_else(|| format!("range {text:?} is not START..END"))?;
+    let parse = |part: &str, what: &str| {
+        parse_number(part.trim()).map_err(|reason| format!("range {what} {part:?}: {reason}"))
+    };
+    let (start, end) = (parse(start, "start")?, parse(end, "end")?);
+    if start >= end {
+        return Err(format!(
+            "range {text:?} is empty (END is exclusive and must exceed START)"
+        ));
+    }
+    Ok(InputSpec::Range { start, end })
+}
+
+/// Parses one decimal `u64`: digits only, no sign, no point, no prefix.
+pub fn parse_number(text: &str) -> Result<u64, String> {
+    if text.is_empty() {
+        return Err("empty number".into());
+    }
+    if let Some(bad) = text.chars().find(|c| !c.is_ascii_digit()) {
+        let reason = match bad {
+            '+' | '-' => "signs are not allowed",
+            '.' | ',' | 'e' | 'E' => "not a whole number",
+            'x' | 'X' if text.starts_with('0') => "hex is not supported",
+            c if c.is_whitespace() => "more than one number on the line",
+            _ => "not a decimal number",
+        };
+        return Err(reason.into());
+    }
+    text.parse::<u64>()
+        .map_err(|_| format!("out of range (the largest allowed is {})", u64::MAX))
+}
+
+fn io_reason(error: &io::Error) -> String {
+    match error.kind() {
+        io::ErrorKind::NotFound => "no such file".into(),
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => error.to_string(),
+    }
+}
+
+/// The numbers of a run: a lazy stream that stops at the first bad line and
+/// remembers it, so executors see plain `u64`s.
+pub struct Numbers {
+    inner: Box<dyn Iterator<Item = Result<u64, InputError>>>,
+    error: Option<InputError>,
+    count: u64,
+}
+
+impl Numbers {
+    /// Numbers already in memory (stdin read up front for several runs).
+    pub fn from_vec(numbers: Vec<u64>) -> Self {
+        Numbers {
+            inner: Box::new(numbers.into_iter().map(Ok)),
+            error: None,
+            count: 0,
+        }
+    }
+
+    /// The error that ended the stream early, if any.
+    pub fn error(&self) -> Option<&InputError> {
+        self.error.as_ref()
+    }
+
+    /// Numbers yielded so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+impl Iterator for Numbers {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        if self.error.is_some() {
+            return None;
+        }
+        match self.inner.next()? {
+            Ok(n) => {
+                self.count += 1;
+                Some(n)
+            }
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+}
+
+/// Reads one number per line: blank lines and `#` comments skipped,
+/// surrounding whitespace (CRLF included) allowed.
+struct LineReader<R> {
+    source: String,
+    reader: R,
+    line: u64,
+    buffer: Vec<u8>,
+    failed: bool,
+}
+
+impl<R: BufRead> LineReader<R> {
+    fn new(source: String, reader: R) -> Self {
+        LineReader {
+            source,
+            reader,
+            line: 0,
+            buffer: Vec::new(),
+            failed: false,
+        }
+    }
+
+    fn bad(&mut self, text: &str, reason: impl Into<String>) -> InputError {
+        self.failed = true;
+        InputError::BadLine {
+            origin: self.source.clone(),
+            line: self.line,
+            text: shorten(text),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for LineReader<R> {
+    type Item = Result<u64, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.failed {
+            self.buffer.clear();
+            self.line += 1;
+            let read = (&mut self.reader)
+                .take(MAX_LINE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut self.buffer);
+            match read {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(InputError::Source {
+                        origin: self.source.clone(),
+                        reason: io_reason(&e),
+                    }));
+                }
+            }
+            if self.buffer.len() > MAX_LINE_BYTES && self.buffer.last() != Some(&b'\n') {
+                let text = String::from_utf8_lossy(&self.buffer).into_owned();
+                return Some(Err(
+                    self.bad(&text, format!("line longer than {MAX_LINE_BYTES} bytes"))
+                ));
+            }
+            let Ok(text) = std::str::from_utf8(&self.buffer) else {
+                let text = String::from_utf8_lossy(&self.buffer).into_owned();
+                return Some(Err(self.bad(text.trim(), "not valid UTF-8 text")));
+            };
+            let text = text.trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            return Some(match parse_number(text) {
+                Ok(n) => Ok(n),
+                Err(reason) => {
+                    let text = text.to_owned();
+                    Err(self.bad(&text, reason))
+                }
+            });
+        }
+        None
+    }
+}
+
+/// Keeps error messages on one readable line.
+fn shorten(text: &str) -> String {
+    const SHOWN: usize = 40;
+    if text.chars().count() <= SHOWN {
+        text.to_owned()
+    } else {
+        let head: String = text.chars().take(SHOWN).collect();
+        format!("{head}... ({} bytes)", text.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn read(text: &[u8]) -> (Vec<u64>, Option<InputError>) {
+        let mut numbers = Numbers {
+            inner: Box::new(LineReader::new("t".into(), io::Cursor::new(text.to_vec()))),
+            error: None,
+            count: 0,
+        };
+        let values: Vec<u64> = numbers.by_ref().collect();
+        (values, numbers.error)
+    }
+
+    #[test]
+    fn skips_blanks_and_comments_and_trims() {
+        assert_eq!(read(b"# header\n 7 \n\n\t8\r\n9").0, [7, 8, 9]);
+    }
+
+    #[test]
+    fn first_bad_line_stops_the_stream_and_names_itself() {
+        let (values, error) = read(b"5\n6\n-7\n8\n");
+        assert_eq!(values, [5, 6]);
+        assert_eq!(error.unwrap().to_string(), r#"t:3: signs are not allowed: "-7""#);
+    }
+
+    #[test]
+    fn each_class_of_bad_number_has_a_reason() {
+        for (text, reason) in [
+            ("+1", "signs"),
+            ("1.5", "whole"),
+            ("0x1f", "hex"),
+            ("abc", "decimal"),
+            ("18446744073709551616", "out of range"),
+            ("1 2", "more than one"),
+        ] {
+            let error = parse_number(text).unwrap_err();
+            assert!(error.contains(reason), "{text}: {error}");
+        }
+        assert_eq!(parse_number("18446744073709551615"), Ok(u64::MAX));
+    }
+
+    #[test]
+    fn long_lines_are_cut_off() {
+        let line = vec![b'1'; MAX_LINE_BYTES * 4];
+        let error = read(&line).1.unwrap().to_string();
+        assert!(error.contains("longer than") && error.len() < 200, "{error}");
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("1..10"), Ok(InputSpec::Range { start: 1, end: 10 }));
+        assert!(parse_range("10..10").is_err());
+        assert!(parse_range("1-10").is_err());
+        assert!(parse_range("1..x").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_give_numbers_or_one_error_never_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let (_, error) = read(&bytes);
+            if let Some(error) = error {
+                prop_assert!(!error.to_string().contains('\n'));
+            }
+        }
+
+        #[test]
+        fn every_u64_round_trips(n in any::<u64>()) {
+            prop_assert_eq!(read(format!("{n}\n").as_bytes()).0, vec![n]);
+        }
+    }
+}

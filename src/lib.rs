@@ -1,0 +1,41 @@
+//! procpool: run CPU-bound prime checks on worker processes and show,
+//! honestly, how the work scales over cores.
+//!
+//! * [`pool`]: the [`pool::ProcessPool`] library type (spawn, dispatch, reorder, death, shutdown).
+//! * [`executor`]: one interface over sequential, rayon and process execution.
+//! * [`input`]: where numbers come from, validated line by line.
+//! * [`report`]: the book's lines, JSON Lines, summaries, the comparison.
+//! * [`app`]: the command-line program that ties them together.
+
+pub mod app;
+pub mod cli;
+pub mod executor;
+pub mod input;
+pub mod pool;
+pub mod report;
+
+pub use procpool_worker::{Kernel, PrimeResult};
+
+/// Turns this process into a worker if it was started as one, and never
+/// returns in that case. Call it first thing in `main` of any binary that
+/// builds a [`pool::ProcessPool`] without setting its `program`.
+pub fn worker_entry() {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() != Some(std::ffi::OsStr::new(procpool_worker::protocol::WORKER_FLAG)) {
+        return;
+    }
+    let code = match args.next().and_then(|name| name.into_string().ok()) {
+        Some(server) => match procpool_worker::serve::serve(&server) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("procpool worker {}: {e}", std::process::id());
+                1
+            }
+        },
+        None => {
+            eprintln!("procpool worker: missing the supervisor's server name");
+            2
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,118 @@
+//! Adaptive batching: how many consecutive jobs go in one message, and how
+//! many messages a worker may hold, from the measured cost of recent jobs.
+//!
+//! A million 100-ns jobs must not cost a million messages, and a 10-second
+//! job must never wait behind a batch. So batches aim at [`TARGET_BATCH`] of
+//! work: thousands of tiny jobs, or exactly one expensive job. The estimate
+//! starts at [`PRIOR_COST`] (expensive) and moves by at most a job's share of
+//! [`EVIDENCE_JOBS`] per reply, so one instant composite at the start of a
+//! run of slow primes cannot talk the pool into big batches.
+
+use std::time::Duration;
+
+/// The work one batch should carry. Long enough that a message's ~20 µs
+/// round trip is noise, short enough that the run's tail stays tight.
+pub const TARGET_BATCH: Duration = Duration::from_millis(2);
+
+/// Jobs whose cost is above this run one per message, one message per worker:
+/// a second queued job could end up waiting while another worker idles.
+pub const EXPENSIVE_JOB: Duration = Duration::from_micros(500);
+
+/// The cost assumed before any job is measured.
+pub const PRIOR_COST: Duration = Duration::from_millis(4);
+
+/// Jobs of evidence needed to replace the estimate outright.
+pub const EVIDENCE_JOBS: f64 = 32.0;
+
+/// The most jobs in one message (about 80 KiB of job frame).
+pub const MAX_BATCH: usize = 8192;
+
+/// Running estimate of the cost of one job.
+#[derive(Debug, Clone)]
+pub struct BatchSizer {
+    /// Exponentially weighted mean of nanoseconds per job.
+    cost_ns: f64,
+}
+
+impl Default for BatchSizer {
+    fn default() -> Self {
+        BatchSizer {
+            cost_ns: PRIOR_COST.as_nanos() as f64,
+        }
+    }
+}
+
+impl BatchSizer {
+    /// Folds in a reply: `jobs` jobs that took `total` of checking in all.
+    pub fn observe(&mut self, jobs: usize, total: Duration) {
+        if jobs == 0 {
+            return;
+        }
+        let sample = total.as_nanos() as f64 / jobs as f64;
+        let weight = (jobs as f64 / EVIDENCE_JOBS).min(1.0);
+        self.cost_ns += weight * (sample - self.cost_ns);
+    }
+
+    /// The estimated cost of one job.
+    pub fn cost(&self) -> Duration {
+        Duration::from_nanos(self.cost_ns as u64)
+    }
+
+    /// Jobs per batch, at most `cap`.
+    pub fn batch_size(&self, cap: usize) -> usize {
+        let cap = cap.clamp(1, MAX_BATCH);
+        ((TARGET_BATCH.as_nanos() as f64 / self.cost_ns.max(1.0)) as usize).clamp(1, cap)
+    }
+
+    /// Batches a worker may hold at once: one while jobs are expensive or
+    /// unknown, two once they are cheap, so a worker never idles waiting
+    /// for the supervisor to send its next batch.
+    pub fn depth(&self) -> usize {
+        if self.cost() < EXPENSIVE_JOB {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_cost_means_one_job_and_one_batch() {
+        let sizer = BatchSizer::default();
+        assert_eq!((sizer.batch_size(MAX_BATCH), sizer.depth()), (1, 1));
+    }
+
+    #[test]
+    fn one_instant_job_does_not_make_jobs_look_cheap() {
+        let mut sizer = BatchSizer::default();
+        sizer.observe(1, Duration::ZERO);
+        assert_eq!((sizer.batch_size(MAX_BATCH), sizer.depth()), (1, 1));
+    }
+
+    #[test]
+    fn cheap_jobs_fill_big_batches_up_to_the_cap() {
+        let mut sizer = BatchSizer::default();
+        sizer.observe(1000, Duration::from_micros(100)); // 100 ns a job
+        assert_eq!(sizer.batch_size(MAX_BATCH), MAX_BATCH);
+        assert_eq!(sizer.batch_size(300), 300);
+        assert_eq!(sizer.depth(), 2);
+    }
+
+    #[test]
+    fn expensive_jobs_go_one_at_a_time() {
+        let mut sizer = BatchSizer::default();
+        sizer.observe(1, Duration::from_millis(400));
+        assert_eq!((sizer.batch_size(MAX_BATCH), sizer.depth()), (1, 1));
+    }
+
+    #[test]
+    fn batch_aims_at_the_target_duration() {
+        let mut sizer = BatchSizer::default();
+        sizer.observe(64, Duration::from_micros(640)); // 10 µs a job
+        assert_eq!(sizer.batch_size(MAX_BATCH), 200);
+    }
+}

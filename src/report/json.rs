@@ -1,0 +1,138 @@
+//! The JSON Lines schema: one object per result or failure, one summary per
+//! variant, one comparison at the end. Documented in README.md.
+
+use serde::Serialize;
+
+use super::summary::{OneCoreSource, RunSummary};
+use crate::executor::Variant;
+use crate::pool::{Completed, FailedJob};
+use procpool_worker::protocol::PrimeResult;
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Line<'a> {
+    Result {
+        variant: Variant,
+        index: u64,
+        n: u64,
+        prime: bool,
+        elapsed: f64,
+        cpu: f64,
+        pid: u32,
+    },
+    Failure {
+        variant: Variant,
+        index: u64,
+        n: u64,
+        deaths: Vec<DeathJson>,
+    },
+    Summary(SummaryJson<'a>),
+    Comparison {
+        processes_over_rayon: f64,
+        processes_wall: f64,
+        rayon_wall: f64,
+    },
+}
+
+#[derive(Serialize)]
+struct DeathJson {
+    pid: u32,
+    cause: String,
+}
+
+#[derive(Serialize)]
+struct SummaryJson<'a> {
+    variant: Variant,
+    workers: usize,
+    cores: usize,
+    kernel: &'a str,
+    jobs: u64,
+    primes: u64,
+    failed: u64,
+    retries: u64,
+    wall: f64,
+    startup: f64,
+    cpu_total: f64,
+    longest_job: f64,
+    lower_bound: f64,
+    wall_over_bound: f64,
+    one_core: f64,
+    one_core_source: OneCoreSource,
+    speedup: f64,
+    efficiency: f64,
+    pids: usize,
+}
+
+fn to_json(line: &Line<'_>) -> String {
+    serde_json::to_string(line).expect("report types always serialize")
+}
+
+/// The object for one finished job.
+pub fn completed(variant: Variant, completed: &Completed) -> String {
+    match completed {
+        Completed::Checked(result) => checked(variant, result),
+        Completed::Failed(failed) => failure(variant, failed),
+    }
+}
+
+fn checked(variant: Variant, r: &PrimeResult) -> String {
+    to_json(&Line::Result {
+        variant,
+        index: r.index,
+        n: r.n,
+        prime: r.prime,
+        elapsed: r.elapsed.as_secs_f64(),
+        cpu: r.cpu.as_secs_f64(),
+        pid: r.pid,
+    })
+}
+
+fn failure(variant: Variant, f: &FailedJob) -> String {
+    to_json(&Line::Failure {
+        variant,
+        index: f.index,
+        n: f.n,
+        deaths: f
+            .deaths
+            .iter()
+            .map(|d| DeathJson {
+                pid: d.pid,
+                cause: d.cause.to_string(),
+            })
+            .collect(),
+    })
+}
+
+/// The object summing up one variant.
+pub fn summary(s: &RunSummary, kernel: &str) -> String {
+    to_json(&Line::Summary(SummaryJson {
+        variant: s.variant,
+        workers: s.workers,
+        cores: s.cores,
+        kernel,
+        jobs: s.tally.jobs,
+        primes: s.tally.primes,
+        failed: s.tally.failed,
+        retries: s.facts.retries,
+        wall: s.wall.as_secs_f64(),
+        startup: s.facts.startup.as_secs_f64(),
+        cpu_total: s.tally.cpu_sum.as_secs_f64(),
+        longest_job: s.tally.longest.as_secs_f64(),
+        lower_bound: s.lower_bound().as_secs_f64(),
+        wall_over_bound: s.wall_over_bound(),
+        one_core: s.one_core.as_secs_f64(),
+        one_core_source: s.one_core_source,
+        speedup: s.speedup(),
+        efficiency: s.efficiency(),
+        pids: s.tally.pids.len(),
+    }))
+}
+
+/// The object comparing processes with rayon.
+pub fn comparison(processes: &RunSummary, rayon: &RunSummary) -> String {
+    to_json(&Line::Comparison {
+        processes_over_rayon: super::summary::ratio(processes.wall, rayon.wall),
+        processes_wall: processes.wall.as_secs_f64(),
+        rayon_wall: rayon.wall.as_secs_f64(),
+    })
+}

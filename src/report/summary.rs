@@ -1,0 +1,191 @@
+//! The arithmetic of a run: totals from the result stream, the makespan
+//! lower bound, speedup and efficiency.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::executor::{RunFacts, Variant};
+use crate::pool::Completed;
+
+/// Running totals over one variant's results.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    pub jobs: u64,
+    pub primes: u64,
+    pub failed: u64,
+    /// Sum of per-job CPU time: the work itself, however many cores shared it.
+    pub cpu_sum: Duration,
+    /// The longest job, by CPU time.
+    pub longest: Duration,
+    pub pids: BTreeSet<u32>,
+}
+
+impl Tally {
+    pub fn add(&mut self, completed: &Completed) {
+        match completed {
+            Completed::Checked(result) => {
+                self.jobs += 1;
+                self.primes += u64::from(result.prime);
+                self.cpu_sum += result.cpu;
+                self.longest = self.longest.max(result.cpu);
+                self.pids.insert(result.pid);
+            }
+            Completed::Failed(_) => self.failed += 1,
+        }
+    }
+}
+
+/// Where the one-core time that speedups are measured against came from.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OneCoreSource {
+    /// A sequential run in this invocation.
+    Measured,
+    /// The sum of this variant's per-job CPU times.
+    DerivedFromCpu,
+}
+
+/// Everything reported about one variant's run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    pub variant: Variant,
+    pub workers: usize,
+    /// Logical cores this process may use.
+    pub cores: usize,
+    pub tally: Tally,
+    pub facts: RunFacts,
+    pub wall: Duration,
+    pub one_core: Duration,
+    pub one_core_source: OneCoreSource,
+}
+
+impl RunSummary {
+    /// Builds the summary; `measured_one_core` is a sequential run's wall time, if one ran.
+    pub fn new(
+        variant: Variant,
+        workers: usize,
+        cores: usize,
+        tally: Tally,
+        facts: RunFacts,
+        wall: Duration,
+        measured_one_core: Option<Duration>,
+    ) -> Self {
+        let (one_core, one_core_source) = match measured_one_core {
+            Some(measured) => (measured, OneCoreSource::Measured),
+            None => (tally.cpu_sum, OneCoreSource::DerivedFromCpu),
+        };
+        RunSummary {
+            variant,
+            workers,
+            cores,
+            tally,
+            facts,
+            wall,
+            one_core,
+            one_core_source,
+        }
+    }
+
+    /// Cores the run could use at once: a perfect speedup equals this.
+    pub fn usable_cores(&self) -> usize {
+        self.workers.min(self.cores).max(1)
+    }
+
+    /// No schedule on these cores can finish sooner: max(longest job, work / cores).
+    pub fn lower_bound(&self) -> Duration {
+        self.tally
+            .longest
+            .max(self.tally.cpu_sum / self.usable_cores() as u32)
+    }
+
+    /// How far the wall time is above the lower bound (1.0 is perfect).
+    pub fn wall_over_bound(&self) -> f64 {
+        ratio(self.wall, self.lower_bound())
+    }
+
+    /// One-core time over wall time.
+    pub fn speedup(&self) -> f64 {
+        ratio(self.one_core, self.wall)
+    }
+
+    /// Speedup per worker (classic parallel efficiency).
+    pub fn efficiency(&self) -> f64 {
+        self.speedup() / self.workers.max(1) as f64
+    }
+}
+
+/// `a / b` in seconds, 0 when `b` is zero.
+pub fn ratio(a: Duration, b: Duration) -> f64 {
+    if b.is_zero() {
+        0.0
+    } else {
+        a.as_secs_f64() / b.as_secs_f64()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(workers: usize, cores: usize, cpu: &[u64], wall_ms: u64) -> RunSummary {
+        let mut tally = Tally::default();
+        for &ms in cpu {
+            tally.add(&Completed::Checked(procpool_worker::PrimeResult {
+                index: 0,
+                n: 3,
+                prime: true,
+                elapsed: Duration::from_millis(ms),
+                cpu: Duration::from_millis(ms),
+                pid: 7,
+            }));
+        }
+        RunSummary::new(
+            Variant::Processes,
+            workers,
+            cores,
+            tally,
+            RunFacts::default(),
+            Duration::from_millis(wall_ms),
+            None,
+        )
+    }
+
+    #[test]
+    fn lower_bound_is_the_work_spread_over_usable_cores() {
+        // 4 s of work on 2 cores: 2 s at best.
+        let run = summary(2, 2, &[1000, 1000, 1000, 1000], 2100);
+        assert_eq!(run.lower_bound(), Duration::from_secs(2));
+        assert!((run.wall_over_bound() - 1.05).abs() < 1e-9);
+        assert!((run.speedup() - 4.0 / 2.1).abs() < 1e-9);
+        assert!((run.efficiency() - 2.0 / 2.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn one_long_job_bounds_the_run() {
+        let run = summary(4, 4, &[3000, 100, 100], 3000);
+        assert_eq!(run.lower_bound(), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn extra_workers_do_not_add_cores() {
+        let run = summary(12, 2, &[1000; 4], 2000);
+        assert_eq!(run.usable_cores(), 2);
+        assert_eq!(run.lower_bound(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_measured_baseline_wins_over_the_derived_one() {
+        let mut run = summary(2, 2, &[1000; 4], 2000);
+        run = RunSummary::new(
+            run.variant,
+            2,
+            2,
+            run.tally,
+            run.facts,
+            run.wall,
+            Some(Duration::from_secs(5)),
+        );
+        assert_eq!(run.one_core_source, OneCoreSource::Measured);
+        assert!((run.speedup() - 2.5).abs() < 1e-9);
+    }
+}
