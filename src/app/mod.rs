@@ -156,6 +156,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode, AppError> {
             .into());
         }
         any_failed |= tally.failed > 0;
+        if variant == Variant::Sequential {
+            measured_one_core = Some(wall);
+        }
         let summary = RunSummary::new(
             variant,
             executor.workers(),
@@ -165,9 +168,6 @@ pub fn run(cli: &Cli) -> Result<ExitCode, AppError> {
             wall,
             measured_one_core,
         );
-        if variant == Variant::Sequential {
-            measured_one_core = Some(wall);
-        }
         if cli.json {
             out.line(&json::summary(&summary, kernel.name()))?;
         } else {

@@ -1,5 +1,10 @@
 //! The in-process comparison: the same jobs on a rayon `ThreadPool` of
 //! WORKERS threads, streamed back in submission order.
+//!
+//! Batches are spawned FIFO and sized by the same [`BatchSizer`] as the
+//! process pool, so both variants schedule alike (in submission order, to
+//! whichever thread is free) and the comparison isolates what processes cost
+//! over threads, not a difference in scheduling policy.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -9,15 +14,21 @@ use procpool_worker::protocol::{Outcome, PrimeResult};
 use procpool_worker::serve::FLUSH_AFTER;
 use procpool_worker::timing::check_timed;
 use procpool_worker::Kernel;
-use rayon::prelude::*;
 
 use super::{take_chunk, ExecError, Executor, RunFacts, Sink, Variant};
-use crate::pool::{BatchSizer, Completed, Reorder, DEFAULT_WINDOW};
+use crate::pool::{BatchSizer, Completed, Reorder, MAX_BATCH};
 
-/// Checks numbers with rayon's `par_chunks` on its own thread pool.
+/// Checks numbers on its own rayon thread pool.
 pub struct RayonThreads {
     pub kernel: Kernel,
     pub threads: usize,
+}
+
+/// Outcomes for jobs from `first` on; `last` marks the end of a batch.
+struct Reply {
+    first: u64,
+    outcomes: Vec<Outcome>,
+    last: bool,
 }
 
 impl Executor for RayonThreads {
@@ -39,59 +50,83 @@ impl Executor for RayonThreads {
             .build()?;
         let pid = std::process::id();
         let kernel = self.kernel;
-        let mut sizer = BatchSizer::default();
-        let mut base = 0u64;
-        loop {
-            // A window of input at a time keeps memory bounded on endless input.
-            let window = take_chunk(numbers, DEFAULT_WINDOW);
-            if window.is_empty() {
-                return Ok(RunFacts::default());
-            }
-            let grain = sizer.batch_size(window.len().div_ceil(4 * self.threads));
-            let (tx, rx) = mpsc::channel::<(usize, Vec<Outcome>)>();
-            let mut reorder = Reorder::default();
-            let mut emitted = 0usize;
-            let mut failure = None;
-            let stop = AtomicBool::new(false);
-            pool.in_place_scope(|scope| {
-                let (chunks, stop) = (&window, &stop);
-                scope.spawn(move |_| {
-                    chunks
-                        .par_chunks(grain)
-                        .enumerate()
-                        .for_each_with(tx, |tx, (c, chunk)| {
-                            if stop.load(Ordering::Relaxed) {
-                                return; // the sink failed; nobody wants the rest
-                            }
-                            let _ = check_timed(kernel, chunk, FLUSH_AFTER, |offset, outcomes| {
-                                tx.send((c * grain + offset, outcomes.to_vec()))
-                            });
-                        });
-                });
-                // This thread is not one of the pool's: it only reorders and reports.
-                for (start, outcomes) in rx {
-                    let count = outcomes.len();
-                    let mut total = Duration::ZERO;
-                    for (i, outcome) in outcomes.into_iter().enumerate() {
-                        total += Duration::from_nanos(outcome.elapsed_ns);
-                        reorder.insert((start + i) as u64, outcome);
+        let threads = self.threads;
+        let stop = AtomicBool::new(false);
+        let mut failure: Option<std::io::Error> = None;
+        pool.in_place_scope_fifo(|scope| {
+            let (tx, rx) = mpsc::channel::<Reply>();
+            let mut sizer = BatchSizer::default();
+            let mut reorder: Reorder<(u64, Outcome)> = Reorder::default();
+            let mut submitted = Vec::<u64>::new(); // numbers of the batches in flight, by index
+            let mut first_held = 0u64; // index of submitted[0]
+            let mut next_index = 0u64;
+            let mut in_flight = 0usize;
+            let mut input_done = false;
+            loop {
+                // Keep every thread fed: up to `depth` batches per thread, in order.
+                while !input_done && in_flight < sizer.depth() * threads && failure.is_none() {
+                    let batch = take_chunk(numbers, sizer.batch_size(MAX_BATCH));
+                    if batch.is_empty() {
+                        input_done = true;
+                        break;
                     }
-                    sizer.observe(count, total);
-                    while let Some(outcome) = reorder.pop() {
-                        if failure.is_none() {
-                            let result =
-                                PrimeResult::new(base + emitted as u64, window[emitted], outcome, pid);
-                            failure = sink(Completed::Checked(result)).err();
-                            stop.store(failure.is_some(), Ordering::Relaxed);
+                    let first = next_index;
+                    next_index += batch.len() as u64;
+                    submitted.extend_from_slice(&batch);
+                    in_flight += 1;
+                    let (tx, stop) = (tx.clone(), &stop);
+                    scope.spawn_fifo(move |_| {
+                        if stop.load(Ordering::Relaxed) {
+                            let _ = tx.send(Reply {
+                                first,
+                                outcomes: Vec::new(),
+                                last: true,
+                            });
+                            return; // the sink failed; nobody wants the rest
                         }
-                        emitted += 1;
+                        let _ = check_timed(kernel, &batch, FLUSH_AFTER, |offset, outcomes| {
+                            let last = offset + outcomes.len() == batch.len();
+                            tx.send(Reply {
+                                first: first + offset as u64,
+                                outcomes: outcomes.to_vec(),
+                                last,
+                            })
+                        });
+                    });
+                }
+                if in_flight == 0 {
+                    break;
+                }
+                // This thread is not one of the pool's: it only schedules, reorders and reports.
+                let Ok(reply) = rx.recv() else { break };
+                in_flight -= usize::from(reply.last);
+                let mut total = Duration::ZERO;
+                for (i, outcome) in reply.outcomes.iter().enumerate() {
+                    let index = reply.first + i as u64;
+                    total += Duration::from_nanos(outcome.elapsed_ns);
+                    reorder.insert(index, (submitted[(index - first_held) as usize], *outcome));
+                }
+                sizer.observe(reply.outcomes.len(), total);
+                let released_before = reorder.next_index();
+                while let Some((n, outcome)) = reorder.pop() {
+                    if failure.is_none() {
+                        let index = reorder.next_index() - 1;
+                        failure = sink(Completed::Checked(PrimeResult::new(index, n, outcome, pid))).err();
+                        stop.store(failure.is_some(), Ordering::Relaxed);
                     }
                 }
-            });
-            if let Some(error) = failure {
-                return Err(error.into());
+                // Forget the numbers of released jobs so memory stays bounded.
+                let released = (reorder.next_index() - released_before) as usize;
+                if released > 0 {
+                    let drop_to = (reorder.next_index() - first_held) as usize;
+                    submitted.drain(..drop_to);
+                    first_held = reorder.next_index();
+                }
             }
-            base += window.len() as u64;
+        });
+        match failure {
+            Some(error) => Err(error.into()),
+            None => Ok(RunFacts::default()),
         }
     }
 }

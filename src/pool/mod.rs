@@ -40,7 +40,7 @@ use procpool_worker::protocol::{Frame, PrimeResult};
 use procpool_worker::Kernel;
 
 pub use error::{Death, DeathCause, FailedJob, PoolError, PoolEvent};
-pub use sizing::BatchSizer;
+pub use sizing::{BatchSizer, MAX_BATCH};
 
 use engine::Engine;
 use process::WorkerProcess;

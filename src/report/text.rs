@@ -74,7 +74,8 @@ pub fn comparison_lines(runs: &[RunSummary]) -> Vec<String> {
     let Some(first) = runs.first() else {
         return Vec::new();
     };
-    let basis = match first.one_core_source {
+    let measured = runs.iter().find(|s| s.one_core_source == OneCoreSource::Measured);
+    let basis = match measured.map_or(first.one_core_source, |s| s.one_core_source) {
         OneCoreSource::Measured => format!(
             "one core = {:.3}s, measured by the sequential run",
             first.one_core.as_secs_f64()

@@ -1,0 +1,164 @@
+//! Shared by the integration tests: the real binary, a tag that marks every
+//! process a test starts, and checks that none of them is left behind.
+#![allow(dead_code)]
+
+use std::fs;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The classic fixture, largest first, as `procpool` submits it.
+pub const FIXTURE: [(u64, bool); 20] = procpool::input::FIXTURE;
+
+/// The largest prime below 2^64: the book kernel needs seconds for it.
+pub const SLOW_PRIME: u64 = 18_446_744_073_709_551_557;
+
+/// Inherited by every worker, so a test can find exactly its own processes.
+pub struct Tag(pub String);
+
+impl Tag {
+    pub fn new(test: &str) -> Tag {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        Tag(format!(
+            "{test}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+
+    /// `procpool` as assert_cmd runs it, tagged.
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::cargo_bin("procpool").unwrap();
+        cmd.env("PROCPOOL_TEST_TAG", &self.0);
+        cmd
+    }
+
+    /// `procpool` as a std Command (for tests that signal it mid-run), tagged.
+    pub fn std_cmd(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_procpool"));
+        cmd.env("PROCPOOL_TEST_TAG", &self.0);
+        cmd
+    }
+
+    /// Pids of live processes carrying this tag (zombies included: their
+    /// environment is gone, so they are matched by their parent instead).
+    pub fn processes(&self) -> Vec<u32> {
+        let needle = format!("PROCPOOL_TEST_TAG={}", self.0);
+        let mut found = Vec::new();
+        for entry in fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(environ) = fs::read(entry.path().join("environ")) else {
+                continue;
+            };
+            if environ.split(|&b| b == 0).any(|var| var == needle.as_bytes()) {
+                found.push(pid);
+            }
+        }
+        found
+    }
+
+    /// Fails unless every tagged process is gone within `within`.
+    pub fn assert_none_left_within(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = self.processes();
+            if left.is_empty() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "processes left behind: {left:?}");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn assert_none_left(&self) {
+        self.assert_none_left_within(Duration::from_secs(2));
+    }
+}
+
+/// Direct children of `pid`, with their state letter (Z = zombie).
+pub fn children(pid: u32) -> Vec<(u32, char)> {
+    children_named(pid)
+        .into_iter()
+        .map(|(child, state, _)| (child, state))
+        .collect()
+}
+
+/// Direct children of `pid`, with their state letter and command name.
+pub fn children_named(pid: u32) -> Vec<(u32, char, String)> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command name: state, ppid, ...
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let name = head.split_once('(').map_or("", |(_, name)| name).to_owned();
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        if fields.next().and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
+            found.push((child, state, name));
+        }
+    }
+    found
+}
+
+/// Waits until `pid` has at least `count` live children and returns them.
+pub fn wait_for_children(pid: u32, count: usize) -> Vec<u32> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let live: Vec<u32> = children(pid)
+            .into_iter()
+            .filter(|&(_, s)| s != 'Z')
+            .map(|(p, _)| p)
+            .collect();
+        if live.len() >= count {
+            return live;
+        }
+        assert!(Instant::now() < deadline, "{pid} never had {count} children");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A temporary input file with these lines.
+pub fn input_file(lines: &[&str]) -> tempfile::NamedTempFile {
+    use std::io::Write;
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    for line in lines {
+        writeln!(file, "{line}").unwrap();
+    }
+    file
+}
+
+/// Parses stdout as JSON Lines.
+pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}")))
+        .collect()
+}
+
+/// Every prime below `end`, by a sieve: an oracle independent of the kernels.
+pub fn sieve(end: usize) -> Vec<bool> {
+    let mut prime = vec![true; end];
+    for p in prime.iter_mut().take(2) {
+        *p = false;
+    }
+    let mut i = 2;
+    while i * i < end {
+        if prime[i] {
+            for multiple in (i * i..end).step_by(i) {
+                prime[multiple] = false;
+            }
+        }
+        i += 1;
+    }
+    prime
+}

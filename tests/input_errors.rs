@@ -1,0 +1,161 @@
+//! Bad input of every kind: exit code 2 and one line naming the source, the
+//! line and the text; whatever was printed before it is correct.
+
+mod common;
+
+use common::{input_file, Tag};
+use predicates::prelude::*;
+
+/// Runs with `lines` as the input file; returns (stdout, the one stderr line, file path).
+fn run_bad(tag: &Tag, lines: &[&str]) -> (String, String, String) {
+    let file = input_file(lines);
+    let path = file.path().display().to_string();
+    let output = tag
+        .cmd()
+        .args(["2", "--mode", "processes", "--input", &path])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "want one line, got {stderr:?}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+    (
+        String::from_utf8(output.stdout).unwrap(),
+        stderr.trim_end().to_owned(),
+        path,
+    )
+}
+
+#[test]
+fn each_malformed_class_names_source_line_and_text() {
+    let tag = Tag::new("bad-lines");
+    let long = "9".repeat(10_000);
+    let cases: Vec<(&str, &str)> = vec![
+        ("-5", "signs"),
+        ("+5", "signs"),
+        ("abc", "not a decimal number"),
+        ("12.5", "not a whole number"),
+        ("0x1F", "hex"),
+        ("18446744073709551616", "out of range"),
+        ("99999999999999999999999999999999", "out of range"),
+        ("1 2", "more than one number"),
+        (&long, "longer than"),
+    ];
+    for (text, reason) in cases {
+        let (stdout, stderr, path) = run_bad(&tag, &["7", "# comment", "", text, "11"]);
+        let shown: String = text.chars().take(20).collect();
+        assert!(stderr.starts_with(&format!("procpool: {path}:4: ")), "{stderr}");
+        assert!(stderr.contains(reason), "{text:?}: {stderr}");
+        assert!(stderr.contains(&shown), "{stderr} should quote {shown}");
+        // The good line before the bad one was checked and printed, the one after was not.
+        assert!(stdout.contains("               7  P "), "{stdout}");
+        assert!(!stdout.contains("              11  P "), "{stdout}");
+    }
+    tag.assert_none_left();
+}
+
+#[test]
+fn binary_garbage_is_an_input_error() {
+    let tag = Tag::new("garbage");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), b"5\n\xff\xfe\x00garbage\n").unwrap();
+    tag.cmd()
+        .args(["2", "--mode", "sequential", "--input"])
+        .arg(file.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(":2: not valid UTF-8"));
+}
+
+#[test]
+fn crlf_and_whitespace_are_fine() {
+    let tag = Tag::new("crlf");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), b"  7\r\n\t11 \r\n").unwrap();
+    tag.cmd()
+        .args(["2", "--mode", "processes", "--input"])
+        .arg(file.path())
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("               7  P ")
+                .and(predicate::str::contains("              11  P ")),
+        );
+    tag.assert_none_left();
+}
+
+#[test]
+fn stdin_input_and_its_errors() {
+    let tag = Tag::new("stdin");
+    tag.cmd()
+        .args(["2", "--input", "-", "--mode", "processes"])
+        .write_stdin("4\n5\n")
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("               4     ")
+                .and(predicate::str::contains("               5  P ")),
+        );
+    // With several variants stdin is read up front, so errors come before any run.
+    tag.cmd()
+        .args(["2", "--input", "-"])
+        .write_stdin("4\nfive\n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::diff(
+            "procpool: <stdin>:2: not a decimal number: \"five\"\n",
+        ));
+    tag.assert_none_left();
+}
+
+#[test]
+fn empty_missing_and_unreadable_inputs() {
+    let tag = Tag::new("sources");
+    let empty = input_file(&["# nothing here", ""]);
+    tag.cmd()
+        .args(["--input"])
+        .arg(empty.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no numbers to check"));
+    tag.cmd()
+        .args(["--input", "/no/such/file"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::diff("procpool: /no/such/file: no such file\n"));
+    tag.cmd()
+        .args(["--input", "/"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with("procpool: /: "));
+    tag.assert_none_left();
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    let tag = Tag::new("args");
+    for args in [
+        vec!["0"],
+        vec!["1025"],
+        vec!["99999999999999999999999"],
+        vec!["-3"],
+        vec!["two"],
+        vec!["--range", "10..5"],
+        vec!["--range", "1..x"],
+        vec!["--range", "5"],
+        vec!["--input", "a", "--range", "1..5"],
+        vec!["--mode", "fastest"],
+        vec!["--kernel", "magic"],
+        vec!["--timeout", "-1"],
+        vec!["--timeout", "0"],
+    ] {
+        let output = tag.cmd().args(&args).assert().code(2).get_output().clone();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("procpool: "), "{args:?}: {stderr}");
+    }
+}

@@ -1,0 +1,110 @@
+//! Real signals to the supervisor: SIGINT and SIGTERM stop the run with an
+//! in-order prefix and the conventional exit code; SIGKILL leaves no orphan.
+
+mod common;
+
+use std::io::Read;
+use std::process::Stdio;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{input_file, wait_for_children, Tag};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+const PRIME: &str = "9999999999999917";
+
+fn stop_mid_run(tag: &Tag, signal: Signal) -> (i32, String, String) {
+    let file = input_file(&vec![PRIME; 40]);
+    let mut child = tag
+        .std_cmd()
+        .args(["2", "--mode", "processes", "--kernel", "book", "--input"])
+        .arg(file.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_children(child.id(), 2);
+    thread::sleep(Duration::from_millis(400));
+    kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    (child.wait().unwrap().code().unwrap(), stdout, stderr)
+}
+
+/// A header, then only correct lines for the numbers checked so far.
+fn assert_correct_prefix(stdout: &str) {
+    let mut lines = stdout.lines();
+    assert!(
+        lines.next().unwrap().starts_with("Checking numbers from "),
+        "{stdout}"
+    );
+    for line in lines {
+        assert!(
+            line.starts_with(&format!("{PRIME}  P ")),
+            "unexpected line {line:?}"
+        );
+    }
+}
+
+#[test]
+fn sigint_stops_with_a_correct_prefix_and_exit_130() {
+    let tag = Tag::new("sigint");
+    let (code, stdout, stderr) = stop_mid_run(&tag, Signal::SIGINT);
+    assert_eq!(code, 130, "{stderr}");
+    assert_correct_prefix(&stdout);
+    assert!(stdout.lines().count() < 41, "the run should not have finished");
+    assert!(stderr.contains("stopped by SIGINT"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    tag.assert_none_left();
+}
+
+#[test]
+fn sigterm_stops_with_exit_143() {
+    let tag = Tag::new("sigterm");
+    let (code, stdout, stderr) = stop_mid_run(&tag, Signal::SIGTERM);
+    assert_eq!(code, 143, "{stderr}");
+    assert_correct_prefix(&stdout);
+    assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
+    tag.assert_none_left();
+}
+
+#[test]
+fn workers_of_a_killed_supervisor_exit_by_themselves() {
+    // Orphaned workers are re-parented to this test process, which can then
+    // reap them itself and so prove they ended (instead of trusting init).
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let tag = Tag::new("sigkill");
+    let file = input_file(&vec![PRIME; 40]);
+    let mut child = tag
+        .std_cmd()
+        .args(["4", "--mode", "processes", "--kernel", "book", "--input"])
+        .arg(file.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let workers = wait_for_children(child.id(), 4);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    // Busy workers too: PR_SET_PDEATHSIG, not just EOF on their channel.
+    for pid in workers {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match waitpid(Pid::from_raw(pid as i32), Some(WaitPidFlag::WNOHANG)).unwrap() {
+                WaitStatus::StillAlive => {
+                    assert!(Instant::now() < deadline, "worker {pid} survived its supervisor");
+                    thread::sleep(Duration::from_millis(10));
+                }
+                WaitStatus::Signaled(_, signal, _) => {
+                    assert_eq!(signal, Signal::SIGKILL, "worker {pid}");
+                    break;
+                }
+                other => panic!("worker {pid}: {other:?}"),
+            }
+        }
+    }
+    tag.assert_none_left();
+}

@@ -1,0 +1,153 @@
+//! Workers killed with real signals, and jobs that hang: the run notices at
+//! once, retries or fails the job, names the worker, and loses nothing.
+
+mod common;
+
+use std::io::Read;
+use std::process::Stdio;
+use std::thread;
+use std::time::Duration;
+
+use common::{input_file, json_lines, wait_for_children, Tag, SLOW_PRIME};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// 0.1-0.2 s each with the book kernel, so a 2-worker run lasts a few seconds.
+const PRIME: &str = "9999999999999917";
+
+/// Starts a 2-worker processes run over `copies` of PRIME, kills one worker
+/// with SIGKILL once both are busy, and returns (exit code, stdout, stderr, victim).
+fn kill_a_worker_mid_run(tag: &Tag, copies: usize, extra: &[&str]) -> (i32, String, String, u32) {
+    let lines = vec![PRIME; copies];
+    let file = input_file(&lines);
+    let mut child = tag
+        .std_cmd()
+        .args(["2", "--mode", "processes", "--kernel", "book", "--input"])
+        .arg(file.path())
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let workers = wait_for_children(child.id(), 2);
+    thread::sleep(Duration::from_millis(300));
+    let victim = workers[0];
+    kill(Pid::from_raw(victim as i32), Signal::SIGKILL).unwrap();
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    (status.code().unwrap(), stdout, stderr, victim)
+}
+
+#[test]
+fn a_killed_worker_is_replaced_and_its_job_retried_with_nothing_lost() {
+    let tag = Tag::new("kill-retry");
+    let (code, stdout, stderr, victim) = kill_a_worker_mid_run(&tag, 24, &["--json"]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "worker {victim} was killed by signal 9 (SIGKILL) while checking {PRIME}; retrying it"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("started replacement worker"), "{stderr}");
+    let objects = json_lines(stdout.as_bytes());
+    let results: Vec<_> = objects.iter().filter(|o| o["type"] == "result").collect();
+    assert_eq!(results.len(), 24);
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(result["index"], i as u64);
+        assert_eq!(result["prime"], true);
+    }
+    let summary = objects.iter().find(|o| o["type"] == "summary").unwrap();
+    assert!(summary["retries"].as_u64().unwrap() >= 1, "{summary}");
+    assert_eq!(summary["failed"], 0);
+    assert!(
+        summary["pids"].as_u64().unwrap() >= 3,
+        "the replacement took part: {summary}"
+    );
+    tag.assert_none_left();
+}
+
+#[test]
+fn with_no_retries_the_job_fails_the_run_completes_and_exits_1() {
+    let tag = Tag::new("kill-fail");
+    let (code, stdout, stderr, victim) = kill_a_worker_mid_run(&tag, 16, &["--retries", "0"]);
+    assert_eq!(code, 1, "stderr: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "worker {victim} was killed by signal 9 (SIGKILL) while checking {PRIME}; giving up on it"
+        )),
+        "{stderr}"
+    );
+    let number_lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with(PRIME))
+        .collect();
+    assert_eq!(
+        number_lines.len(),
+        16,
+        "every number still gets its line: {stdout}"
+    );
+    assert_eq!(
+        number_lines.iter().filter(|l| l.contains("FAILED")).count(),
+        1,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 FAILED"),
+        "the summary counts the failure: {stdout}"
+    );
+    tag.assert_none_left();
+}
+
+#[test]
+fn a_job_past_the_timeout_is_killed_retried_then_failed() {
+    let tag = Tag::new("timeout");
+    let slow = SLOW_PRIME.to_string();
+    let file = input_file(&["7", &slow, "11"]);
+    let output = tag
+        .cmd()
+        .args([
+            "2",
+            "--mode",
+            "processes",
+            "--kernel",
+            "book",
+            "--timeout",
+            "0.3",
+            "--retries",
+            "1",
+            "--json",
+            "--input",
+        ])
+        .arg(file.path())
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr.matches("exceeded the 300ms timeout").count(),
+        2,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("while checking {slow}; retrying it")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("while checking {slow}; giving up on it")),
+        "{stderr}"
+    );
+    let objects = json_lines(&output.stdout);
+    let kinds: Vec<(&str, u64)> = objects
+        .iter()
+        .take(3)
+        .map(|o| (o["type"].as_str().unwrap(), o["n"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("result", 7), ("failure", SLOW_PRIME), ("result", 11)]);
+    assert_eq!(objects[1]["deaths"].as_array().unwrap().len(), 2);
+    tag.assert_none_left();
+}
