@@ -84,7 +84,8 @@ impl Executor for RayonThreads {
                             });
                             return; // the sink failed; nobody wants the rest
                         }
-                        let _ = check_timed(kernel, &batch, FLUSH_AFTER, |offset, outcomes| {
+                        let _ = check_timed(kernel, &batch, FLUSH_AFTER, |segment| {
+                            let (offset, outcomes) = (segment.offset, segment.outcomes);
                             let last = offset + outcomes.len() == batch.len();
                             tx.send(Reply {
                                 first: first + offset as u64,

@@ -36,7 +36,8 @@ impl Executor for Sequential {
             if chunk.is_empty() {
                 return Ok(RunFacts::default());
             }
-            check_timed(self.kernel, &chunk, FLUSH_AFTER, |offset, outcomes| {
+            check_timed(self.kernel, &chunk, FLUSH_AFTER, |segment| {
+                let (offset, outcomes) = (segment.offset, segment.outcomes);
                 let mut total = std::time::Duration::ZERO;
                 for (i, outcome) in outcomes.iter().enumerate() {
                     let result =

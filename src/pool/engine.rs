@@ -13,6 +13,12 @@ use procpool_worker::protocol::{self, Frame, JobBatchRef, PrimeResult, ResultBat
 use super::error::{Death, DeathCause, FailedJob, PoolError, PoolEvent};
 use super::{Completed, ProcessPool, Slot, Ticket};
 
+/// Finished jobs `first..first + items.len()`, in index order.
+pub(crate) struct Chunk {
+    pub first: u64,
+    pub items: Vec<Completed>,
+}
+
 /// How often a waiting dispatcher wakes to check cancellation, timeouts and
 /// child exits even when no message arrives.
 const TICK: Duration = Duration::from_millis(50);
@@ -29,7 +35,7 @@ pub(crate) struct Engine<'p, I> {
     next_index: u64,
     retry: VecDeque<(u64, u64)>,
     deaths: HashMap<u64, Vec<Death>>,
-    ready: VecDeque<Completed>,
+    ready: VecDeque<Chunk>,
     outstanding: usize,
     pub retries: u64,
 }
@@ -49,10 +55,11 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
         }
     }
 
-    /// The next finished job in completion order, submitting no job whose
-    /// index is `limit` or more; `None` once the input is exhausted and
-    /// every job is accounted for.
-    pub fn next_completed(&mut self, limit: u64) -> Option<Result<Completed, PoolError>> {
+    /// The next run of consecutive finished jobs, in completion order,
+    /// submitting no job whose index is `limit` or more; `None` once the input
+    /// is exhausted and every job is accounted for. Results travel in chunks
+    /// so that reordering costs per message, not per job.
+    pub fn next_chunk(&mut self, limit: u64) -> Option<Result<Chunk, PoolError>> {
         loop {
             if let Some(done) = self.ready.pop_front() {
                 return Some(Ok(done));
@@ -200,32 +207,40 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
         };
         let expected = ticket.first_index + ticket.answered as u64;
         let remaining = ticket.numbers.len() - ticket.answered;
-        if reply.first_index != expected || reply.outcomes.len() > remaining {
+        if reply.first_index != expected || reply.verdicts.len() > remaining {
             return Err(PoolError::ProtocolViolation {
                 pid,
                 detail: format!(
                     "expected up to {remaining} results from job {expected}, got {} from job {}",
-                    reply.outcomes.len(),
+                    reply.verdicts.len(),
                     reply.first_index
                 ),
             });
         }
+        let count = reply.verdicts.len();
         let mut total = Duration::ZERO;
-        for (offset, outcome) in reply.outcomes.iter().enumerate() {
+        let mut items = Vec::with_capacity(count);
+        for offset in 0..count {
             let index = expected + offset as u64;
             let n = ticket.numbers[ticket.answered + offset];
-            let result = PrimeResult::new(index, n, *outcome, pid);
+            let result = PrimeResult::new(index, n, reply.outcome(offset), pid);
             total += result.elapsed;
-            self.deaths.remove(&index);
-            self.ready.push_back(Completed::Checked(result));
+            if !self.deaths.is_empty() {
+                self.deaths.remove(&index);
+            }
+            items.push(Completed::Checked(result));
         }
-        ticket.answered += reply.outcomes.len();
+        self.ready.push_back(Chunk {
+            first: expected,
+            items,
+        });
+        ticket.answered += count;
         if ticket.answered == ticket.numbers.len() {
             worker.in_flight.pop_front();
         }
         worker.busy_since = (!worker.in_flight.is_empty()).then(Instant::now);
-        self.outstanding -= reply.outcomes.len();
-        self.pool.sizer.observe(reply.outcomes.len(), total);
+        self.outstanding -= count;
+        self.pool.sizer.observe(count, total);
         Ok(())
     }
 
@@ -273,8 +288,8 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
             deaths.push(death.clone());
             if deaths.len() as u64 > u64::from(self.pool.config.retries) {
                 let deaths = self.deaths.remove(&index).unwrap_or_default();
-                self.ready
-                    .push_back(Completed::Failed(FailedJob { index, n, deaths }));
+                let items = vec![Completed::Failed(FailedJob { index, n, deaths })];
+                self.ready.push_back(Chunk { first: index, items });
             } else {
                 retrying = true;
                 self.retry.push_back((index, n));

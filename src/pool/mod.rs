@@ -29,7 +29,7 @@ mod process;
 mod reorder;
 mod sizing;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -242,7 +242,9 @@ impl ProcessPool {
         let window = self.config.window as u64;
         Ordered {
             engine: Engine::new(self, numbers.into_iter()),
-            reorder: Reorder::default(),
+            held: BTreeMap::new(),
+            next: 0,
+            current: Vec::new().into_iter(),
             window,
             finished: false,
         }
@@ -252,6 +254,7 @@ impl ProcessPool {
     pub fn map_unordered<I: IntoIterator<Item = u64>>(&mut self, numbers: I) -> Unordered<'_, I::IntoIter> {
         Unordered {
             engine: Engine::new(self, numbers.into_iter()),
+            current: Vec::new().into_iter(),
             finished: false,
         }
     }
@@ -328,7 +331,11 @@ pub fn available_cores() -> usize {
 /// Results of [`ProcessPool::map`], in submission order.
 pub struct Ordered<'p, I> {
     engine: Engine<'p, I>,
-    reorder: Reorder<Completed>,
+    /// The reorder buffer: chunks that arrived before an earlier one, by first index.
+    held: BTreeMap<u64, Vec<Completed>>,
+    /// Index of the first job not yet moved to `current`.
+    next: u64,
+    current: std::vec::IntoIter<Completed>,
     window: u64,
     finished: bool,
 }
@@ -344,30 +351,40 @@ impl<I: Iterator<Item = u64>> Iterator for Ordered<'_, I> {
     type Item = Result<Completed, PoolError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while !self.finished {
-            if let Some(done) = self.reorder.pop() {
+        loop {
+            if let Some(done) = self.current.next() {
                 return Some(Ok(done));
             }
-            let limit = self.reorder.next_index() + self.window;
-            match self.engine.next_completed(limit) {
-                Some(Ok(done)) => self.reorder.insert(done.index(), done),
+            if let Some(chunk) = self.held.remove(&self.next) {
+                self.next += chunk.len() as u64;
+                self.current = chunk.into_iter();
+                continue;
+            }
+            if self.finished {
+                return None;
+            }
+            match self.engine.next_chunk(self.next + self.window) {
+                Some(Ok(chunk)) => {
+                    self.held.insert(chunk.first, chunk.items);
+                }
                 Some(Err(e)) => {
                     self.finished = true;
+                    self.held.clear();
                     return Some(Err(e));
                 }
                 None => {
                     self.finished = true;
-                    debug_assert_eq!(self.reorder.held(), 0);
+                    debug_assert!(self.held.is_empty());
                 }
             }
         }
-        None
     }
 }
 
 /// Results of [`ProcessPool::map_unordered`], in completion order.
 pub struct Unordered<'p, I> {
     engine: Engine<'p, I>,
+    current: std::vec::IntoIter<Completed>,
     finished: bool,
 }
 
@@ -382,11 +399,21 @@ impl<I: Iterator<Item = u64>> Iterator for Unordered<'_, I> {
     type Item = Result<Completed, PoolError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.finished {
-            return None;
+        loop {
+            if let Some(done) = self.current.next() {
+                return Some(Ok(done));
+            }
+            if self.finished {
+                return None;
+            }
+            match self.engine.next_chunk(u64::MAX) {
+                Some(Ok(chunk)) => self.current = chunk.items.into_iter(),
+                Some(Err(e)) => {
+                    self.finished = true;
+                    return Some(Err(e));
+                }
+                None => self.finished = true,
+            }
         }
-        let next = self.engine.next_completed(u64::MAX);
-        self.finished = !matches!(next, Some(Ok(_)));
-        next
     }
 }

@@ -27,11 +27,6 @@ impl<T> Reorder<T> {
         self.next
     }
 
-    /// Items held, waiting for an earlier one.
-    pub fn held(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
-    }
-
     /// Stores the item with submission index `index` (at most once per index).
     pub fn insert(&mut self, index: u64, item: T) {
         assert!(index >= self.next, "index {index} was already released");

@@ -18,6 +18,7 @@ pub struct Tally {
     /// The longest job, by CPU time.
     pub longest: Duration,
     pub pids: BTreeSet<u32>,
+    last_pid: Option<u32>,
 }
 
 impl Tally {
@@ -28,7 +29,11 @@ impl Tally {
                 self.primes += u64::from(result.prime);
                 self.cpu_sum += result.cpu;
                 self.longest = self.longest.max(result.cpu);
-                self.pids.insert(result.pid);
+                // Consecutive results mostly share a pid: skip the set then.
+                if self.last_pid != Some(result.pid) {
+                    self.pids.insert(result.pid);
+                    self.last_pid = Some(result.pid);
+                }
             }
             Completed::Failed(_) => self.failed += 1,
         }

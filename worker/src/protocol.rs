@@ -61,10 +61,41 @@ pub struct JobBatchRef<'a> {
 
 /// Outcomes for consecutive jobs starting at `first_index`. A worker may
 /// answer one batch with several of these (it flushes long batches early).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Packed for the millions-of-tiny-jobs case: one varint per job
+/// (`elapsed_ns << 1 | prime`), and the CPU share once per message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultBatch {
     pub first_index: u64,
-    pub outcomes: Vec<Outcome>,
+    /// CPU time / wall time of the worker thread over these jobs.
+    pub cpu_share: f64,
+    pub verdicts: Vec<u64>,
+}
+
+impl ResultBatch {
+    /// Packs a segment of outcomes.
+    pub fn pack(first_index: u64, outcomes: &[Outcome], cpu_share: f64) -> Self {
+        let verdicts = outcomes
+            .iter()
+            .map(|o| (o.elapsed_ns.min(u64::MAX >> 1) << 1) | u64::from(o.prime))
+            .collect();
+        ResultBatch {
+            first_index,
+            cpu_share,
+            verdicts,
+        }
+    }
+
+    /// The outcome of the `i`-th job in this batch.
+    pub fn outcome(&self, i: usize) -> Outcome {
+        let verdict = self.verdicts[i];
+        let elapsed_ns = verdict >> 1;
+        Outcome {
+            prime: verdict & 1 == 1,
+            elapsed_ns,
+            cpu_ns: (elapsed_ns as f64 * self.cpu_share.clamp(0.0, 1.0)) as u64,
+        }
+    }
 }
 
 /// What checking one number found, and what it cost.
@@ -179,7 +210,8 @@ mod tests {
     fn trailing_bytes_are_rejected() {
         let mut frame = encode(&ResultBatch {
             first_index: 0,
-            outcomes: vec![],
+            cpu_share: 1.0,
+            verdicts: vec![],
         })
         .unwrap();
         frame.0.push(0);
@@ -205,12 +237,17 @@ mod tests {
         }
 
         #[test]
-        fn results_round_trip(first in any::<u64>(), raw in proptest::collection::vec((any::<bool>(), any::<u64>(), any::<u64>()), 0..64)) {
-            let batch = ResultBatch {
-                first_index: first,
-                outcomes: raw.into_iter().map(|(prime, elapsed_ns, cpu_ns)| Outcome { prime, elapsed_ns, cpu_ns }).collect(),
-            };
-            prop_assert_eq!(decode::<ResultBatch>(&encode(&batch).unwrap()).unwrap(), batch);
+        fn results_round_trip(first in any::<u64>(), share in 0.0f64..=1.0, raw in proptest::collection::vec((any::<bool>(), 0u64..u64::MAX >> 1), 0..64)) {
+            let outcomes: Vec<Outcome> = raw
+                .into_iter()
+                .map(|(prime, elapsed_ns)| Outcome { prime, elapsed_ns, cpu_ns: (elapsed_ns as f64 * share) as u64 })
+                .collect();
+            let batch = ResultBatch::pack(first, &outcomes, share);
+            let decoded = decode::<ResultBatch>(&encode(&batch).unwrap()).unwrap();
+            prop_assert_eq!(&decoded, &batch);
+            for (i, outcome) in outcomes.iter().enumerate() {
+                prop_assert_eq!(decoded.outcome(i), *outcome);
+            }
         }
     }
 }

@@ -52,11 +52,9 @@ pub fn serve(server_name: &str) -> Result<(), ServeError> {
             Err(e) => return Err(ServeError::Ipc(e.to_string())),
         };
         let batch: JobBatch = protocol::decode(&frame)?;
-        check_timed(batch.kernel, &batch.numbers, FLUSH_AFTER, |offset, outcomes| {
-            let reply = ResultBatch {
-                first_index: batch.first_index + offset as u64,
-                outcomes: outcomes.to_vec(),
-            };
+        check_timed(batch.kernel, &batch.numbers, FLUSH_AFTER, |segment| {
+            let first_index = batch.first_index + segment.offset as u64;
+            let reply = ResultBatch::pack(first_index, segment.outcomes, segment.cpu_share);
             let frame = protocol::encode(&reply)?;
             results_tx.send(frame).map_err(|e| ServeError::Ipc(e.to_string()))
         })?;
