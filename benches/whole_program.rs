@@ -1,0 +1,175 @@
+//! The whole-program benchmark: each performance figure of procpool measured
+//! as a ratio inside one run of this program, printed beside its target.
+//!
+//! Run with `cargo bench --bench whole_program` (about a minute). Each figure
+//! is the median of several interleaved runs of the real release binary; the
+//! machine is shared and noisy, so nothing here is a pass/fail test.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::Instant;
+
+use serde_json::Value;
+
+const EXE: &str = env!("CARGO_BIN_EXE_procpool");
+const RUNS: usize = 5;
+
+fn main() {
+    // `cargo bench` passes `--bench`; a name filter is not supported here.
+    let cores = thread::available_parallelism().map_or(1, |n| n.get());
+    println!("procpool whole-program benchmark ({cores} logical cores; a perfect speedup is {cores}x)\n");
+    println!("{:<58} {:>10} {:>10}", "figure", "measured", "target");
+
+    let fixture: Vec<Vec<Value>> = (0..RUNS).map(|_| json_run(&["2", "--quiet", "--json"])).collect();
+    report(
+        "1. fixture, 2 workers: processes wall / rayon wall",
+        median(fixture.iter().map(|r| comparison(r))),
+        "<= 1.03",
+    );
+    report(
+        "1. fixture, 2 workers: processes wall / lower bound",
+        median(
+            fixture
+                .iter()
+                .map(|r| summary(r, "processes")["wall_over_bound"].as_f64().unwrap()),
+        ),
+        "<= 1.03",
+    );
+
+    let small: Vec<Vec<Value>> = (0..RUNS)
+        .map(|_| json_run(&["2", "--range", "1..1000001", "--quiet", "--json"]))
+        .collect();
+    report(
+        "2. 1,000,000 small numbers, 2 workers: processes / rayon",
+        median(small.iter().map(|r| comparison(r))),
+        "<= 1.5 (aim 1.3)",
+    );
+    let jobs_per_s = median(small.iter().map(|r| {
+        let s = summary(r, "processes");
+        s["jobs"].as_f64().unwrap() / s["wall"].as_f64().unwrap()
+    }));
+    println!(
+        "{:<58} {:>10}",
+        "   processes jobs/s (Python's pool: ~650k at chunksize 1000)",
+        format!("{:.2}M", jobs_per_s / 1e6)
+    );
+
+    let startup = median((0..20).map(|_| {
+        let started = Instant::now();
+        let status = Command::new(EXE)
+            .args(["16", "--mode", "processes", "--range", "1..17", "--quiet"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        started.elapsed().as_secs_f64() * 1e3
+    }));
+    report(
+        "3. 16 workers started, handshaken, 16 jobs, exited (ms)",
+        startup,
+        "<= 20",
+    );
+
+    let kernel = median((0..3).map(|_| {
+        let wall = |kernel| {
+            let run = json_run(&[
+                "1",
+                "--mode",
+                "sequential",
+                "--kernel",
+                kernel,
+                "--quiet",
+                "--json",
+            ]);
+            summary(&run, "sequential")["wall"].as_f64().unwrap()
+        };
+        wall("book") / wall("fast")
+    }));
+    report(
+        "4. fixture, sequential: book kernel wall / fast kernel wall",
+        kernel,
+        ">= 5",
+    );
+
+    let rss_small = peak_rss_mib(1_000_000);
+    let rss_large = peak_rss_mib(10_000_000);
+    report(
+        "5. peak RSS, 1,000,000 numbers via --input - (MiB)",
+        rss_small,
+        "<= 50",
+    );
+    report(
+        "5. peak RSS, 10,000,000 numbers via --input - (MiB)",
+        rss_large,
+        "<= 50, flat",
+    );
+}
+
+fn report(figure: &str, value: f64, target: &str) {
+    println!("{figure:<58} {value:>10.3} {target:>10}");
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn json_run(args: &[&str]) -> Vec<Value> {
+    let output = Command::new(EXE).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn summary<'a>(objects: &'a [Value], variant: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["type"] == "summary" && o["variant"] == variant)
+        .expect("summary")
+}
+
+fn comparison(objects: &[Value]) -> f64 {
+    objects.iter().find(|o| o["type"] == "comparison").unwrap()["processes_over_rayon"]
+        .as_f64()
+        .unwrap()
+}
+
+/// Peak resident set of the supervisor (or of its largest worker, if larger)
+/// while `count` numbers stream through stdin in processes mode.
+fn peak_rss_mib(count: u64) -> f64 {
+    let mut child = Command::new(EXE)
+        .args(["2", "--input", "-", "--mode", "processes", "--quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = thread::spawn(move || {
+        let mut buffer = Vec::with_capacity(1 << 20);
+        for n in 1..=count {
+            writeln!(buffer, "{n}").unwrap();
+            if buffer.len() > (1 << 20) - 32 {
+                stdin.write_all(&buffer).unwrap();
+                buffer.clear();
+            }
+        }
+        stdin.write_all(&buffer).unwrap();
+    });
+    let mut status = 0;
+    // SAFETY: rusage is plain old data that wait4 fills in; the pid is our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(waited, child.id() as i32);
+    feeder.join().unwrap();
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    usage.ru_maxrss as f64 / 1024.0
+}
