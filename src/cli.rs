@@ -47,9 +47,9 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
-    /// Re-runs of a job whose worker died, before the job is reported failed
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    pub retries: u32,
+    /// Re-runs of a job whose worker died, before the job is reported failed [default: 2]
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
 
     /// Kill a worker whose job runs longer than SECS, then retry or fail the job
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
@@ -90,6 +90,20 @@ impl From<KernelArg> for procpool_worker::Kernel {
 }
 
 impl Cli {
+    /// Flags that only make sense for worker processes, checked against `--mode`.
+    pub fn check_conflicts(&self) -> Result<(), String> {
+        let processes = matches!(self.mode, Mode::Processes | Mode::Compare | Mode::All);
+        if !processes && (self.retries.is_some() || self.timeout.is_some()) {
+            return Err(format!(
+                "--retries and --timeout apply to worker processes, not to --mode {}",
+                self.mode
+                    .to_possible_value()
+                    .map_or_else(String::new, |v| v.get_name().to_owned())
+            ));
+        }
+        Ok(())
+    }
+
     /// Where this run's numbers come from.
     pub fn input_spec(&self) -> InputSpec {
         match (&self.input, &self.range) {

@@ -152,6 +152,8 @@ fn bad_arguments_exit_2_with_one_line() {
         vec!["--kernel", "magic"],
         vec!["--timeout", "-1"],
         vec!["--timeout", "0"],
+        vec!["--mode", "rayon", "--timeout", "5"],
+        vec!["--mode", "sequential", "--retries", "1"],
     ] {
         let output = tag.cmd().args(&args).assert().code(2).get_output().clone();
         let stderr = String::from_utf8(output.stderr).unwrap();

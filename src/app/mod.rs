@@ -225,7 +225,7 @@ fn make_executor(
         }),
         Variant::Processes => {
             let mut processes = Processes::new(kernel, workers);
-            processes.retries = cli.retries;
+            processes.retries = cli.retries.unwrap_or(2);
             processes.timeout = cli.timeout;
             processes.cancel = Some(stop.flag.clone());
             processes.on_event = Some(print_event);

@@ -135,4 +135,8 @@ pub enum PoolError {
     Encode(CodecError),
     #[error("the run was cancelled")]
     Cancelled,
+    #[error(
+        "{workers} workers need {needed} open files, but the limit is {limit} (raise it with ulimit -n)"
+    )]
+    TooFewDescriptors { workers: usize, needed: u64, limit: u64 },
 }

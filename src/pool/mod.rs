@@ -149,6 +149,10 @@ impl ProcessPoolBuilder {
     }
 
     /// Starts the workers and waits for every handshake.
+    ///
+    /// Each worker costs the supervisor about three file descriptors while
+    /// starting and two after; the soft `RLIMIT_NOFILE` is raised to the hard
+    /// limit if the pool would not fit under it.
     pub fn build(mut self) -> Result<ProcessPool, PoolError> {
         self.config.program = match self.program {
             Some(program) => program,
@@ -158,6 +162,7 @@ impl ProcessPoolBuilder {
             })?,
         };
         self.config.workers = self.config.workers.clamp(1, MAX_WORKERS);
+        make_room_for_descriptors(self.config.workers)?;
         let started = Instant::now();
         let mut pool = ProcessPool {
             config: self.config,
@@ -321,6 +326,34 @@ impl ProcessPool {
             hook(event);
         }
     }
+}
+
+/// Open files the supervisor needs for `workers`: four per worker while
+/// shaking hands (listening socket, connection, two received channel ends).
+pub fn descriptors_needed(workers: usize) -> u64 {
+    64 + 4 * workers as u64
+}
+
+/// Raises the soft open-file limit when `workers` would not fit under it,
+/// and refuses up front if even the hard limit is too low: running out of
+/// descriptors mid-handshake makes ipc-channel panic.
+fn make_room_for_descriptors(workers: usize) -> Result<(), PoolError> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let needed = descriptors_needed(workers);
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return Ok(());
+    };
+    if soft >= needed {
+        return Ok(());
+    }
+    if hard >= needed && setrlimit(Resource::RLIMIT_NOFILE, needed, hard).is_ok() {
+        return Ok(());
+    }
+    Err(PoolError::TooFewDescriptors {
+        workers,
+        needed,
+        limit: hard,
+    })
 }
 
 /// Cores this process may run on (affinity and cgroup limits included).

@@ -1,0 +1,157 @@
+//! Protocol hygiene, against misbehaving peers. This test binary has no
+//! libtest harness because it doubles as a fake worker: the pool under test
+//! starts it with the worker flag, and it misbehaves as `FAKE_WORKER` says.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ipc_channel::ipc::{self, IpcOneShotServer, IpcSender};
+use procpool::pool::{Completed, PoolError, ProcessPool};
+use procpool_worker::protocol::{self, Frame, Hello, JobBatch, ResultBatch, PROTOCOL_VERSION, WORKER_FLAG};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(WORKER_FLAG) {
+        fake_worker(&args[2], &std::env::var("FAKE_WORKER").unwrap_or_default());
+        return;
+    }
+    let tests: [(&str, fn()); 5] = [
+        (
+            "a_worker_speaking_another_protocol_version_is_rejected",
+            another_version_is_rejected,
+        ),
+        (
+            "a_garbage_reply_fails_the_run_instead_of_hanging",
+            garbage_reply_fails_the_run,
+        ),
+        (
+            "a_reply_for_the_wrong_job_is_a_protocol_violation",
+            wrong_index_is_a_violation,
+        ),
+        (
+            "a_real_worker_rejects_a_frame_that_is_not_a_job_batch",
+            real_worker_rejects_garbage,
+        ),
+        (
+            "a_real_worker_exits_cleanly_when_its_channel_closes",
+            real_worker_exits_on_eof,
+        ),
+    ];
+    for (name, test) in tests {
+        test();
+        println!("test {name} ... ok");
+    }
+}
+
+/// Shakes hands (possibly lying about the version) and answers jobs badly.
+fn fake_worker(server: &str, behaviour: &str) {
+    let hello_tx: IpcSender<Hello> = IpcSender::connect(server.to_owned()).unwrap();
+    let (jobs_tx, jobs_rx) = ipc::channel::<Frame>().unwrap();
+    let (results_tx, results_rx) = ipc::channel::<Frame>().unwrap();
+    let version = if behaviour == "version" {
+        PROTOCOL_VERSION + 998
+    } else {
+        PROTOCOL_VERSION
+    };
+    hello_tx
+        .send(Hello {
+            protocol: version,
+            pid: std::process::id(),
+            jobs: jobs_tx,
+            results: results_rx,
+        })
+        .unwrap();
+    while let Ok(frame) = jobs_rx.recv() {
+        let batch: JobBatch = protocol::decode(&frame).unwrap();
+        let reply = match behaviour {
+            "garbage" => Frame(vec![0xff; 7]),
+            _ => protocol::encode(&ResultBatch {
+                first_index: batch.first_index + 1000,
+                cpu_share: 1.0,
+                verdicts: vec![0],
+            })
+            .unwrap(),
+        };
+        let _ = results_tx.send(reply);
+    }
+}
+
+fn pool_of_fakes(behaviour: &str) -> Result<ProcessPool, PoolError> {
+    // SAFETY: this harness-less test runs its tests one at a time on one thread.
+    unsafe { std::env::set_var("FAKE_WORKER", behaviour) };
+    ProcessPool::builder()
+        .program(std::env::current_exe().unwrap())
+        .workers(2)
+        .build()
+}
+
+fn another_version_is_rejected() {
+    let error = pool_of_fakes("version").err().expect("the handshake must fail");
+    match error {
+        PoolError::ProtocolMismatch { theirs, ours, .. } => {
+            assert_eq!((theirs, ours), (PROTOCOL_VERSION + 998, PROTOCOL_VERSION))
+        }
+        other => panic!("unexpected {other}"),
+    }
+}
+
+fn first_error(behaviour: &str) -> PoolError {
+    let mut pool = pool_of_fakes(behaviour).unwrap();
+    let outcome: Result<Vec<Completed>, PoolError> = pool.map([5u64, 6, 7]).collect();
+    outcome.err().expect("the run must fail")
+}
+
+fn garbage_reply_fails_the_run() {
+    let error = first_error("garbage");
+    assert!(matches!(error, PoolError::BadFrame { .. }), "{error}");
+    assert!(error.to_string().contains("sent a bad frame"), "{error}");
+}
+
+fn wrong_index_is_a_violation() {
+    let error = first_error("wrong-index");
+    assert!(matches!(error, PoolError::ProtocolViolation { .. }), "{error}");
+}
+
+/// Plays supervisor to a real worker process; returns the worker's job sender and process.
+fn real_worker() -> (IpcSender<Frame>, std::process::Child) {
+    let (server, name) = IpcOneShotServer::<Hello>::new().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_procpool"))
+        .args([WORKER_FLAG, &name])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (_, hello) = server.accept().unwrap();
+    assert_eq!(hello.protocol, PROTOCOL_VERSION);
+    assert_eq!(hello.pid, child.id());
+    (hello.jobs, child)
+}
+
+fn real_worker_rejects_garbage() {
+    let (jobs, child) = real_worker();
+    jobs.send(Frame(b"this is not a job batch".to_vec())).unwrap();
+    let output = wait_output(child);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("bad frame from the supervisor"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+fn real_worker_exits_on_eof() {
+    let (jobs, child) = real_worker();
+    drop(jobs);
+    let output = wait_output(child);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(output.stderr.is_empty());
+}
+
+fn wait_output(child: std::process::Child) -> std::process::Output {
+    let pid = child.id();
+    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
+    for _ in 0..500 {
+        if waiter.is_finished() {
+            return waiter.join().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("worker {pid} did not exit");
+}
