@@ -98,7 +98,7 @@ fn another_version_is_rejected() {
 fn first_error(behaviour: &str) -> PoolError {
     let mut pool = pool_of_fakes(behaviour).unwrap();
     let outcome: Result<Vec<Completed>, PoolError> = pool.map([5u64, 6, 7]).collect();
-    outcome.err().expect("the run must fail")
+    outcome.expect_err("the run must fail")
 }
 
 fn garbage_reply_fails_the_run() {
