@@ -5,7 +5,9 @@
 //! is the median of several interleaved runs of the real release binary; the
 //! machine is shared and noisy, so nothing here is a pass/fail test.
 
-use std::io::Write;
+#[path = "../tests/common/peak_rss.rs"]
+mod peak_rss;
+
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Instant;
@@ -146,30 +148,9 @@ fn comparison(objects: &[Value]) -> f64 {
 /// Peak resident set of the supervisor (or of its largest worker, if larger)
 /// while `count` numbers stream through stdin in processes mode.
 fn peak_rss_mib(count: u64) -> f64 {
-    let mut child = Command::new(EXE)
-        .args(["2", "--input", "-", "--mode", "processes", "--quiet"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let feeder = thread::spawn(move || {
-        let mut buffer = Vec::with_capacity(1 << 20);
-        for n in 1..=count {
-            writeln!(buffer, "{n}").unwrap();
-            if buffer.len() > (1 << 20) - 32 {
-                stdin.write_all(&buffer).unwrap();
-                buffer.clear();
-            }
-        }
-        stdin.write_all(&buffer).unwrap();
-    });
-    let mut status = 0;
-    // SAFETY: rusage is plain old data that wait4 fills in; the pid is our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(waited, child.id() as i32);
-    feeder.join().unwrap();
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
-    usage.ru_maxrss as f64 / 1024.0
+    let mut command = Command::new(EXE);
+    command.args(["2", "--input", "-", "--mode", "processes", "--quiet"]);
+    let run = peak_rss::run_with_numbers_on_stdin(command, count);
+    assert!(run.success && String::from_utf8_lossy(&run.stdout).contains("Total time"));
+    run.peak_rss_kib as f64 / 1024.0
 }

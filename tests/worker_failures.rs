@@ -65,7 +65,9 @@ fn a_killed_worker_is_replaced_and_its_job_retried_with_nothing_lost() {
     let summary = objects.iter().find(|o| o["type"] == "summary").unwrap();
     assert!(summary["retries"].as_u64().unwrap() >= 1, "{summary}");
     assert_eq!(summary["failed"], 0);
-    let replacement_ran = results.iter().any(|r| !originals.contains(&(r["pid"].as_u64().unwrap() as u32)));
+    let replacement_ran = results
+        .iter()
+        .any(|r| !originals.contains(&(r["pid"].as_u64().unwrap() as u32)));
     assert!(replacement_ran, "the replacement worker took part");
     tag.assert_none_left();
 }

@@ -2,6 +2,8 @@
 //! process a test starts, and checks that none of them is left behind.
 #![allow(dead_code)]
 
+pub mod peak_rss;
+
 use std::fs;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
