@@ -14,6 +14,7 @@ fn codec(c: &mut Criterion) {
         let outcomes: Vec<Outcome> = (0..size as u64)
             .map(|i| Outcome {
                 prime: i % 3 == 0,
+                started_ns: 0,
                 elapsed_ns: 90 + i % 50,
                 cpu_ns: 0,
             })

@@ -68,6 +68,7 @@ fn fake_worker(server: &str, behaviour: &str) {
             _ => protocol::encode(&ResultBatch {
                 first_index: batch.first_index + 1000,
                 cpu_share: 1.0,
+                started_ns: 0,
                 verdicts: vec![0],
             })
             .unwrap(),

@@ -220,10 +220,10 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
         let count = reply.verdicts.len();
         let mut total = Duration::ZERO;
         let mut items = Vec::with_capacity(count);
-        for offset in 0..count {
+        for (offset, outcome) in reply.outcomes().enumerate() {
             let index = expected + offset as u64;
             let n = ticket.numbers[ticket.answered + offset];
-            let result = PrimeResult::new(index, n, reply.outcome(offset), pid);
+            let result = PrimeResult::new(index, n, outcome, pid);
             total += result.elapsed;
             if !self.deaths.is_empty() {
                 self.deaths.remove(&index);

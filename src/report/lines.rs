@@ -36,6 +36,7 @@ mod tests {
             index: 0,
             n,
             prime,
+            started_at: Duration::ZERO,
             elapsed: Duration::from_micros(micros),
             cpu: Duration::ZERO,
             pid: 1,

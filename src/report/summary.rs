@@ -139,6 +139,7 @@ mod tests {
                 index: 0,
                 n: 3,
                 prime: true,
+                started_at: Duration::ZERO,
                 elapsed: Duration::from_millis(ms),
                 cpu: Duration::from_millis(ms),
                 pid: 7,

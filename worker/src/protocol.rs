@@ -63,38 +63,35 @@ pub struct JobBatchRef<'a> {
 /// answer one batch with several of these (it flushes long batches early).
 ///
 /// Packed for the millions-of-tiny-jobs case: one varint per job
-/// (`elapsed_ns << 1 | prime`), and the CPU share once per message.
+/// (`elapsed_ns << 1 | prime`); the CPU share and the start time once per
+/// message, since the jobs of a message ran back to back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultBatch {
     pub first_index: u64,
     /// CPU time / wall time of the worker thread over these jobs.
     pub cpu_share: f64,
+    /// `CLOCK_MONOTONIC` nanoseconds when the first of these jobs started.
+    pub started_ns: u64,
     pub verdicts: Vec<u64>,
 }
 
 impl ResultBatch {
-    /// Packs a segment of outcomes.
+    /// Packs a segment of consecutive, back-to-back outcomes.
     pub fn pack(first_index: u64, outcomes: &[Outcome], cpu_share: f64) -> Self {
-        let verdicts = outcomes
-            .iter()
-            .map(|o| (o.elapsed_ns.min(u64::MAX >> 1) << 1) | u64::from(o.prime))
-            .collect();
-        ResultBatch {
-            first_index,
-            cpu_share,
-            verdicts,
-        }
+        let verdicts = outcomes.iter().map(|o| (o.elapsed_ns.min(u64::MAX >> 1) << 1) | u64::from(o.prime)).collect();
+        let started_ns = outcomes.first().map_or(0, |o| o.started_ns);
+        ResultBatch { first_index, cpu_share, started_ns, verdicts }
     }
 
-    /// The outcome of the `i`-th job in this batch.
-    pub fn outcome(&self, i: usize) -> Outcome {
-        let verdict = self.verdicts[i];
-        let elapsed_ns = verdict >> 1;
-        Outcome {
-            prime: verdict & 1 == 1,
-            elapsed_ns,
-            cpu_ns: (elapsed_ns as f64 * self.cpu_share.clamp(0.0, 1.0)) as u64,
-        }
+    /// The outcomes, in order.
+    pub fn outcomes(&self) -> impl Iterator<Item = Outcome> + '_ {
+        let share = self.cpu_share.clamp(0.0, 1.0);
+        self.verdicts.iter().scan(self.started_ns, move |next_start, &verdict| {
+            let elapsed_ns = verdict >> 1;
+            let started_ns = *next_start;
+            *next_start = next_start.saturating_add(elapsed_ns);
+            Some(Outcome { prime: verdict & 1 == 1, started_ns, elapsed_ns, cpu_ns: (elapsed_ns as f64 * share) as u64 })
+        })
     }
 }
 
@@ -102,6 +99,8 @@ impl ResultBatch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
     pub prime: bool,
+    /// `CLOCK_MONOTONIC` nanoseconds when the check began.
+    pub started_ns: u64,
     /// Wall time around the check alone.
     pub elapsed_ns: u64,
     /// CPU time the checking thread got during the check (see [`crate::timing`]).
@@ -115,6 +114,9 @@ pub struct PrimeResult {
     pub index: u64,
     pub n: u64,
     pub prime: bool,
+    /// `CLOCK_MONOTONIC` reading when the check began: comparable across the
+    /// processes of one machine, so runs can be drawn on one timeline.
+    pub started_at: Duration,
     /// Wall time of the check, measured where it ran.
     pub elapsed: Duration,
     /// CPU time of the check; below `elapsed` when the core was shared.
@@ -130,6 +132,7 @@ impl PrimeResult {
             index,
             n,
             prime: outcome.prime,
+            started_at: Duration::from_nanos(outcome.started_ns),
             elapsed: Duration::from_nanos(outcome.elapsed_ns),
             cpu: Duration::from_nanos(outcome.cpu_ns),
             pid,
@@ -211,6 +214,7 @@ mod tests {
         let mut frame = encode(&ResultBatch {
             first_index: 0,
             cpu_share: 1.0,
+            started_ns: 0,
             verdicts: vec![],
         })
         .unwrap();
@@ -237,17 +241,20 @@ mod tests {
         }
 
         #[test]
-        fn results_round_trip(first in any::<u64>(), share in 0.0f64..=1.0, raw in proptest::collection::vec((any::<bool>(), 0u64..u64::MAX >> 1), 0..64)) {
+        fn results_round_trip(first in any::<u64>(), share in 0.0f64..=1.0, start in 0u64..1 << 62, raw in proptest::collection::vec((any::<bool>(), 0u64..1 << 40), 0..64)) {
+            let mut next_start = start;
             let outcomes: Vec<Outcome> = raw
                 .into_iter()
-                .map(|(prime, elapsed_ns)| Outcome { prime, elapsed_ns, cpu_ns: (elapsed_ns as f64 * share) as u64 })
+                .map(|(prime, elapsed_ns)| {
+                    let started_ns = next_start;
+                    next_start += elapsed_ns;
+                    Outcome { prime, started_ns, elapsed_ns, cpu_ns: (elapsed_ns as f64 * share) as u64 }
+                })
                 .collect();
             let batch = ResultBatch::pack(first, &outcomes, share);
             let decoded = decode::<ResultBatch>(&encode(&batch).unwrap()).unwrap();
             prop_assert_eq!(&decoded, &batch);
-            for (i, outcome) in outcomes.iter().enumerate() {
-                prop_assert_eq!(decoded.outcome(i), *outcome);
-            }
+            prop_assert_eq!(decoded.outcomes().collect::<Vec<_>>(), outcomes);
         }
     }
 }

@@ -13,6 +13,12 @@ use nix::time::{clock_gettime, ClockId};
 use crate::primes::Kernel;
 use crate::protocol::Outcome;
 
+/// `CLOCK_MONOTONIC` now: one clock for every process on the machine, so job
+/// start times from different workers line up on one timeline.
+pub fn monotonic_now() -> Duration {
+    clock_gettime(ClockId::CLOCK_MONOTONIC).map(Duration::from).unwrap_or_default()
+}
+
 /// CPU time consumed by the calling thread so far.
 pub fn thread_cpu_time() -> Duration {
     clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID)
@@ -43,6 +49,7 @@ pub fn check_timed<E>(
     let mut outcomes = Vec::with_capacity(numbers.len());
     let mut segment_start = 0;
     let mut segment_wall = Instant::now();
+    let mut segment_clock = monotonic_now();
     let mut segment_cpu = thread_cpu_time();
     // One clock read per job: each job's end is the next job's start. The
     // few nanoseconds of bookkeeping between two checks land in the later job.
@@ -52,6 +59,7 @@ pub fn check_timed<E>(
         let finished = Instant::now();
         outcomes.push(Outcome {
             prime,
+            started_ns: nanos(segment_clock + (started - segment_wall)),
             elapsed_ns: nanos(finished - started),
             cpu_ns: 0,
         });
@@ -73,6 +81,7 @@ pub fn check_timed<E>(
             segment_start = i + 1;
             // Flushing is not a job: restart the clocks after it.
             segment_wall = Instant::now();
+            segment_clock = monotonic_now();
             segment_cpu = thread_cpu_time();
             started = segment_wall;
         }
