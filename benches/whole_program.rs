@@ -31,17 +31,12 @@ fn main() {
     );
     report(
         "1. fixture, 2 workers: processes wall / lower bound",
-        median(
-            fixture
-                .iter()
-                .map(|r| summary(r, "processes")["wall_over_bound"].as_f64().unwrap()),
-        ),
+        median(fixture.iter().map(|r| summary(r, "processes")["wall_over_bound"].as_f64().unwrap())),
         "<= 1.03",
     );
 
-    let small: Vec<Vec<Value>> = (0..RUNS)
-        .map(|_| json_run(&["2", "--range", "1..1000001", "--quiet", "--json"]))
-        .collect();
+    let small: Vec<Vec<Value>> =
+        (0..RUNS).map(|_| json_run(&["2", "--range", "1..1000001", "--quiet", "--json"])).collect();
     report(
         "2. 1,000,000 small numbers, 2 workers: processes / rayon",
         median(small.iter().map(|r| comparison(r))),
@@ -67,45 +62,21 @@ fn main() {
         assert!(status.success());
         started.elapsed().as_secs_f64() * 1e3
     }));
-    report(
-        "3. 16 workers started, handshaken, 16 jobs, exited (ms)",
-        startup,
-        "<= 20",
-    );
+    report("3. 16 workers started, handshaken, 16 jobs, exited (ms)", startup, "<= 20");
 
     let kernel = median((0..3).map(|_| {
         let wall = |kernel| {
-            let run = json_run(&[
-                "1",
-                "--mode",
-                "sequential",
-                "--kernel",
-                kernel,
-                "--quiet",
-                "--json",
-            ]);
+            let run = json_run(&["1", "--mode", "sequential", "--kernel", kernel, "--quiet", "--json"]);
             summary(&run, "sequential")["wall"].as_f64().unwrap()
         };
         wall("book") / wall("fast")
     }));
-    report(
-        "4. fixture, sequential: book kernel wall / fast kernel wall",
-        kernel,
-        ">= 5",
-    );
+    report("4. fixture, sequential: book kernel wall / fast kernel wall", kernel, ">= 5");
 
     let rss_small = peak_rss_mib(1_000_000);
     let rss_large = peak_rss_mib(10_000_000);
-    report(
-        "5. peak RSS, 1,000,000 numbers via --input - (MiB)",
-        rss_small,
-        "<= 50",
-    );
-    report(
-        "5. peak RSS, 10,000,000 numbers via --input - (MiB)",
-        rss_large,
-        "<= 50, flat",
-    );
+    report("5. peak RSS, 1,000,000 numbers via --input - (MiB)", rss_small, "<= 50");
+    report("5. peak RSS, 10,000,000 numbers via --input - (MiB)", rss_large, "<= 50, flat");
 }
 
 fn report(figure: &str, value: f64, target: &str) {
@@ -120,29 +91,16 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
 
 fn json_run(args: &[&str]) -> Vec<Value> {
     let output = Command::new(EXE).args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 fn summary<'a>(objects: &'a [Value], variant: &str) -> &'a Value {
-    objects
-        .iter()
-        .find(|o| o["type"] == "summary" && o["variant"] == variant)
-        .expect("summary")
+    objects.iter().find(|o| o["type"] == "summary" && o["variant"] == variant).expect("summary")
 }
 
 fn comparison(objects: &[Value]) -> f64 {
-    objects.iter().find(|o| o["type"] == "comparison").unwrap()["processes_over_rayon"]
-        .as_f64()
-        .unwrap()
+    objects.iter().find(|o| o["type"] == "comparison").unwrap()["processes_over_rayon"].as_f64().unwrap()
 }
 
 /// Peak resident set of the supervisor (or of its largest worker, if larger)

@@ -3,26 +3,47 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::input::{parse_range, InputSpec};
 use crate::pool::MAX_WORKERS;
 
 const EXAMPLES: &str = "\
 Examples:
-  procpool 12                        the classic 20 numbers on 12 processes, then on 12 rayon threads
-  procpool --mode all 2              also time one core, measured instead of derived
+  procpool 12                          the classic 20 numbers on 12 processes, then on 12 rayon threads
+  procpool --mode all 2                also time one core, measured instead of derived
   procpool --range 1..1000001 --quiet 2
-  seq 1000 2000 | procpool --input - --mode processes --json";
+  seq 1000 2000 | procpool --input - --mode processes --json
+  procpool 4 --kernel book --timeline run.svg    which worker ran which number, when
+  procpool sweep 8 --kernel book --plot speedup.svg
+  procpool completions bash > /etc/bash_completion.d/procpool";
 
 /// Run prime checks on worker processes and measure how the work scales over cores.
 #[derive(Debug, Parser)]
-#[command(name = "procpool", version, about, after_help = EXAMPLES)]
+#[command(name = "procpool", version, about, after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// Worker processes (and rayon threads) [default: the cores this process may use]
-    #[arg(value_parser = parse_workers)]
-    pub workers: Option<usize>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
 
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the numbers with 1..=MAX workers, processes and rayon side by side, and tabulate the scaling
+    #[command(after_help = "Example:\n  procpool sweep 4 --kernel book --runs 5 --plot speedup.svg")]
+    Sweep(SweepArgs),
+    /// Print a shell completion script to stdout
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Where the numbers come from and how they are checked: shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
     /// Read numbers from FILE, one decimal per line ("-" for stdin); `#` starts a comment
     #[arg(long, value_name = "FILE", conflicts_with = "range")]
     pub input: Option<PathBuf>,
@@ -31,13 +52,24 @@ pub struct Cli {
     #[arg(long, value_name = "START..END", value_parser = parse_range)]
     pub range: Option<InputSpec>,
 
-    /// What to run
-    #[arg(long, value_enum, default_value_t = Mode::Compare)]
-    pub mode: Mode,
-
     /// The primality kernel
     #[arg(long, value_enum, default_value_t = KernelArg::Fast)]
     pub kernel: KernelArg,
+}
+
+/// `procpool [WORKERS]`: one measured run.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Worker processes (and rayon threads) [default: the cores this process may use]
+    #[arg(value_parser = parse_workers)]
+    pub workers: Option<usize>,
+
+    #[command(flatten)]
+    pub source: InputArgs,
+
+    /// What to run
+    #[arg(long, value_enum, default_value_t = Mode::Compare)]
+    pub mode: Mode,
 
     /// No per-number lines: summaries only
     #[arg(long, short)]
@@ -54,6 +86,37 @@ pub struct Cli {
     /// Kill a worker whose job runs longer than SECS, then retry or fail the job
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
+
+    /// Draw which worker ran which number when, as an SVG Gantt chart (the first variant run)
+    #[arg(long, value_name = "FILE.svg")]
+    pub timeline: Option<PathBuf>,
+}
+
+/// `procpool sweep [MAX]`: the scaling curve.
+#[derive(Debug, Clone, Args)]
+pub struct SweepArgs {
+    /// Largest worker count [default: twice the cores this process may use]
+    #[arg(value_parser = parse_workers)]
+    pub max: Option<usize>,
+
+    #[command(flatten)]
+    pub source: InputArgs,
+
+    /// Runs per point; the table shows the median and the min-max range
+    #[arg(long, value_name = "R", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub runs: u32,
+
+    /// Draw the speedup curves (processes, rayon, ideal) as an SVG chart
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// One JSON document on stdout: machine info and every point (schema in README.md)
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+
+    /// The table as CSV on stdout
+    #[arg(long)]
+    pub csv: bool,
 }
 
 /// Which executors a run uses.
@@ -89,23 +152,9 @@ impl From<KernelArg> for procpool_worker::Kernel {
     }
 }
 
-impl Cli {
-    /// Flags that only make sense for worker processes, checked against `--mode`.
-    pub fn check_conflicts(&self) -> Result<(), String> {
-        let processes = matches!(self.mode, Mode::Processes | Mode::Compare | Mode::All);
-        if !processes && (self.retries.is_some() || self.timeout.is_some()) {
-            return Err(format!(
-                "--retries and --timeout apply to worker processes, not to --mode {}",
-                self.mode
-                    .to_possible_value()
-                    .map_or_else(String::new, |v| v.get_name().to_owned())
-            ));
-        }
-        Ok(())
-    }
-
+impl InputArgs {
     /// Where this run's numbers come from.
-    pub fn input_spec(&self) -> InputSpec {
+    pub fn spec(&self) -> InputSpec {
         match (&self.input, &self.range) {
             (Some(path), _) if path.as_os_str() == "-" => InputSpec::Stdin,
             (Some(path), _) => InputSpec::File(path.clone()),
@@ -115,10 +164,22 @@ impl Cli {
     }
 }
 
+impl RunArgs {
+    /// Flags that only make sense for worker processes, checked against `--mode`.
+    pub fn check_conflicts(&self) -> Result<(), String> {
+        let processes = matches!(self.mode, Mode::Processes | Mode::Compare | Mode::All);
+        if !processes && (self.retries.is_some() || self.timeout.is_some()) {
+            return Err(format!(
+                "--retries and --timeout apply to worker processes, not to --mode {}",
+                self.mode.to_possible_value().map_or_else(String::new, |v| v.get_name().to_owned())
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn parse_workers(text: &str) -> Result<usize, String> {
-    let workers: usize = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a whole number"))?;
+    let workers: usize = text.parse().map_err(|_| format!("{text:?} is not a whole number"))?;
     if (1..=MAX_WORKERS).contains(&workers) {
         Ok(workers)
     } else {
@@ -127,12 +188,32 @@ fn parse_workers(text: &str) -> Result<usize, String> {
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
     if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 {
         Ok(Duration::from_secs_f64(secs))
     } else {
         Err("must be more than 0 and at most 86400 seconds".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_number_is_workers_and_a_name_is_a_subcommand() {
+        let cli = Cli::try_parse_from(["procpool", "12"]).unwrap();
+        assert_eq!((cli.run.workers, cli.command.is_none()), (Some(12), true));
+        let cli = Cli::try_parse_from(["procpool", "sweep", "4", "--runs", "2"]).unwrap();
+        match cli.command {
+            Some(Command::Sweep(sweep)) => assert_eq!((sweep.max, sweep.runs), (Some(4), 2)),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -51,12 +51,7 @@ pub enum InputSpec {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
     #[error("{origin}:{line}: {reason}: {text:?}")]
-    BadLine {
-        origin: String,
-        line: u64,
-        text: String,
-        reason: String,
-    },
+    BadLine { origin: String, line: u64, text: String, reason: String },
     #[error("{origin}: {reason}")]
     Source { origin: String, reason: String },
 }
@@ -88,38 +83,27 @@ impl InputSpec {
             InputSpec::Fixture => Box::new(FIXTURE.iter().map(|&(n, _)| Ok(n))),
             InputSpec::Range { start, end } => Box::new((*start..*end).map(Ok)),
             InputSpec::File(path) => {
-                let file = File::open(path).map_err(|e| InputError::Source {
-                    origin: source.clone(),
-                    reason: io_reason(&e),
-                })?;
+                let file = File::open(path)
+                    .map_err(|e| InputError::Source { origin: source.clone(), reason: io_reason(&e) })?;
                 Box::new(LineReader::new(source, BufReader::with_capacity(1 << 16, file)))
             }
-            InputSpec::Stdin => Box::new(LineReader::new(
-                source,
-                BufReader::with_capacity(1 << 16, io::stdin()),
-            )),
+            InputSpec::Stdin => {
+                Box::new(LineReader::new(source, BufReader::with_capacity(1 << 16, io::stdin())))
+            }
         };
-        Ok(Numbers {
-            inner: lines,
-            error: None,
-            count: 0,
-        })
+        Ok(Numbers { inner: lines, error: None, count: 0 })
     }
 }
 
 /// Parses `START..END` (END exclusive, START < END).
 pub fn parse_range(text: &str) -> Result<InputSpec, String> {
-    let (start, end) = text
-        .split_once("..")
-        .ok_or_else(|| format!("range {text:?} is not START..END"))?;
+    let (start, end) = text.split_once("..").ok_or_else(|| format!("range {text:?} is not START..END"))?;
     let parse = |part: &str, what: &str| {
         parse_number(part.trim()).map_err(|reason| format!("range {what} {part:?}: {reason}"))
     };
     let (start, end) = (parse(start, "start")?, parse(end, "end")?);
     if start >= end {
-        return Err(format!(
-            "range {text:?} is empty (END is exclusive and must exceed START)"
-        ));
+        return Err(format!("range {text:?} is empty (END is exclusive and must exceed START)"));
     }
     Ok(InputSpec::Range { start, end })
 }
@@ -139,8 +123,7 @@ pub fn parse_number(text: &str) -> Result<u64, String> {
         };
         return Err(reason.into());
     }
-    text.parse::<u64>()
-        .map_err(|_| format!("out of range (the largest allowed is {})", u64::MAX))
+    text.parse::<u64>().map_err(|_| format!("out of range (the largest allowed is {})", u64::MAX))
 }
 
 fn io_reason(error: &io::Error) -> String {
@@ -162,11 +145,7 @@ pub struct Numbers {
 impl Numbers {
     /// Numbers already in memory (stdin read up front for several runs).
     pub fn from_vec(numbers: Vec<u64>) -> Self {
-        Numbers {
-            inner: Box::new(numbers.into_iter().map(Ok)),
-            error: None,
-            count: 0,
-        }
+        Numbers { inner: Box::new(numbers.into_iter().map(Ok)), error: None, count: 0 }
     }
 
     /// The error that ended the stream early, if any.
@@ -212,13 +191,7 @@ struct LineReader<R> {
 
 impl<R: BufRead> LineReader<R> {
     fn new(source: String, reader: R) -> Self {
-        LineReader {
-            source,
-            reader,
-            line: 0,
-            buffer: Vec::new(),
-            failed: false,
-        }
+        LineReader { source, reader, line: 0, buffer: Vec::new(), failed: false }
     }
 
     fn bad(&mut self, text: &str, reason: impl Into<String>) -> InputError {
@@ -239,9 +212,7 @@ impl<R: BufRead> Iterator for LineReader<R> {
         while !self.failed {
             self.buffer.clear();
             self.line += 1;
-            let read = (&mut self.reader)
-                .take(MAX_LINE_BYTES as u64 + 1)
-                .read_until(b'\n', &mut self.buffer);
+            let read = (&mut self.reader).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut self.buffer);
             match read {
                 Ok(0) => return None,
                 Ok(_) => {}
@@ -255,9 +226,7 @@ impl<R: BufRead> Iterator for LineReader<R> {
             }
             if self.buffer.len() > MAX_LINE_BYTES && self.buffer.last() != Some(&b'\n') {
                 let text = String::from_utf8_lossy(&self.buffer).into_owned();
-                return Some(Err(
-                    self.bad(&text, format!("line longer than {MAX_LINE_BYTES} bytes"))
-                ));
+                return Some(Err(self.bad(&text, format!("line longer than {MAX_LINE_BYTES} bytes"))));
             }
             let Ok(text) = std::str::from_utf8(&self.buffer) else {
                 let text = String::from_utf8_lossy(&self.buffer).into_owned();

@@ -19,10 +19,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(conflict) = cli.check_conflicts() {
-        eprintln!("procpool: {conflict} (see --help)");
-        return ExitCode::from(2);
-    }
     match procpool::app::run(&cli) {
         Ok(code) => code,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,

@@ -13,26 +13,16 @@ fn default_run_prints_the_book_format_in_submission_order_then_the_comparison() 
     assert_eq!(lines[0], "Checking 20 numbers with 2 processes:");
     for (line, &(n, prime)) in lines[1..21].iter().zip(FIXTURE.iter()) {
         let expected_prefix = format!("{n:>16}  {} ", if prime { 'P' } else { ' ' });
-        assert!(
-            line.starts_with(&expected_prefix),
-            "{line:?} should start with {expected_prefix:?}"
-        );
+        assert!(line.starts_with(&expected_prefix), "{line:?} should start with {expected_prefix:?}");
         let seconds = line[expected_prefix.len()..].trim().strip_suffix('s').unwrap();
         assert_eq!(seconds.trim().split_once('.').unwrap().1.len(), 6, "{line:?}");
         assert!(seconds.trim().parse::<f64>().unwrap() >= 0.0);
     }
-    assert!(
-        lines[21].starts_with("Total time: ") && lines[21].ends_with('s'),
-        "{}",
-        lines[21]
-    );
+    assert!(lines[21].starts_with("Total time: ") && lines[21].ends_with('s'), "{}", lines[21]);
     assert!(text.contains("Checking 20 numbers with 2 rayon threads:"));
     assert!(text.contains("Comparison ("));
     assert!(text.contains("processes / rayon = "));
-    assert!(
-        text.contains("derived"),
-        "the one-core figure must say how it was obtained"
-    );
+    assert!(text.contains("derived"), "the one-core figure must say how it was obtained");
     assert_eq!(text.matches("Total time: ").count(), 2);
     tag.assert_none_left();
 }
@@ -40,14 +30,8 @@ fn default_run_prints_the_book_format_in_submission_order_then_the_comparison() 
 #[test]
 fn mode_all_measures_one_core() {
     let tag = Tag::new("all");
-    let output = tag
-        .cmd()
-        .args(["2", "--mode", "all", "--quiet"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let output =
+        tag.cmd().args(["2", "--mode", "all", "--quiet"]).assert().success().get_output().stdout.clone();
     let text = String::from_utf8(output).unwrap();
     assert!(text.contains("measured by the sequential run"), "{text}");
     assert_eq!(text.matches("Total time: ").count(), 3);
@@ -57,14 +41,7 @@ fn mode_all_measures_one_core() {
 #[test]
 fn quiet_prints_no_number_lines() {
     let tag = Tag::new("quiet");
-    let output = tag
-        .cmd()
-        .args(["2", "--quiet"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let output = tag.cmd().args(["2", "--quiet"]).assert().success().get_output().stdout.clone();
     let text = String::from_utf8(output).unwrap();
     assert!(!text.contains("9999999999999917"), "{text}");
     assert!(text.contains("Total time: "));
@@ -74,14 +51,7 @@ fn quiet_prints_no_number_lines() {
 #[test]
 fn json_has_a_result_per_number_and_a_summary_per_variant_and_runs_in_other_processes() {
     let tag = Tag::new("json");
-    let output = tag
-        .cmd()
-        .args(["2", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let output = tag.cmd().args(["2", "--json"]).assert().success().get_output().stdout.clone();
     let objects = json_lines(&output);
     let results: Vec<_> = objects.iter().filter(|o| o["type"] == "result").collect();
     assert_eq!(results.len(), 40, "20 results for each of processes and rayon");
@@ -93,39 +63,18 @@ fn json_has_a_result_per_number_and_a_summary_per_variant_and_runs_in_other_proc
             assert_eq!(object["prime"], prime);
             assert!(object["elapsed"].as_f64().unwrap() >= 0.0);
         }
-        let summary = objects
-            .iter()
-            .find(|o| o["type"] == "summary" && o["variant"] == variant)
-            .unwrap();
+        let summary = objects.iter().find(|o| o["type"] == "summary" && o["variant"] == variant).unwrap();
         assert_eq!(summary["jobs"], 20);
         assert_eq!(summary["workers"], 2);
-        for field in [
-            "wall",
-            "speedup",
-            "efficiency",
-            "lower_bound",
-            "wall_over_bound",
-            "one_core",
-        ] {
+        for field in ["wall", "speedup", "efficiency", "lower_bound", "wall_over_bound", "one_core"] {
             assert!(summary[field].as_f64().is_some(), "summary lacks {field}");
         }
     }
-    let supervisor_pid = results.iter().find(|o| o["variant"] == "rayon").unwrap()["pid"]
-        .as_u64()
-        .unwrap();
-    let worker_pids: std::collections::BTreeSet<u64> = results
-        .iter()
-        .filter(|o| o["variant"] == "processes")
-        .map(|o| o["pid"].as_u64().unwrap())
-        .collect();
-    assert!(
-        !worker_pids.contains(&supervisor_pid),
-        "processes results ran in the supervisor"
-    );
-    assert!(
-        worker_pids.len() > 1,
-        "only one worker took part: {worker_pids:?}"
-    );
+    let supervisor_pid = results.iter().find(|o| o["variant"] == "rayon").unwrap()["pid"].as_u64().unwrap();
+    let worker_pids: std::collections::BTreeSet<u64> =
+        results.iter().filter(|o| o["variant"] == "processes").map(|o| o["pid"].as_u64().unwrap()).collect();
+    assert!(!worker_pids.contains(&supervisor_pid), "processes results ran in the supervisor");
+    assert!(worker_pids.len() > 1, "only one worker took part: {worker_pids:?}");
     assert!(objects.iter().any(|o| o["type"] == "comparison"));
     tag.assert_none_left();
 }
@@ -133,14 +82,7 @@ fn json_has_a_result_per_number_and_a_summary_per_variant_and_runs_in_other_proc
 #[test]
 fn help_and_version() {
     let tag = Tag::new("help");
-    let help = tag
-        .cmd()
-        .arg("--help")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let help = tag.cmd().arg("--help").assert().success().get_output().stdout.clone();
     let help = String::from_utf8(help).unwrap();
     for flag in [
         "--input",

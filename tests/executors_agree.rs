@@ -5,15 +5,7 @@ mod common;
 use common::{json_lines, sieve, Tag, FIXTURE};
 
 fn verdicts(tag: &Tag, args: &[&str]) -> Vec<(u64, bool)> {
-    let output = tag
-        .cmd()
-        .args(args)
-        .arg("--json")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let output = tag.cmd().args(args).arg("--json").assert().success().get_output().stdout.clone();
     json_lines(&output)
         .iter()
         .filter(|o| o["type"] == "result")
@@ -43,11 +35,7 @@ fn a_hundred_thousand_numbers_in_every_mode() {
     let primes = sieve(100_000);
     let expected: Vec<(u64, bool)> = (1..100_000u64).map(|n| (n, primes[n as usize])).collect();
     for mode in ["processes", "rayon", "sequential"] {
-        assert_eq!(
-            verdicts(&tag, &["3", "--mode", mode, "--range", "1..100000"]),
-            expected,
-            "{mode}"
-        );
+        assert_eq!(verdicts(&tag, &["3", "--mode", mode, "--range", "1..100000"]), expected, "{mode}");
     }
     tag.assert_none_left();
 }

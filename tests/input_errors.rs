@@ -10,24 +10,12 @@ use predicates::prelude::*;
 fn run_bad(tag: &Tag, lines: &[&str]) -> (String, String, String) {
     let file = input_file(lines);
     let path = file.path().display().to_string();
-    let output = tag
-        .cmd()
-        .args(["2", "--mode", "processes", "--input", &path])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
+    let output =
+        tag.cmd().args(["2", "--mode", "processes", "--input", &path]).assert().code(2).get_output().clone();
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "want one line, got {stderr:?}");
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
-        "{stderr}"
-    );
-    (
-        String::from_utf8(output.stdout).unwrap(),
-        stderr.trim_end().to_owned(),
-        path,
-    )
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    (String::from_utf8(output.stdout).unwrap(), stderr.trim_end().to_owned(), path)
 }
 
 #[test]
@@ -76,15 +64,10 @@ fn crlf_and_whitespace_are_fine() {
     let tag = Tag::new("crlf");
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), b"  7\r\n\t11 \r\n").unwrap();
-    tag.cmd()
-        .args(["2", "--mode", "processes", "--input"])
-        .arg(file.path())
-        .assert()
-        .success()
-        .stdout(
-            predicate::str::contains("               7  P ")
-                .and(predicate::str::contains("              11  P ")),
-        );
+    tag.cmd().args(["2", "--mode", "processes", "--input"]).arg(file.path()).assert().success().stdout(
+        predicate::str::contains("               7  P ")
+            .and(predicate::str::contains("              11  P ")),
+    );
     tag.assert_none_left();
 }
 
@@ -106,9 +89,7 @@ fn stdin_input_and_its_errors() {
         .write_stdin("4\nfive\n")
         .assert()
         .code(2)
-        .stderr(predicate::str::diff(
-            "procpool: <stdin>:2: not a decimal number: \"five\"\n",
-        ));
+        .stderr(predicate::str::diff("procpool: <stdin>:2: not a decimal number: \"five\"\n"));
     tag.assert_none_left();
 }
 
@@ -127,11 +108,7 @@ fn empty_missing_and_unreadable_inputs() {
         .assert()
         .code(2)
         .stderr(predicate::str::diff("procpool: /no/such/file: no such file\n"));
-    tag.cmd()
-        .args(["--input", "/"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::starts_with("procpool: /: "));
+    tag.cmd().args(["--input", "/"]).assert().code(2).stderr(predicate::str::starts_with("procpool: /: "));
     tag.assert_none_left();
 }
 

@@ -14,11 +14,7 @@ fn builder() -> procpool::pool::ProcessPoolBuilder {
 
 /// Tests in this file share one process: count only children from `pids`.
 fn still_children(pids: &[u32]) -> Vec<u32> {
-    children(std::process::id())
-        .into_iter()
-        .map(|(pid, _)| pid)
-        .filter(|pid| pids.contains(pid))
-        .collect()
+    children(std::process::id()).into_iter().map(|(pid, _)| pid).filter(|pid| pids.contains(pid)).collect()
 }
 
 fn checked(item: Result<Completed, PoolError>) -> (u64, u64, bool) {
@@ -36,10 +32,8 @@ fn ordered_map_unordered_map_and_shutdown() {
     assert!(pool.pids().iter().all(|&pid| pid != std::process::id()));
 
     let ordered: Vec<_> = pool.map(1..50_000u64).map(checked).collect();
-    let expected: Vec<_> = (1..50_000u64)
-        .enumerate()
-        .map(|(i, n)| (i as u64, n, primes[n as usize]))
-        .collect();
+    let expected: Vec<_> =
+        (1..50_000u64).enumerate().map(|(i, n)| (i as u64, n, primes[n as usize])).collect();
     assert_eq!(ordered, expected);
 
     // The same pool again, now in completion order: same set of results.
@@ -57,10 +51,7 @@ fn a_small_window_still_delivers_everything_in_order() {
     let mut pool = builder().workers(2).window(3).build().unwrap();
     let got: Vec<_> = pool.map((0..2000u64).rev()).map(checked).collect();
     assert_eq!(got.len(), 2000);
-    assert!(got
-        .iter()
-        .enumerate()
-        .all(|(i, &(index, n, _))| index == i as u64 && n == 1999 - i as u64));
+    assert!(got.iter().enumerate().all(|(i, &(index, n, _))| index == i as u64 && n == 1999 - i as u64));
     drop(pool);
 }
 
@@ -86,28 +77,14 @@ fn a_program_that_is_not_a_worker_fails_the_build_instead_of_hanging() {
         .err()
         .expect("build must fail");
     assert!(matches!(error, PoolError::DiedAtStartup { .. }), "{error}");
-    assert!(
-        error
-            .to_string()
-            .contains("exited with code 0 before completing the handshake"),
-        "{error}"
-    );
-    let left: Vec<_> = children_named(std::process::id())
-        .into_iter()
-        .filter(|(_, _, name)| name == "true")
-        .collect();
-    assert!(
-        left.is_empty(),
-        "workers that failed the handshake must be reaped: {left:?}"
-    );
+    assert!(error.to_string().contains("exited with code 0 before completing the handshake"), "{error}");
+    let left: Vec<_> =
+        children_named(std::process::id()).into_iter().filter(|(_, _, name)| name == "true").collect();
+    assert!(left.is_empty(), "workers that failed the handshake must be reaped: {left:?}");
 }
 
 #[test]
 fn a_missing_program_is_a_spawn_error() {
-    let error = ProcessPool::builder()
-        .program("/no/such/binary")
-        .build()
-        .err()
-        .expect("build must fail");
+    let error = ProcessPool::builder().program("/no/such/binary").build().err().expect("build must fail");
     assert!(error.to_string().contains("/no/such/binary"), "{error}");
 }

@@ -40,9 +40,6 @@ fn millions_of_numbers_through_stdin_stay_under_fifty_megabytes() {
     let objects = json_lines(&run.stdout);
     assert_eq!(objects[0]["jobs"], COUNT, "every number delivered");
     let peak_mib = run.peak_rss_kib / 1024;
-    assert!(
-        peak_mib < 50,
-        "peak RSS {peak_mib} MiB: input or results are being held in memory"
-    );
+    assert!(peak_mib < 50, "peak RSS {peak_mib} MiB: input or results are being held in memory");
     tag.assert_none_left();
 }

@@ -16,26 +16,11 @@ fn main() {
         return;
     }
     let tests: [(&str, fn()); 5] = [
-        (
-            "a_worker_speaking_another_protocol_version_is_rejected",
-            another_version_is_rejected,
-        ),
-        (
-            "a_garbage_reply_fails_the_run_instead_of_hanging",
-            garbage_reply_fails_the_run,
-        ),
-        (
-            "a_reply_for_the_wrong_job_is_a_protocol_violation",
-            wrong_index_is_a_violation,
-        ),
-        (
-            "a_real_worker_rejects_a_frame_that_is_not_a_job_batch",
-            real_worker_rejects_garbage,
-        ),
-        (
-            "a_real_worker_exits_cleanly_when_its_channel_closes",
-            real_worker_exits_on_eof,
-        ),
+        ("a_worker_speaking_another_protocol_version_is_rejected", another_version_is_rejected),
+        ("a_garbage_reply_fails_the_run_instead_of_hanging", garbage_reply_fails_the_run),
+        ("a_reply_for_the_wrong_job_is_a_protocol_violation", wrong_index_is_a_violation),
+        ("a_real_worker_rejects_a_frame_that_is_not_a_job_batch", real_worker_rejects_garbage),
+        ("a_real_worker_exits_cleanly_when_its_channel_closes", real_worker_exits_on_eof),
     ];
     for (name, test) in tests {
         test();
@@ -48,18 +33,9 @@ fn fake_worker(server: &str, behaviour: &str) {
     let hello_tx: IpcSender<Hello> = IpcSender::connect(server.to_owned()).unwrap();
     let (jobs_tx, jobs_rx) = ipc::channel::<Frame>().unwrap();
     let (results_tx, results_rx) = ipc::channel::<Frame>().unwrap();
-    let version = if behaviour == "version" {
-        PROTOCOL_VERSION + 998
-    } else {
-        PROTOCOL_VERSION
-    };
+    let version = if behaviour == "version" { PROTOCOL_VERSION + 998 } else { PROTOCOL_VERSION };
     hello_tx
-        .send(Hello {
-            protocol: version,
-            pid: std::process::id(),
-            jobs: jobs_tx,
-            results: results_rx,
-        })
+        .send(Hello { protocol: version, pid: std::process::id(), jobs: jobs_tx, results: results_rx })
         .unwrap();
     while let Ok(frame) = jobs_rx.recv() {
         let batch: JobBatch = protocol::decode(&frame).unwrap();
@@ -80,10 +56,7 @@ fn fake_worker(server: &str, behaviour: &str) {
 fn pool_of_fakes(behaviour: &str) -> Result<ProcessPool, PoolError> {
     // SAFETY: this harness-less test runs its tests one at a time on one thread.
     unsafe { std::env::set_var("FAKE_WORKER", behaviour) };
-    ProcessPool::builder()
-        .program(std::env::current_exe().unwrap())
-        .workers(2)
-        .build()
+    ProcessPool::builder().program(std::env::current_exe().unwrap()).workers(2).build()
 }
 
 fn another_version_is_rejected() {

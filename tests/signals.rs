@@ -38,15 +38,9 @@ fn stop_mid_run(tag: &Tag, signal: Signal) -> (i32, String, String) {
 /// A header, then only correct lines for the numbers checked so far.
 fn assert_correct_prefix(stdout: &str) {
     let mut lines = stdout.lines();
-    assert!(
-        lines.next().unwrap().starts_with("Checking numbers from "),
-        "{stdout}"
-    );
+    assert!(lines.next().unwrap().starts_with("Checking numbers from "), "{stdout}");
     for line in lines {
-        assert!(
-            line.starts_with(&format!("{PRIME}  P ")),
-            "unexpected line {line:?}"
-        );
+        assert!(line.starts_with(&format!("{PRIME}  P ")), "unexpected line {line:?}");
     }
 }
 

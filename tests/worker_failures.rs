@@ -65,9 +65,7 @@ fn a_killed_worker_is_replaced_and_its_job_retried_with_nothing_lost() {
     let summary = objects.iter().find(|o| o["type"] == "summary").unwrap();
     assert!(summary["retries"].as_u64().unwrap() >= 1, "{summary}");
     assert_eq!(summary["failed"], 0);
-    let replacement_ran = results
-        .iter()
-        .any(|r| !originals.contains(&(r["pid"].as_u64().unwrap() as u32)));
+    let replacement_ran = results.iter().any(|r| !originals.contains(&(r["pid"].as_u64().unwrap() as u32)));
     assert!(replacement_ran, "the replacement worker took part");
     tag.assert_none_left();
 }
@@ -84,24 +82,10 @@ fn with_no_retries_the_job_fails_the_run_completes_and_exits_1() {
         )),
         "{stderr}"
     );
-    let number_lines: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.trim_start().starts_with(PRIME))
-        .collect();
-    assert_eq!(
-        number_lines.len(),
-        16,
-        "every number still gets its line: {stdout}"
-    );
-    assert_eq!(
-        number_lines.iter().filter(|l| l.contains("FAILED")).count(),
-        1,
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("1 FAILED"),
-        "the summary counts the failure: {stdout}"
-    );
+    let number_lines: Vec<&str> = stdout.lines().filter(|l| l.trim_start().starts_with(PRIME)).collect();
+    assert_eq!(number_lines.len(), 16, "every number still gets its line: {stdout}");
+    assert_eq!(number_lines.iter().filter(|l| l.contains("FAILED")).count(), 1, "{stdout}");
+    assert!(stdout.contains("1 FAILED"), "the summary counts the failure: {stdout}");
     tag.assert_none_left();
 }
 
@@ -131,25 +115,12 @@ fn a_job_past_the_timeout_is_killed_retried_then_failed() {
         .get_output()
         .clone();
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(
-        stderr.matches("exceeded the 300ms timeout").count(),
-        2,
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!("while checking {slow}; retrying it")),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!("while checking {slow}; giving up on it")),
-        "{stderr}"
-    );
+    assert_eq!(stderr.matches("exceeded the 300ms timeout").count(), 2, "{stderr}");
+    assert!(stderr.contains(&format!("while checking {slow}; retrying it")), "{stderr}");
+    assert!(stderr.contains(&format!("while checking {slow}; giving up on it")), "{stderr}");
     let objects = json_lines(&output.stdout);
-    let kinds: Vec<(&str, u64)> = objects
-        .iter()
-        .take(3)
-        .map(|o| (o["type"].as_str().unwrap(), o["n"].as_u64().unwrap()))
-        .collect();
+    let kinds: Vec<(&str, u64)> =
+        objects.iter().take(3).map(|o| (o["type"].as_str().unwrap(), o["n"].as_u64().unwrap())).collect();
     assert_eq!(kinds, [("result", 7), ("failure", SLOW_PRIME), ("result", 11)]);
     assert_eq!(objects[1]["deaths"].as_array().unwrap().len(), 2);
     tag.assert_none_left();

@@ -16,10 +16,8 @@ pub struct StopSignals {
 impl StopSignals {
     /// Installs the handlers (a second signal still only sets the flags).
     pub fn install() -> std::io::Result<Self> {
-        let stop = StopSignals {
-            flag: Arc::new(AtomicBool::new(false)),
-            which: Arc::new(AtomicUsize::new(0)),
-        };
+        let stop =
+            StopSignals { flag: Arc::new(AtomicBool::new(false)), which: Arc::new(AtomicUsize::new(0)) };
         for signal in [SIGINT, SIGTERM] {
             signal_hook::flag::register_usize(signal, Arc::clone(&stop.which), signal as usize)?;
             signal_hook::flag::register(signal, Arc::clone(&stop.flag))?;

@@ -18,7 +18,7 @@ pub use rayon_threads::RayonThreads;
 pub use sequential::Sequential;
 
 /// Which way a run was executed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Variant {
     Processes,

@@ -27,15 +27,7 @@ pub struct Processes {
 impl Processes {
     /// Processes with the defaults: 2 retries, no timeout, this executable.
     pub fn new(kernel: Kernel, workers: usize) -> Self {
-        Processes {
-            kernel,
-            workers,
-            retries: 2,
-            timeout: None,
-            program: None,
-            cancel: None,
-            on_event: None,
-        }
+        Processes { kernel, workers, retries: 2, timeout: None, program: None, cancel: None, on_event: None }
     }
 }
 

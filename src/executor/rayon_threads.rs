@@ -45,9 +45,7 @@ impl Executor for RayonThreads {
         numbers: &mut dyn Iterator<Item = u64>,
         sink: &mut Sink<'_>,
     ) -> Result<RunFacts, ExecError> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.threads)
-            .build()?;
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(self.threads).build()?;
         let pid = std::process::id();
         let kernel = self.kernel;
         let threads = self.threads;
@@ -77,21 +75,13 @@ impl Executor for RayonThreads {
                     let (tx, stop) = (tx.clone(), &stop);
                     scope.spawn_fifo(move |_| {
                         if stop.load(Ordering::Relaxed) {
-                            let _ = tx.send(Reply {
-                                first,
-                                outcomes: Vec::new(),
-                                last: true,
-                            });
+                            let _ = tx.send(Reply { first, outcomes: Vec::new(), last: true });
                             return; // the sink failed; nobody wants the rest
                         }
                         let _ = check_timed(kernel, &batch, FLUSH_AFTER, |segment| {
                             let (offset, outcomes) = (segment.offset, segment.outcomes);
                             let last = offset + outcomes.len() == batch.len();
-                            tx.send(Reply {
-                                first: first + offset as u64,
-                                outcomes: outcomes.to_vec(),
-                                last,
-                            })
+                            tx.send(Reply { first: first + offset as u64, outcomes: outcomes.to_vec(), last })
                         });
                     });
                 }

@@ -97,11 +97,7 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
             };
             let ticket = if let Some((index, n)) = self.retry.pop_front() {
                 self.retries += 1;
-                Ticket {
-                    first_index: index,
-                    numbers: vec![n],
-                    answered: 0,
-                }
+                Ticket { first_index: index, numbers: vec![n], answered: 0 }
             } else {
                 let first_index = self.next_index;
                 let mut numbers = Vec::with_capacity(size.min(1024));
@@ -117,11 +113,7 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
                 if numbers.is_empty() {
                     return Ok(());
                 }
-                Ticket {
-                    first_index,
-                    numbers,
-                    answered: 0,
-                }
+                Ticket { first_index, numbers, answered: 0 }
             };
             self.send(slot, ticket)?;
         }
@@ -180,13 +172,7 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
             Err(TrySelectError::Empty) => {}
             Err(TrySelectError::IoError(e)) => return Err(PoolError::Ipc(e.to_string())),
         }
-        if self
-            .pool
-            .config
-            .cancel
-            .as_ref()
-            .is_some_and(|flag| flag.load(Ordering::Relaxed))
-        {
+        if self.pool.config.cancel.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed)) {
             return Err(PoolError::Cancelled);
         }
         self.kill_overdue();
@@ -200,10 +186,7 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
         let reply: ResultBatch =
             protocol::decode(frame).map_err(|source| PoolError::BadFrame { pid, source })?;
         let Some(ticket) = worker.in_flight.front_mut() else {
-            return Err(PoolError::ProtocolViolation {
-                pid,
-                detail: "reply with no job in flight".into(),
-            });
+            return Err(PoolError::ProtocolViolation { pid, detail: "reply with no job in flight".into() });
         };
         let expected = ticket.first_index + ticket.answered as u64;
         let remaining = ticket.numbers.len() - ticket.answered;
@@ -230,10 +213,7 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
             }
             items.push(Completed::Checked(result));
         }
-        self.ready.push_back(Chunk {
-            first: expected,
-            items,
-        });
+        self.ready.push_back(Chunk { first: expected, items });
         ticket.answered += count;
         if ticket.answered == ticket.numbers.len() {
             worker.in_flight.pop_front();
@@ -250,11 +230,7 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
         };
         let now = Instant::now();
         let overdue: Vec<usize> = (0..self.pool.slots.len())
-            .filter(|&i| {
-                self.pool.slots[i]
-                    .busy_since
-                    .is_some_and(|since| now - since >= limit)
-            })
+            .filter(|&i| self.pool.slots[i].busy_since.is_some_and(|since| now - since >= limit))
             .collect();
         // Highest slot first: removing a slot moves the last one into its place.
         for slot in overdue.into_iter().rev() {
@@ -271,10 +247,7 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
         } else {
             worker.process.reap_within(DEATH_GRACE);
         }
-        let death = Death {
-            pid: worker.process.pid,
-            cause: cause.unwrap_or_else(|| worker.process.cause()),
-        };
+        let death = Death { pid: worker.process.pid, cause: cause.unwrap_or_else(|| worker.process.cause()) };
         let mut held = worker.in_flight.iter().flat_map(|ticket| {
             let first = ticket.first_index + ticket.answered as u64;
             (first..).zip(ticket.numbers[ticket.answered..].iter().copied())

@@ -62,12 +62,7 @@ pub struct FailedJob {
 pub enum PoolEvent {
     /// A worker died. `running` is the number it was checking (blamed for the
     /// death), `requeued` the numbers it held that will run again elsewhere.
-    WorkerDied {
-        death: Death,
-        running: Option<u64>,
-        retrying: bool,
-        requeued: Vec<u64>,
-    },
+    WorkerDied { death: Death, running: Option<u64>, retrying: bool, requeued: Vec<u64> },
     /// A replacement worker joined the pool.
     WorkerStarted { pid: u32 },
 }
@@ -75,28 +70,14 @@ pub enum PoolEvent {
 impl fmt::Display for PoolEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PoolEvent::WorkerDied {
-                death,
-                running,
-                retrying,
-                requeued,
-            } => {
+            PoolEvent::WorkerDied { death, running, retrying, requeued } => {
                 write!(f, "{death}")?;
                 if let Some(n) = running {
-                    let fate = if *retrying {
-                        "retrying it"
-                    } else {
-                        "giving up on it"
-                    };
+                    let fate = if *retrying { "retrying it" } else { "giving up on it" };
                     write!(f, " while checking {n}; {fate}")?;
                 }
                 if !requeued.is_empty() {
-                    write!(
-                        f,
-                        "; re-queued {} waiting job(s): {}",
-                        requeued.len(),
-                        preview(requeued)
-                    )?;
+                    write!(f, "; re-queued {} waiting job(s): {}", requeued.len(), preview(requeued))?;
                 }
                 Ok(())
             }

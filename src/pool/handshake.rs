@@ -44,16 +44,12 @@ pub(crate) fn start_workers(
     timeout: Duration,
 ) -> Result<Vec<Started>, PoolError> {
     let (tx, rx) = mpsc::channel::<Accepted>();
-    let mut acceptors = Acceptors {
-        names: Vec::with_capacity(count),
-    };
+    let mut acceptors = Acceptors { names: Vec::with_capacity(count) };
     let mut processes = Vec::with_capacity(count);
     for slot in 0..count {
         let (server, name) = IpcOneShotServer::<Hello>::new().map_err(|e| PoolError::Ipc(e.to_string()))?;
-        let process = WorkerProcess::spawn(program, &name).map_err(|source| PoolError::Spawn {
-            program: program.display().to_string(),
-            source,
-        })?;
+        let process = WorkerProcess::spawn(program, &name)
+            .map_err(|source| PoolError::Spawn { program: program.display().to_string(), source })?;
         processes.push(Some(process));
         acceptors.names.push(Some(name));
         let tx = tx.clone();
@@ -76,10 +72,7 @@ pub(crate) fn start_workers(
                     Ok(hello) => hello,
                     Err(_) => {
                         process.reap_within(Duration::from_millis(200));
-                        return Err(PoolError::DiedAtStartup {
-                            pid: process.pid,
-                            cause: process.cause(),
-                        });
+                        return Err(PoolError::DiedAtStartup { pid: process.pid, cause: process.cause() });
                     }
                 };
                 if hello.protocol != PROTOCOL_VERSION {
@@ -89,26 +82,16 @@ pub(crate) fn start_workers(
                         ours: PROTOCOL_VERSION,
                     });
                 }
-                started[slot] = Some(Started {
-                    process,
-                    jobs: hello.jobs,
-                    results: hello.results,
-                });
+                started[slot] = Some(Started { process, jobs: hello.jobs, results: hello.results });
                 waiting -= 1;
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 for process in processes.iter_mut().flatten() {
                     if process.try_reap().is_some() {
-                        return Err(PoolError::DiedAtStartup {
-                            pid: process.pid,
-                            cause: process.cause(),
-                        });
+                        return Err(PoolError::DiedAtStartup { pid: process.pid, cause: process.cause() });
                     }
                     if Instant::now() >= deadline {
-                        return Err(PoolError::HandshakeTimeout {
-                            pid: process.pid,
-                            timeout,
-                        });
+                        return Err(PoolError::HandshakeTimeout { pid: process.pid, timeout });
                     }
                 }
             }

@@ -156,10 +156,8 @@ impl ProcessPoolBuilder {
     pub fn build(mut self) -> Result<ProcessPool, PoolError> {
         self.config.program = match self.program {
             Some(program) => program,
-            None => std::env::current_exe().map_err(|source| PoolError::Spawn {
-                program: "the current executable".into(),
-                source,
-            })?,
+            None => std::env::current_exe()
+                .map_err(|source| PoolError::Spawn { program: "the current executable".into(), source })?,
         };
         self.config.workers = self.config.workers.clamp(1, MAX_WORKERS);
         make_room_for_descriptors(self.config.workers)?;
@@ -268,10 +266,8 @@ impl ProcessPool {
     /// own, then kills and reaps any that have not.
     pub fn shutdown(mut self) {
         // Dropping each job sender is what lets its worker see EOF and exit.
-        let mut processes: Vec<WorkerProcess> = std::mem::take(&mut self.slots)
-            .into_iter()
-            .map(|slot| slot.process)
-            .collect();
+        let mut processes: Vec<WorkerProcess> =
+            std::mem::take(&mut self.slots).into_iter().map(|slot| slot.process).collect();
         let deadline = Instant::now() + Duration::from_secs(1);
         for process in &mut processes {
             process.reap_within(deadline.saturating_duration_since(Instant::now()));
@@ -287,10 +283,7 @@ impl ProcessPool {
         let replacing = !self.slots.is_empty() || self.startup != Duration::ZERO;
         let started = handshake::start_workers(&self.config.program, missing, self.config.handshake_timeout)?;
         for worker in started {
-            let receiver_id = self
-                .set
-                .add(worker.results)
-                .map_err(|e| PoolError::Ipc(e.to_string()))?;
+            let receiver_id = self.set.add(worker.results).map_err(|e| PoolError::Ipc(e.to_string()))?;
             let pid = worker.process.pid;
             self.slots.push(Slot {
                 process: worker.process,
@@ -349,11 +342,7 @@ fn make_room_for_descriptors(workers: usize) -> Result<(), PoolError> {
     if hard >= needed && setrlimit(Resource::RLIMIT_NOFILE, needed, hard).is_ok() {
         return Ok(());
     }
-    Err(PoolError::TooFewDescriptors {
-        workers,
-        needed,
-        limit: hard,
-    })
+    Err(PoolError::TooFewDescriptors { workers, needed, limit: hard })
 }
 
 /// Cores this process may run on (affinity and cgroup limits included).

@@ -28,11 +28,7 @@ impl WorkerProcess {
     pub fn spawn(program: &Path, server_name: &str) -> std::io::Result<WorkerProcess> {
         let supervisor = nix::unistd::getpid();
         let mut command = Command::new(program);
-        command
-            .arg(WORKER_FLAG)
-            .arg(server_name)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
+        command.arg(WORKER_FLAG).arg(server_name).stdin(Stdio::null()).stdout(Stdio::null());
         // SAFETY: the closure runs between fork and exec and only makes two
         // async-signal-safe system calls (prctl, getppid); it allocates nothing.
         unsafe {
@@ -46,11 +42,7 @@ impl WorkerProcess {
             });
         }
         let child = command.spawn()?;
-        Ok(WorkerProcess {
-            pid: child.id(),
-            child,
-            reaped: None,
-        })
+        Ok(WorkerProcess { pid: child.id(), child, reaped: None })
     }
 
     /// The exit status if the process has ended, without blocking.

@@ -14,10 +14,7 @@ pub struct Reorder<T> {
 
 impl<T> Default for Reorder<T> {
     fn default() -> Self {
-        Reorder {
-            next: 0,
-            slots: VecDeque::new(),
-        }
+        Reorder { next: 0, slots: VecDeque::new() }
     }
 }
 
@@ -58,10 +55,7 @@ mod tests {
         buffer.insert(1, 'b');
         assert_eq!(buffer.pop(), None);
         buffer.insert(0, 'a');
-        assert_eq!(
-            (buffer.pop(), buffer.pop(), buffer.pop()),
-            (Some('a'), Some('b'), None)
-        );
+        assert_eq!((buffer.pop(), buffer.pop(), buffer.pop()), (Some('a'), Some('b'), None));
         assert_eq!(buffer.next_index(), 2);
     }
 

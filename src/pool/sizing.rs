@@ -36,9 +36,7 @@ pub struct BatchSizer {
 
 impl Default for BatchSizer {
     fn default() -> Self {
-        BatchSizer {
-            cost_ns: PRIOR_COST.as_nanos() as f64,
-        }
+        BatchSizer { cost_ns: PRIOR_COST.as_nanos() as f64 }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::machine::Machine;
 use super::summary::{OneCoreSource, RunSummary};
 use crate::executor::Variant;
 use crate::pool::{Completed, FailedJob};
@@ -11,27 +12,10 @@ use procpool_worker::protocol::PrimeResult;
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Line<'a> {
-    Result {
-        variant: Variant,
-        index: u64,
-        n: u64,
-        prime: bool,
-        elapsed: f64,
-        cpu: f64,
-        pid: u32,
-    },
-    Failure {
-        variant: Variant,
-        index: u64,
-        n: u64,
-        deaths: Vec<DeathJson>,
-    },
+    Result { variant: Variant, index: u64, n: u64, prime: bool, elapsed: f64, cpu: f64, pid: u32 },
+    Failure { variant: Variant, index: u64, n: u64, deaths: Vec<DeathJson> },
     Summary(SummaryJson<'a>),
-    Comparison {
-        processes_over_rayon: f64,
-        processes_wall: f64,
-        rayon_wall: f64,
-    },
+    Comparison { processes_over_rayon: f64, processes_wall: f64, rayon_wall: f64 },
 }
 
 #[derive(Serialize)]
@@ -45,6 +29,8 @@ struct SummaryJson<'a> {
     variant: Variant,
     workers: usize,
     cores: usize,
+    physical_cores: Option<usize>,
+    oversubscribed: bool,
     kernel: &'a str,
     jobs: u64,
     primes: u64,
@@ -92,23 +78,18 @@ fn failure(variant: Variant, f: &FailedJob) -> String {
         variant,
         index: f.index,
         n: f.n,
-        deaths: f
-            .deaths
-            .iter()
-            .map(|d| DeathJson {
-                pid: d.pid,
-                cause: d.cause.to_string(),
-            })
-            .collect(),
+        deaths: f.deaths.iter().map(|d| DeathJson { pid: d.pid, cause: d.cause.to_string() }).collect(),
     })
 }
 
 /// The object summing up one variant.
-pub fn summary(s: &RunSummary, kernel: &str) -> String {
+pub fn summary(s: &RunSummary, kernel: &str, machine: &Machine) -> String {
     to_json(&Line::Summary(SummaryJson {
         variant: s.variant,
         workers: s.workers,
         cores: s.cores,
+        physical_cores: machine.physical_cores,
+        oversubscribed: s.workers > s.cores,
         kernel,
         jobs: s.tally.jobs,
         primes: s.tally.primes,

@@ -45,14 +45,8 @@ mod tests {
 
     #[test]
     fn matches_the_book() {
-        assert_eq!(
-            result_line(&result(9999999999999999, false, 1)),
-            "9999999999999999     0.000001s"
-        );
-        assert_eq!(
-            result_line(&result(9999999999999917, true, 459349)),
-            "9999999999999917  P  0.459349s"
-        );
+        assert_eq!(result_line(&result(9999999999999999, false, 1)), "9999999999999999     0.000001s");
+        assert_eq!(result_line(&result(9999999999999917, true, 459349)), "9999999999999917  P  0.459349s");
         assert_eq!(result_line(&result(2, true, 0)), "               2  P  0.000000s");
         assert_eq!(total_line(Duration::from_millis(2064)), "Total time: 2.06s");
     }

@@ -42,10 +42,7 @@ impl Output {
                 }
             }
         });
-        Output {
-            shared,
-            flusher: Some(flusher),
-        }
+        Output { shared, flusher: Some(flusher) }
     }
 
     /// Writes one line (a newline is added).
@@ -60,11 +57,7 @@ impl Output {
 
     /// Flushes now.
     pub fn flush(&self) -> io::Result<()> {
-        self.shared
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .flush()
+        self.shared.writer.lock().unwrap_or_else(PoisonError::into_inner).flush()
     }
 }
 

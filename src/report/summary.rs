@@ -79,16 +79,7 @@ impl RunSummary {
             Some(measured) => (measured, OneCoreSource::Measured),
             None => (tally.cpu_sum, OneCoreSource::DerivedFromCpu),
         };
-        RunSummary {
-            variant,
-            workers,
-            cores,
-            tally,
-            facts,
-            wall,
-            one_core,
-            one_core_source,
-        }
+        RunSummary { variant, workers, cores, tally, facts, wall, one_core, one_core_source }
     }
 
     /// Cores the run could use at once: a perfect speedup equals this.
@@ -98,9 +89,7 @@ impl RunSummary {
 
     /// No schedule on these cores can finish sooner: max(longest job, work / cores).
     pub fn lower_bound(&self) -> Duration {
-        self.tally
-            .longest
-            .max(self.tally.cpu_sum / self.usable_cores() as u32)
+        self.tally.longest.max(self.tally.cpu_sum / self.usable_cores() as u32)
     }
 
     /// How far the wall time is above the lower bound (1.0 is perfect).
@@ -182,15 +171,8 @@ mod tests {
     #[test]
     fn a_measured_baseline_wins_over_the_derived_one() {
         let mut run = summary(2, 2, &[1000; 4], 2000);
-        run = RunSummary::new(
-            run.variant,
-            2,
-            2,
-            run.tally,
-            run.facts,
-            run.wall,
-            Some(Duration::from_secs(5)),
-        );
+        run =
+            RunSummary::new(run.variant, 2, 2, run.tally, run.facts, run.wall, Some(Duration::from_secs(5)));
         assert_eq!(run.one_core_source, OneCoreSource::Measured);
         assert!((run.speedup() - 2.5).abs() < 1e-9);
     }

@@ -1,5 +1,6 @@
 //! The human-readable summary lines and the comparison table.
 
+use super::machine::Machine;
 use super::summary::{ratio, OneCoreSource, RunSummary};
 use crate::executor::Variant;
 
@@ -23,24 +24,19 @@ pub fn header(count: Option<u64>, source: &str, variant: Variant, workers: usize
 }
 
 /// The indented lines under `Total time`.
-pub fn summary_lines(s: &RunSummary, kernel: &str) -> Vec<String> {
+pub fn summary_lines(s: &RunSummary, kernel: &str, machine: &Machine) -> Vec<String> {
     let mut lines = vec![format!(
-        "  {} on {} logical core{}{}, kernel {kernel}: {} checked ({} prime){}",
+        "  {} on {}{}, kernel {kernel}: {} checked ({} prime){}",
         workers_phrase(s.variant, s.workers),
-        s.cores,
-        if s.cores == 1 { "" } else { "s" },
+        machine.cores_phrase(),
         if s.workers > s.cores {
-            " (oversubscribed)"
-        } else {
-            ""
-        },
-        s.tally.jobs,
-        s.tally.primes,
-        if s.tally.failed > 0 {
-            format!(", {} FAILED", s.tally.failed)
+            format!(" (oversubscribed {}:{})", s.workers, s.cores)
         } else {
             String::new()
         },
+        s.tally.jobs,
+        s.tally.primes,
+        if s.tally.failed > 0 { format!(", {} FAILED", s.tally.failed) } else { String::new() },
     )];
     lines.push(format!(
         "  speedup {:.2}x over one core (perfect here: {}.00x), efficiency {:.1}%",
@@ -76,10 +72,9 @@ pub fn comparison_lines(runs: &[RunSummary]) -> Vec<String> {
     };
     let measured = runs.iter().find(|s| s.one_core_source == OneCoreSource::Measured);
     let basis = match measured.map_or(first.one_core_source, |s| s.one_core_source) {
-        OneCoreSource::Measured => format!(
-            "one core = {:.3}s, measured by the sequential run",
-            first.one_core.as_secs_f64()
-        ),
+        OneCoreSource::Measured => {
+            format!("one core = {:.3}s, measured by the sequential run", first.one_core.as_secs_f64())
+        }
         OneCoreSource::DerivedFromCpu => {
             "one core = each run's summed per-job CPU time (derived, not measured; --mode all measures it)"
                 .into()

@@ -22,11 +22,7 @@ pub struct Tag(pub String);
 impl Tag {
     pub fn new(test: &str) -> Tag {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        Tag(format!(
-            "{test}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ))
+        Tag(format!("{test}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)))
     }
 
     /// `procpool` as assert_cmd runs it, tagged.
@@ -82,10 +78,7 @@ impl Tag {
 
 /// Direct children of `pid`, with their state letter (Z = zombie).
 pub fn children(pid: u32) -> Vec<(u32, char)> {
-    children_named(pid)
-        .into_iter()
-        .map(|(child, state, _)| (child, state))
-        .collect()
+    children_named(pid).into_iter().map(|(child, state, _)| (child, state)).collect()
 }
 
 /// Direct children of `pid`, with their state letter and command name.
@@ -116,11 +109,7 @@ pub fn children_named(pid: u32) -> Vec<(u32, char, String)> {
 pub fn wait_for_children(pid: u32, count: usize) -> Vec<u32> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let live: Vec<u32> = children(pid)
-            .into_iter()
-            .filter(|&(_, s)| s != 'Z')
-            .map(|(p, _)| p)
-            .collect();
+        let live: Vec<u32> = children(pid).into_iter().filter(|&(_, s)| s != 'Z').map(|(p, _)| p).collect();
         if live.len() >= count {
             return live;
         }

@@ -16,11 +16,7 @@ pub struct StreamedRun {
 /// Writes `1..=count`, one per line, to the command's stdin while collecting its stdout.
 #[allow(clippy::zombie_processes)] // reaped by wait4 below, which also yields the rusage
 pub fn run_with_numbers_on_stdin(mut command: Command, count: u64) -> StreamedRun {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let feeder = thread::spawn(move || {
         let mut buffer = Vec::with_capacity(1 << 20);

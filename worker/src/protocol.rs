@@ -78,7 +78,8 @@ pub struct ResultBatch {
 impl ResultBatch {
     /// Packs a segment of consecutive, back-to-back outcomes.
     pub fn pack(first_index: u64, outcomes: &[Outcome], cpu_share: f64) -> Self {
-        let verdicts = outcomes.iter().map(|o| (o.elapsed_ns.min(u64::MAX >> 1) << 1) | u64::from(o.prime)).collect();
+        let verdicts =
+            outcomes.iter().map(|o| (o.elapsed_ns.min(u64::MAX >> 1) << 1) | u64::from(o.prime)).collect();
         let started_ns = outcomes.first().map_or(0, |o| o.started_ns);
         ResultBatch { first_index, cpu_share, started_ns, verdicts }
     }
@@ -90,7 +91,12 @@ impl ResultBatch {
             let elapsed_ns = verdict >> 1;
             let started_ns = *next_start;
             *next_start = next_start.saturating_add(elapsed_ns);
-            Some(Outcome { prime: verdict & 1 == 1, started_ns, elapsed_ns, cpu_ns: (elapsed_ns as f64 * share) as u64 })
+            Some(Outcome {
+                prime: verdict & 1 == 1,
+                started_ns,
+                elapsed_ns,
+                cpu_ns: (elapsed_ns as f64 * share) as u64,
+            })
         })
     }
 }
@@ -185,44 +191,24 @@ mod tests {
 
     #[test]
     fn job_batch_round_trips() {
-        let batch = JobBatch {
-            first_index: 7,
-            kernel: Kernel::Book,
-            numbers: vec![2, 3, u64::MAX],
-        };
+        let batch = JobBatch { first_index: 7, kernel: Kernel::Book, numbers: vec![2, 3, u64::MAX] };
         assert_eq!(decode::<JobBatch>(&encode(&batch).unwrap()).unwrap(), batch);
     }
 
     #[test]
     fn borrowed_batch_encodes_like_the_owned_one() {
         let numbers = [5, 6, 7];
-        let borrowed = JobBatchRef {
-            first_index: 1,
-            kernel: Kernel::Fast,
-            numbers: &numbers,
-        };
-        let owned = JobBatch {
-            first_index: 1,
-            kernel: Kernel::Fast,
-            numbers: numbers.to_vec(),
-        };
+        let borrowed = JobBatchRef { first_index: 1, kernel: Kernel::Fast, numbers: &numbers };
+        let owned = JobBatch { first_index: 1, kernel: Kernel::Fast, numbers: numbers.to_vec() };
         assert_eq!(encode(&borrowed).unwrap(), encode(&owned).unwrap());
     }
 
     #[test]
     fn trailing_bytes_are_rejected() {
-        let mut frame = encode(&ResultBatch {
-            first_index: 0,
-            cpu_share: 1.0,
-            started_ns: 0,
-            verdicts: vec![],
-        })
-        .unwrap();
+        let mut frame =
+            encode(&ResultBatch { first_index: 0, cpu_share: 1.0, started_ns: 0, verdicts: vec![] }).unwrap();
         frame.0.push(0);
-        assert!(matches!(
-            decode::<ResultBatch>(&frame),
-            Err(CodecError::Trailing(1))
-        ));
+        assert!(matches!(decode::<ResultBatch>(&frame), Err(CodecError::Trailing(1))));
     }
 
     #[test]

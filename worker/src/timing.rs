@@ -21,9 +21,7 @@ pub fn monotonic_now() -> Duration {
 
 /// CPU time consumed by the calling thread so far.
 pub fn thread_cpu_time() -> Duration {
-    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID)
-        .map(Duration::from)
-        .unwrap_or_default()
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map(Duration::from).unwrap_or_default()
 }
 
 /// Consecutive outcomes handed out by [`check_timed`].
@@ -73,11 +71,7 @@ pub fn check_timed<E>(
             for outcome in &mut outcomes[segment_start..] {
                 outcome.cpu_ns = (outcome.elapsed_ns as f64 * share) as u64;
             }
-            flush(Segment {
-                offset: segment_start,
-                outcomes: &outcomes[segment_start..],
-                cpu_share: share,
-            })?;
+            flush(Segment { offset: segment_start, outcomes: &outcomes[segment_start..], cpu_share: share })?;
             segment_start = i + 1;
             // Flushing is not a job: restart the clocks after it.
             segment_wall = Instant::now();

@@ -1,0 +1,110 @@
+//! One variant, measured: the executor run, the tally, the wall clock, the
+//! progress bar, and the summary. Shared by the normal run and the sweep.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use procpool_worker::Kernel;
+
+use super::progress::Progress;
+use super::signals::StopSignals;
+use super::AppError;
+use crate::executor::{ExecError, Executor, Processes, RayonThreads, Sequential, Variant};
+use crate::input::{InputError, Numbers};
+use crate::pool::{Completed, PoolError, PoolEvent};
+use crate::report::summary::{RunSummary, Tally};
+
+/// How to run one variant.
+pub struct Plan<'a> {
+    pub variant: Variant,
+    pub workers: usize,
+    pub kernel: Kernel,
+    pub retries: u32,
+    pub timeout: Option<Duration>,
+    pub stop: &'a StopSignals,
+    /// Logical cores of the machine, for the summary.
+    pub cores: usize,
+    /// A sequential run's wall time from this invocation, if any.
+    pub measured_one_core: Option<Duration>,
+    /// Whether a progress bar may appear (see [`Progress::new`]).
+    pub progress: bool,
+    /// For messages: where the numbers come from, and how many there are if known.
+    pub source: &'a str,
+    pub count: Option<u64>,
+}
+
+fn print_event(event: &PoolEvent) {
+    eprintln!("procpool: {event}");
+}
+
+impl Plan<'_> {
+    fn executor(&self) -> Box<dyn Executor> {
+        match self.variant {
+            Variant::Sequential => Box::new(Sequential { kernel: self.kernel }),
+            Variant::Rayon => Box::new(RayonThreads { kernel: self.kernel, threads: self.workers }),
+            Variant::Processes => {
+                let mut processes = Processes::new(self.kernel, self.workers);
+                processes.retries = self.retries;
+                processes.timeout = self.timeout;
+                processes.cancel = Some(self.stop.flag.clone());
+                processes.on_event = Some(print_event);
+                Box::new(processes)
+            }
+        }
+    }
+
+    /// Runs the variant over `numbers`, handing every finished job to `each`
+    /// in submission order, and sums it up. A bad input line, a stop signal,
+    /// or empty input end it with the matching [`AppError`].
+    pub fn measure(
+        &self,
+        numbers: &mut Numbers,
+        each: &mut dyn FnMut(&Completed) -> io::Result<()>,
+    ) -> Result<RunSummary, AppError> {
+        let mut executor = self.executor();
+        let mut tally = Tally::default();
+        let mut progress =
+            Progress::new(self.progress, format!("{} x{}", self.variant, self.workers), self.count);
+        let started = Instant::now();
+        let outcome = executor.run(numbers, &mut |completed: Completed| {
+            if self.stop.raised() {
+                return Err(io::Error::new(io::ErrorKind::Interrupted, "stop signal"));
+            }
+            tally.add(&completed);
+            progress.tick();
+            each(&completed)
+        });
+        let wall = started.elapsed();
+        drop(progress);
+        let facts = match outcome {
+            Ok(facts) => facts,
+            Err(e) if self.stop.raised() || is_interrupt(&e) => {
+                return Err(AppError::Interrupted {
+                    signal: self.stop.name(),
+                    code: self.stop.exit_code(),
+                    variant: self.variant,
+                    results: tally.jobs + tally.failed,
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // A bad line ends the stream early: it is reported after the correct prefix.
+        if let Some(error) = numbers.error() {
+            return Err(error.clone().into());
+        }
+        if tally.jobs + tally.failed == 0 {
+            let reason = "no numbers to check".into();
+            return Err(InputError::Source { origin: self.source.to_owned(), reason }.into());
+        }
+        let one_core = if self.variant == Variant::Sequential { Some(wall) } else { self.measured_one_core };
+        Ok(RunSummary::new(self.variant, executor.workers(), self.cores, tally, facts, wall, one_core))
+    }
+}
+
+fn is_interrupt(error: &ExecError) -> bool {
+    match error {
+        ExecError::Pool(PoolError::Cancelled) => true,
+        ExecError::Sink(e) => e.kind() == io::ErrorKind::Interrupted,
+        _ => false,
+    }
+}

@@ -1,0 +1,141 @@
+//! `procpool [WORKERS]`: each variant of the mode in turn through the same
+//! reporting path, then the comparison.
+
+use std::process::ExitCode;
+
+use procpool_worker::Kernel;
+
+use super::measure::Plan;
+use super::signals::StopSignals;
+use super::AppError;
+use crate::cli::{Mode, RunArgs};
+use crate::executor::Variant;
+use crate::input::{InputSpec, Numbers};
+use crate::pool::{available_cores, Completed};
+use crate::report::machine::Machine;
+use crate::report::output::Output;
+use crate::report::summary::RunSummary;
+use crate::report::timeline::Timeline;
+use crate::report::{json, lines, text};
+
+fn variants(mode: Mode) -> &'static [Variant] {
+    match mode {
+        Mode::Processes => &[Variant::Processes],
+        Mode::Rayon => &[Variant::Rayon],
+        Mode::Sequential => &[Variant::Sequential],
+        Mode::Compare => &[Variant::Processes, Variant::Rayon],
+        Mode::All => &[Variant::Sequential, Variant::Processes, Variant::Rayon],
+    }
+}
+
+/// Reads stdin up front when several variants need the same numbers.
+pub(super) fn spool_if_needed(spec: &InputSpec, runs: usize) -> Result<Option<Vec<u64>>, AppError> {
+    if runs < 2 || *spec != InputSpec::Stdin {
+        return Ok(None);
+    }
+    let mut numbers = spec.open()?;
+    let all: Vec<u64> = numbers.by_ref().collect();
+    match numbers.error() {
+        Some(error) => Err(error.clone().into()),
+        None => Ok(Some(all)),
+    }
+}
+
+/// Opens the numbers again for the next variant.
+pub(super) fn reopen(spec: &InputSpec, spooled: &Option<Vec<u64>>) -> Result<Numbers, AppError> {
+    Ok(match spooled {
+        Some(all) => Numbers::from_vec(all.clone()),
+        None => spec.open()?,
+    })
+}
+
+/// Runs the command line; `Ok` carries 0 (all checked) or 1 (some jobs failed).
+pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
+    let machine = Machine::detect();
+    let cores = available_cores();
+    let workers = args.workers.unwrap_or(cores);
+    let kernel = Kernel::from(args.source.kernel);
+    let spec = args.source.spec();
+    let variants = variants(args.mode);
+    let spooled = spool_if_needed(&spec, variants.len())?;
+    let count = spooled.as_ref().map(|all| all.len() as u64).or(spec.len_hint());
+    let stdout_is_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+
+    let out = Output::stdout();
+    let mut summaries: Vec<RunSummary> = Vec::new();
+    let mut measured_one_core = None;
+    let mut timeline = args.timeline.as_ref().map(|_| Timeline::default());
+    for (position, &variant) in variants.iter().enumerate() {
+        let mut numbers = reopen(&spec, &spooled)?;
+        let per_number = !args.quiet && (args.json || position == 0);
+        let workers = if variant == Variant::Sequential { 1 } else { workers };
+        if !args.json {
+            if position > 0 {
+                out.line("")?;
+            }
+            out.line(&text::header(count, &spec.name(), variant, workers))?;
+        }
+        let plan = Plan {
+            variant,
+            workers,
+            kernel,
+            retries: args.retries.unwrap_or(2),
+            timeout: args.timeout,
+            stop,
+            cores,
+            measured_one_core,
+            progress: !(args.json || args.quiet || per_number && stdout_is_terminal),
+            source: &spec.name(),
+            count,
+        };
+        let recorder = if position == 0 { timeline.as_mut() } else { None };
+        let mut recorder = recorder;
+        let summary = plan.measure(&mut numbers, &mut |completed| {
+            if let (Some(timeline), Completed::Checked(result)) = (recorder.as_deref_mut(), completed) {
+                timeline.record(result);
+            }
+            if per_number {
+                out.line(&match (completed, args.json) {
+                    (_, true) => json::completed(variant, completed),
+                    (Completed::Checked(result), false) => lines::result_line(result),
+                    (Completed::Failed(failed), false) => lines::failure_line(failed),
+                })?;
+            }
+            Ok(())
+        })?;
+        if variant == Variant::Sequential {
+            measured_one_core = Some(summary.wall);
+        }
+        if args.json {
+            out.line(&json::summary(&summary, kernel.name(), &machine))?;
+        } else {
+            out.line(&lines::total_line(summary.wall))?;
+            for line in text::summary_lines(&summary, kernel.name(), &machine) {
+                out.line(&line)?;
+            }
+        }
+        if position == 0 {
+            if let (Some(path), Some(timeline)) = (&args.timeline, &timeline) {
+                timeline
+                    .draw(path, &summary, kernel.name())
+                    .map_err(|reason| AppError::Chart { path: path.display().to_string(), reason })?;
+            }
+        }
+        summaries.push(summary);
+    }
+    if summaries.len() > 1 {
+        if args.json {
+            let find = |v| summaries.iter().find(|s| s.variant == v);
+            if let (Some(p), Some(r)) = (find(Variant::Processes), find(Variant::Rayon)) {
+                out.line(&json::comparison(p, r))?;
+            }
+        } else {
+            for line in text::comparison_lines(&summaries) {
+                out.line(&line)?;
+            }
+        }
+    }
+    out.flush()?;
+    let any_failed = summaries.iter().any(|s| s.tally.failed > 0);
+    Ok(if any_failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

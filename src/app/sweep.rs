@@ -1,0 +1,108 @@
+//! `procpool sweep [MAX]`: the same numbers with 1..=MAX workers, processes
+//! and rayon, each point repeated, tabulated and optionally charted.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use procpool_worker::Kernel;
+
+use super::measure::Plan;
+use super::progress::Progress;
+use super::run::{reopen, spool_if_needed};
+use super::signals::StopSignals;
+use super::AppError;
+use crate::cli::SweepArgs;
+use crate::executor::Variant;
+use crate::pool::available_cores;
+use crate::report::machine::Machine;
+use crate::report::output::Output;
+use crate::report::scaling::Repeats;
+use crate::report::speedup_chart;
+use crate::report::sweep_table::{Point, Sweep};
+
+/// Repeats that disagree by more than this fraction of their median get a warning.
+const NOISY: f64 = 0.25;
+
+pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
+    let machine = Machine::detect();
+    let cores = available_cores();
+    let max = args.max.unwrap_or(2 * cores);
+    let kernel = Kernel::from(args.source.kernel);
+    let spec = args.source.spec();
+    let variants = [Variant::Processes, Variant::Rayon];
+    let total_runs = args.runs as usize * max * variants.len();
+    let spooled = spool_if_needed(&spec, total_runs)?;
+    let source = spec.name();
+
+    let mut walls: BTreeMap<(usize, Variant), Vec<Duration>> = BTreeMap::new();
+    let mut jobs = 0;
+    let mut any_failed = false;
+    let mut progress = Progress::new(!args.json && !args.csv, "sweep".into(), Some(total_runs as u64));
+    // Repeats are interleaved (every point once, then again) so that a slow
+    // spell on a shared machine spreads over all points instead of one.
+    for _ in 0..args.runs {
+        for workers in 1..=max {
+            for variant in variants {
+                let mut numbers = reopen(&spec, &spooled)?;
+                let plan = Plan {
+                    variant,
+                    workers,
+                    kernel,
+                    retries: 2,
+                    timeout: None,
+                    stop,
+                    cores,
+                    measured_one_core: None,
+                    progress: false,
+                    source: &source,
+                    count: None,
+                };
+                let summary = plan.measure(&mut numbers, &mut |_| Ok(()))?;
+                jobs = summary.tally.jobs;
+                any_failed |= summary.tally.failed > 0;
+                walls.entry((workers, variant)).or_default().push(summary.wall);
+                progress.tick();
+            }
+        }
+    }
+    drop(progress);
+
+    let points = walls
+        .into_iter()
+        .map(|((workers, variant), walls)| Point { variant, workers, repeats: Repeats::new(&walls) })
+        .collect();
+    let sweep = Sweep { points, kernel: kernel.name(), source, jobs, runs: args.runs, machine };
+    for point in sweep.noisy(NOISY) {
+        eprintln!(
+            "procpool: warning: the {} runs of {} at {} workers disagree by {:.0}% ({:.3}s to {:.3}s); is the machine busy?",
+            point.repeats.walls().len(),
+            point.variant,
+            point.workers,
+            100.0 * point.repeats.spread(),
+            point.repeats.min(),
+            point.repeats.max()
+        );
+    }
+    let out = Output::stdout();
+    if args.json {
+        out.line(&sweep.json())?;
+    } else if args.csv {
+        for line in sweep.csv().lines() {
+            out.line(line)?;
+        }
+    } else {
+        for line in sweep.text_lines() {
+            out.line(&line)?;
+        }
+    }
+    if let Some(path) = &args.plot {
+        speedup_chart::draw(&sweep, path)
+            .map_err(|reason| AppError::Chart { path: path.display().to_string(), reason })?;
+        if !args.json && !args.csv {
+            out.line(&format!("Chart written to {}", path.display()))?;
+        }
+    }
+    out.flush()?;
+    Ok(if any_failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,104 @@
+//! The sweep chart: speedup over workers for processes and rayon (median,
+//! with min-max bars), the ideal line, and the core count marked, as SVG.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::sweep_table::{Row, Sweep};
+use crate::executor::Variant;
+
+/// Draws the chart for `sweep` into `path`.
+pub fn draw(sweep: &Sweep, path: &Path) -> Result<(), String> {
+    draw_chart(sweep, path).map_err(|e| e.to_string())
+}
+
+/// Speedup range of a row from its slowest and fastest run.
+fn speedup_range(rows: &[Row], row: &Row) -> (f64, f64) {
+    let one = rows
+        .iter()
+        .find(|r| r.variant == row.variant && r.workers == 1)
+        .map_or(row.wall_median, |r| r.wall_median);
+    let at = |wall: f64| if wall > 0.0 { one / wall } else { 0.0 };
+    (at(row.wall_max), at(row.wall_min))
+}
+
+fn draw_chart(sweep: &Sweep, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let rows = sweep.rows();
+    let max_workers = rows.iter().map(|r| r.workers).max().unwrap_or(1);
+    let cores = sweep.machine.usable_cores;
+    let top =
+        rows.iter().map(|r| speedup_range(&rows, r).1).fold(max_workers as f64, f64::max).max(1.0) * 1.1;
+
+    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "procpool sweep: speedup over 1 worker ({} jobs, kernel {}, median of {} runs)",
+                sweep.jobs, sweep.kernel, sweep.runs
+            ),
+            ("sans-serif", 18),
+        )
+        .margin(14)
+        .x_label_area_size(45)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0.5f64..max_workers as f64 + 0.5, 0f64..top)?;
+    chart
+        .configure_mesh()
+        .x_desc("workers (processes or threads)")
+        .y_desc("speedup over 1 worker")
+        .x_labels(max_workers.min(32))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()?;
+
+    let ideal: Vec<(f64, f64)> = (1..=max_workers).map(|w| (w as f64, w as f64)).collect();
+    chart
+        .draw_series(DashedLineSeries::new(ideal, 6, 4, BLACK.stroke_width(1)))?
+        .label("ideal (speedup = workers)")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.stroke_width(1)));
+    let limit: Vec<(f64, f64)> = (1..=max_workers).map(|w| (w as f64, w.min(cores) as f64)).collect();
+    let grey = RGBColor(150, 150, 150);
+    chart
+        .draw_series(LineSeries::new(limit, grey.stroke_width(3)))?
+        .label(format!("hardware limit: min(workers, {cores} cores)"))
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], grey.stroke_width(3)));
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(cores as f64, 0.0), (cores as f64, top)],
+            3,
+            3,
+            RGBColor(200, 120, 0).stroke_width(2),
+        ))?
+        .label(format!("{cores} cores on this machine"))
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RGBColor(200, 120, 0).stroke_width(2)));
+
+    for (variant, colour) in [(Variant::Processes, BLUE), (Variant::Rayon, RED)] {
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.variant == variant).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(LineSeries::new(
+                mine.iter().map(|r| (r.workers as f64, r.speedup)),
+                colour.stroke_width(2),
+            ))?
+            .label(format!("{variant} (median, min-max bars)"))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
+        chart.draw_series(
+            mine.iter().map(|r| Circle::new((r.workers as f64, r.speedup), 4, colour.filled())),
+        )?;
+        chart.draw_series(mine.iter().map(|r| {
+            let (low, high) = speedup_range(&rows, r);
+            ErrorBar::new_vertical(r.workers as f64, low, r.speedup, high, colour.filled(), 8)
+        }))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! Sweep, charts, machine-readable output and progress, against the real binary.
+
+mod common;
+
+use common::{json_lines, Tag};
+
+/// Parses an SVG file and returns every piece of text it shows.
+fn svg_texts(path: &std::path::Path) -> Vec<String> {
+    let svg = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&svg)
+        .unwrap_or_else(|e| panic!("{} is not well-formed: {e}", path.display()));
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text().map(str::to_owned)).collect()
+}
+
+#[test]
+fn sweep_prints_a_side_by_side_table_and_draws_the_chart() {
+    let tag = Tag::new("sweep");
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("speedup.svg");
+    let output = tag
+        .cmd()
+        .args(["sweep", "3", "--runs", "2", "--plot"])
+        .arg(&chart)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(output).unwrap();
+    assert!(text.contains("processes") && text.contains("rayon") && text.contains("K-F"), "{text}");
+    for workers in 1..=3 {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(&format!("{workers} "))),
+            "no row for {workers}: {text}"
+        );
+    }
+    let texts = svg_texts(&chart).join("\n");
+    for series in ["processes (median", "rayon (median", "ideal", "cores on this machine", "hardware limit"] {
+        assert!(texts.contains(series), "chart lacks {series:?}: {texts}");
+    }
+    tag.assert_none_left();
+}
+
+#[test]
+fn sweep_csv_and_json() {
+    let tag = Tag::new("sweep-data");
+    let csv =
+        tag.cmd().args(["sweep", "2", "--runs", "1", "--csv"]).assert().success().get_output().stdout.clone();
+    let csv = String::from_utf8(csv).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(
+        rows[0],
+        [
+            "workers",
+            "variant",
+            "runs",
+            "wall_median",
+            "wall_min",
+            "wall_max",
+            "speedup",
+            "efficiency",
+            "karp_flatt"
+        ]
+    );
+    assert_eq!(rows.len(), 5, "{csv}");
+    for row in &rows[1..] {
+        assert_eq!(row.len(), 9);
+        let speedup: f64 = row[6].parse().unwrap();
+        if row[0] == "1" {
+            assert_eq!(speedup, 1.0);
+            assert_eq!(row[8], "", "Karp-Flatt is undefined at one worker");
+        } else {
+            row[8].parse::<f64>().unwrap();
+        }
+    }
+
+    let json = tag
+        .cmd()
+        .args(["sweep", "2", "--runs", "1", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let doc = &json_lines(&json)[0];
+    assert_eq!(doc["type"], "sweep");
+    assert_eq!(doc["jobs"], 20);
+    for field in ["usable_cores", "logical_cpus", "os", "procpool_version"] {
+        assert!(!doc["machine"][field].is_null(), "machine lacks {field}");
+    }
+    let points = doc["points"].as_array().unwrap();
+    assert_eq!(points.len(), 4);
+    assert!(points.iter().any(|p| p["variant"] == "rayon" && p["workers"] == 2));
+    tag.assert_none_left();
+}
+
+#[test]
+fn timeline_has_a_lane_per_worker_and_marks_the_bounds() {
+    let tag = Tag::new("timeline");
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("timeline.svg");
+    let output = tag
+        .cmd()
+        .args(["3", "--mode", "processes", "--kernel", "book", "--json", "--timeline"])
+        .arg(&chart)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let pids: std::collections::BTreeSet<u64> = json_lines(&output)
+        .iter()
+        .filter(|o| o["type"] == "result")
+        .map(|o| o["pid"].as_u64().unwrap())
+        .collect();
+    let texts = svg_texts(&chart).join("\n");
+    for pid in pids {
+        assert!(texts.contains(&format!("pid {pid}")), "no lane for worker {pid}");
+    }
+    assert!(texts.contains("lower bound") && texts.contains("makespan"), "{texts}");
+    tag.assert_none_left();
+}
+
+#[test]
+fn piped_stderr_gets_no_progress_bar_or_escape_codes() {
+    let tag = Tag::new("progress");
+    let output = tag.cmd().args(["2", "--range", "1..300000"]).assert().success().get_output().clone();
+    assert!(!output.stderr.contains(&0x1b) && !output.stdout.contains(&0x1b));
+    assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
+    tag.assert_none_left();
+}
+
+#[test]
+fn completions_for_bash() {
+    let tag = Tag::new("completions");
+    let script = tag.cmd().args(["completions", "bash"]).assert().success().get_output().stdout.clone();
+    let script = String::from_utf8(script).unwrap();
+    assert!(script.contains("procpool") && script.contains("sweep") && script.contains("--timeline"));
+}
