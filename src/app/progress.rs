@@ -44,8 +44,9 @@ impl Progress {
 
     fn show(&self) -> ProgressBar {
         let (bar, template) = match self.total {
-            Some(total) => (ProgressBar::new(total), "{prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta}"),
-            None => (ProgressBar::no_length(), "{prefix} {spinner} {pos} checked, {per_sec}"),
+            // No rate or ETA: the bar starts late, mid-run, where indicatif's estimate is wild.
+            Some(total) => (ProgressBar::new(total), "{prefix} [{bar:30}] {pos}/{len} ({percent}%) {elapsed}"),
+            None => (ProgressBar::no_length(), "{prefix} {spinner} {pos} checked {elapsed}"),
         };
         bar.set_draw_target(ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
