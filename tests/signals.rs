@@ -102,3 +102,31 @@ fn workers_of_a_killed_supervisor_exit_by_themselves() {
     }
     tag.assert_none_left();
 }
+
+#[test]
+fn sigterm_to_the_whole_process_group_stops_without_replacing_workers() {
+    use std::os::unix::process::CommandExt;
+    let tag = Tag::new("pgroup");
+    let file = input_file(&vec![PRIME; 40]);
+    let mut child = tag
+        .std_cmd()
+        .args(["2", "--mode", "processes", "--kernel", "book", "--input"])
+        .arg(file.path())
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_children(child.id(), 2);
+    thread::sleep(Duration::from_millis(300));
+    // As `kill -TERM -- -PGID` or a terminal hang-up would: every process in the group.
+    kill(Pid::from_raw(-(child.id() as i32)), Signal::SIGTERM).unwrap();
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(143), "{stderr}");
+    assert_correct_prefix(&stdout);
+    assert!(!stderr.contains("replacement"), "workers killed by the group signal were replaced: {stderr}");
+    tag.assert_none_left();
+}

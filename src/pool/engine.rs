@@ -150,30 +150,35 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
                 }
             }
         }
-        match self.pool.set.try_select_timeout(wait) {
-            Ok(events) => {
-                for event in events {
-                    match event {
-                        IpcSelectionResult::MessageReceived(id, message) => {
-                            let Some(slot) = self.pool.slot_of(id) else {
-                                continue;
-                            };
-                            let frame: Frame = message.to().map_err(|e| PoolError::Ipc(e.to_string()))?;
-                            self.receive(slot, &frame)?;
-                        }
-                        IpcSelectionResult::ChannelClosed(id) => {
-                            if let Some(slot) = self.pool.slot_of(id) {
-                                self.bury(slot, None);
-                            }
-                        }
+        let events = match self.pool.set.try_select_timeout(wait) {
+            Ok(events) => events,
+            Err(TrySelectError::Empty) => Vec::new(),
+            Err(TrySelectError::IoError(e)) => return Err(PoolError::Ipc(e.to_string())),
+        };
+        // Checked before acting on deaths: a stop signal sent to the whole
+        // process group kills workers too, and those are not to be replaced.
+        if self.pool.config.cancel.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed)) {
+            return Err(PoolError::Cancelled);
+        }
+        for event in events {
+            match event {
+                IpcSelectionResult::MessageReceived(id, message) => {
+                    let Some(slot) = self.pool.slot_of(id) else {
+                        continue; // a worker already buried; its jobs were re-queued
+                    };
+                    let pid = self.pool.slots[slot].process.pid;
+                    let frame: Frame = message.to().map_err(|e| PoolError::ProtocolViolation {
+                        pid,
+                        detail: format!("unreadable message: {e}"),
+                    })?;
+                    self.receive(slot, &frame)?;
+                }
+                IpcSelectionResult::ChannelClosed(id) => {
+                    if let Some(slot) = self.pool.slot_of(id) {
+                        self.bury(slot, None);
                     }
                 }
             }
-            Err(TrySelectError::Empty) => {}
-            Err(TrySelectError::IoError(e)) => return Err(PoolError::Ipc(e.to_string())),
-        }
-        if self.pool.config.cancel.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed)) {
-            return Err(PoolError::Cancelled);
         }
         self.kill_overdue();
         Ok(())
