@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::{json_lines, sieve, Tag, FIXTURE};
+use common::{json_lines, Tag, FIXTURE};
+use procpool_worker::primes::reference::sieve;
 
 fn verdicts(tag: &Tag, args: &[&str]) -> Vec<(u64, bool)> {
     let output = tag.cmd().args(args).arg("--json").assert().success().get_output().stdout.clone();

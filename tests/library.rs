@@ -4,9 +4,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{children, children_named, sieve};
+use common::{children, children_named};
 use procpool::pool::{Completed, PoolError, ProcessPool};
 use procpool::Kernel;
+use procpool_worker::primes::reference::sieve;
 
 fn builder() -> procpool::pool::ProcessPoolBuilder {
     ProcessPool::builder().program(env!("CARGO_BIN_EXE_procpool"))

@@ -45,7 +45,9 @@ impl Progress {
     fn show(&self) -> ProgressBar {
         let (bar, template) = match self.total {
             // No rate or ETA: the bar starts late, mid-run, where indicatif's estimate is wild.
-            Some(total) => (ProgressBar::new(total), "{prefix} [{bar:30}] {pos}/{len} ({percent}%) {elapsed}"),
+            Some(total) => {
+                (ProgressBar::new(total), "{prefix} [{bar:30}] {pos}/{len} ({percent}%) {elapsed}")
+            }
             None => (ProgressBar::no_length(), "{prefix} {spinner} {pos} checked {elapsed}"),
         };
         bar.set_draw_target(ProgressDrawTarget::stderr());

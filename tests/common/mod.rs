@@ -135,21 +135,3 @@ pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}")))
         .collect()
 }
-
-/// Every prime below `end`, by a sieve: an oracle independent of the kernels.
-pub fn sieve(end: usize) -> Vec<bool> {
-    let mut prime = vec![true; end];
-    for p in prime.iter_mut().take(2) {
-        *p = false;
-    }
-    let mut i = 2;
-    while i * i < end {
-        if prime[i] {
-            for multiple in (i * i..end).step_by(i) {
-                prime[multiple] = false;
-            }
-        }
-        i += 1;
-    }
-    prime
-}

@@ -3,6 +3,7 @@
 
 mod book;
 mod fast;
+pub mod reference;
 
 use serde::{Deserialize, Serialize};
 
