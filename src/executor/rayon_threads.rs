@@ -16,7 +16,7 @@ use procpool_worker::timing::check_timed;
 use procpool_worker::Kernel;
 
 use super::{take_chunk, ExecError, Executor, RunFacts, Sink, Variant};
-use crate::pool::{BatchSizer, Completed, Reorder, MAX_BATCH};
+use crate::pool::{BatchSizer, Completed, Reorder, MAX_BATCH, PIPELINE_DEPTH};
 
 /// Checks numbers on its own rayon thread pool.
 pub struct RayonThreads {
@@ -61,8 +61,8 @@ impl Executor for RayonThreads {
             let mut in_flight = 0usize;
             let mut input_done = false;
             loop {
-                // Keep every thread fed: up to `depth` batches per thread, in order.
-                while !input_done && in_flight < sizer.depth() * threads && failure.is_none() {
+                // Keep every thread fed: as many batches per thread as the pool queues per worker.
+                while !input_done && in_flight < PIPELINE_DEPTH * threads && failure.is_none() {
                     let batch = take_chunk(numbers, sizer.batch_size(MAX_BATCH));
                     if batch.is_empty() {
                         input_done = true;

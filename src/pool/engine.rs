@@ -1,8 +1,9 @@
 //! The dispatcher behind every `map`: pulls numbers lazily, hands batches to
-//! whichever worker has room, accounts for every job in flight, and turns a
-//! worker's death or timeout into retries or failures.
+//! whichever worker has room, accounts for every job until it is delivered,
+//! turns a worker's death or timeout into retries or failures, and at the
+//! tail runs a queued job twice rather than let a worker idle.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,13 @@ pub(crate) struct Chunk {
     pub items: Vec<Completed>,
 }
 
+/// The most batches a worker holds: the one it runs and the next, so it
+/// never waits a supervisor round trip between cheap jobs (see
+/// [`BatchSizer::depth`](super::BatchSizer::depth)). The risk, a queued job
+/// waiting while another worker idles at the end of the input, is what
+/// [`Engine::duplicate_tail`] removes.
+pub const PIPELINE_DEPTH: usize = 2;
+
 /// How often a waiting dispatcher wakes to check cancellation, timeouts and
 /// child exits even when no message arrives.
 const TICK: Duration = Duration::from_millis(50);
@@ -26,8 +34,9 @@ const TICK: Duration = Duration::from_millis(50);
 /// Grace for a worker whose channel closed to finish dying before we kill it.
 const DEATH_GRACE: Duration = Duration::from_millis(500);
 
-/// One `map` call's state. Dropping it mid-run kills the workers still busy
-/// with its jobs, so the next run starts from idle workers.
+/// One `map` call's state. Dropping it kills the workers still holding its
+/// jobs (abandoned, or duplicates whose twin already answered), so the next
+/// run starts from idle workers.
 pub(crate) struct Engine<'p, I> {
     pool: &'p mut ProcessPool,
     input: I,
@@ -36,7 +45,12 @@ pub(crate) struct Engine<'p, I> {
     retry: VecDeque<(u64, u64)>,
     deaths: HashMap<u64, Vec<Death>>,
     ready: VecDeque<Chunk>,
-    outstanding: usize,
+    /// Jobs pulled from the input and not yet delivered (checked or failed).
+    undelivered: usize,
+    /// Jobs that run on two workers at once; the first answer wins.
+    twins: HashSet<u64>,
+    /// Twins already delivered: the other copy's answer is dropped.
+    delivered_twins: HashSet<u64>,
     pub retries: u64,
 }
 
@@ -50,15 +64,17 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
             retry: VecDeque::new(),
             deaths: HashMap::new(),
             ready: VecDeque::new(),
-            outstanding: 0,
+            undelivered: 0,
+            twins: HashSet::new(),
+            delivered_twins: HashSet::new(),
             retries: 0,
         }
     }
 
     /// The next run of consecutive finished jobs, in completion order,
     /// submitting no job whose index is `limit` or more; `None` once the input
-    /// is exhausted and every job is accounted for. Results travel in chunks
-    /// so that reordering costs per message, not per job.
+    /// is exhausted and every job is delivered. Results travel in chunks so
+    /// that reordering costs per message, not per job.
     pub fn next_chunk(&mut self, limit: u64) -> Option<Result<Chunk, PoolError>> {
         loop {
             if let Some(done) = self.ready.pop_front() {
@@ -67,14 +83,11 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
             if let Err(e) = self.dispatch(limit) {
                 return Some(Err(e));
             }
-            if self.outstanding == 0 && self.ready.is_empty() {
-                if self.retry.is_empty() {
+            if self.ready.is_empty() {
+                if self.undelivered == 0 {
+                    // Nothing pulled is pending, and dispatch pulled nothing new.
                     return None;
                 }
-                // Every worker died during dispatch; the next pass respawns them.
-                continue;
-            }
-            if self.ready.is_empty() {
                 if let Err(e) = self.wait() {
                     return Some(Err(e));
                 }
@@ -82,22 +95,26 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
         }
     }
 
-    /// Fills every worker up to its depth, retries first, then fresh input.
+    /// Fills every worker up to its depth, retries first, then fresh
+    /// input; once the input is exhausted, duplicates queued jobs onto idle workers.
     fn dispatch(&mut self, limit: u64) -> Result<(), PoolError> {
-        if self.retry.is_empty() && (self.input_done || self.next_index >= limit) {
+        let fresh = !self.input_done && self.next_index < limit;
+        if self.retry.is_empty() && !fresh && self.undelivered == 0 {
             return Ok(());
         }
         self.pool.ensure_workers()?;
-        let depth = self.pool.sizer.depth();
-        let cap = self.pool.config.window / (2 * depth * self.pool.config.workers).max(1);
+        let cap = self.pool.config.window / (2 * PIPELINE_DEPTH * self.pool.config.workers).max(1);
         let size = self.pool.sizer.batch_size(cap);
-        loop {
-            let Some(slot) = self.pool.least_loaded(depth) else {
-                return Ok(());
-            };
+        let depth = self.pool.sizer.depth().min(PIPELINE_DEPTH);
+        while let Some(slot) = self.pool.least_loaded(depth) {
             let ticket = if let Some((index, n)) = self.retry.pop_front() {
                 self.retries += 1;
-                Ticket { first_index: index, numbers: vec![n], answered: 0 }
+                Ticket {
+                    first_index: index,
+                    numbers: vec![n],
+                    answered: 0,
+                    twin: self.twins.contains(&index),
+                }
             } else {
                 let first_index = self.next_index;
                 let mut numbers = Vec::with_capacity(size.min(1024));
@@ -111,11 +128,46 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
                     }
                 }
                 if numbers.is_empty() {
-                    return Ok(());
+                    break;
                 }
-                Ticket { first_index, numbers, answered: 0 }
+                self.undelivered += numbers.len();
+                Ticket { first_index, numbers, answered: 0, twin: false }
             };
             self.send(slot, ticket)?;
+        }
+        if self.input_done && self.retry.is_empty() {
+            self.duplicate_tail()?;
+        }
+        Ok(())
+    }
+
+    /// At the end of the input a worker with nothing to do takes a copy of a
+    /// batch another worker has queued but not started; whichever copy
+    /// finishes first is delivered. Jobs are pure, so running one twice is
+    /// safe, and the run no longer waits on a queue while a core idles.
+    fn duplicate_tail(&mut self) -> Result<(), PoolError> {
+        loop {
+            let slots = &self.pool.slots;
+            let Some(idle) = (0..slots.len()).find(|&i| slots[i].in_flight.is_empty()) else {
+                return Ok(());
+            };
+            let queued = (0..slots.len()).find(|&i| {
+                let in_flight = &slots[i].in_flight;
+                in_flight.len() >= 2 && in_flight.back().is_some_and(|t| t.answered == 0 && !t.twin)
+            });
+            let Some(victim) = queued else {
+                return Ok(());
+            };
+            let original = self.pool.slots[victim].in_flight.back_mut().expect("checked above");
+            original.twin = true;
+            let copy = Ticket {
+                first_index: original.first_index,
+                numbers: original.numbers.clone(),
+                answered: 0,
+                twin: true,
+            };
+            self.twins.extend(copy.first_index..copy.first_index + copy.numbers.len() as u64);
+            self.send(idle, copy)?;
         }
     }
 
@@ -126,7 +178,6 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
             numbers: &ticket.numbers,
         })
         .map_err(PoolError::Encode)?;
-        self.outstanding += ticket.numbers.len();
         let worker = &mut self.pool.slots[slot];
         if worker.in_flight.is_empty() {
             worker.busy_since = Some(Instant::now());
@@ -137,6 +188,12 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
             self.bury(slot, None);
         }
         Ok(())
+    }
+
+    /// True for a twin whose other copy has already been delivered: its
+    /// answer is dropped. Otherwise the job counts as delivered now.
+    fn already_delivered(&mut self, index: u64) -> bool {
+        !self.twins.is_empty() && self.twins.contains(&index) && !self.delivered_twins.insert(index)
     }
 
     /// Waits for replies, deaths, a timeout or cancellation.
@@ -186,11 +243,10 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
 
     /// Applies one reply frame from the worker in `slot`.
     fn receive(&mut self, slot: usize, frame: &Frame) -> Result<(), PoolError> {
-        let worker = &mut self.pool.slots[slot];
-        let pid = worker.process.pid;
+        let pid = self.pool.slots[slot].process.pid;
         let reply: ResultBatch =
             protocol::decode(frame).map_err(|source| PoolError::BadFrame { pid, source })?;
-        let Some(ticket) = worker.in_flight.front_mut() else {
+        let Some(ticket) = self.pool.slots[slot].in_flight.front_mut() else {
             return Err(PoolError::ProtocolViolation { pid, detail: "reply with no job in flight".into() });
         };
         let expected = ticket.first_index + ticket.answered as u64;
@@ -205,28 +261,43 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
                 ),
             });
         }
-        let count = reply.verdicts.len();
-        let mut total = Duration::ZERO;
-        let mut items = Vec::with_capacity(count);
-        for (offset, outcome) in reply.outcomes().enumerate() {
-            let index = expected + offset as u64;
-            let n = ticket.numbers[ticket.answered + offset];
-            let result = PrimeResult::new(index, n, outcome, pid);
-            total += result.elapsed;
-            if !self.deaths.is_empty() {
-                self.deaths.remove(&index);
-            }
-            items.push(Completed::Checked(result));
-        }
-        self.ready.push_back(Chunk { first: expected, items });
-        ticket.answered += count;
-        if ticket.answered == ticket.numbers.len() {
+        let numbers = &ticket.numbers[ticket.answered..ticket.answered + reply.verdicts.len()];
+        let results: Vec<PrimeResult> = reply
+            .outcomes()
+            .zip(numbers)
+            .enumerate()
+            .map(|(offset, (outcome, &n))| PrimeResult::new(expected + offset as u64, n, outcome, pid))
+            .collect();
+        ticket.answered += results.len();
+        let worker = &mut self.pool.slots[slot];
+        if worker.in_flight.front().is_some_and(|t| t.answered == t.numbers.len()) {
             worker.in_flight.pop_front();
         }
         worker.busy_since = (!worker.in_flight.is_empty()).then(Instant::now);
-        self.outstanding -= count;
-        self.pool.sizer.observe(count, total);
+        self.pool.sizer.observe(results.len(), results.iter().map(|r| r.elapsed).sum());
+
+        let mut chunk = Chunk { first: expected, items: Vec::with_capacity(results.len()) };
+        for result in results {
+            if self.already_delivered(result.index) {
+                // Keep chunks contiguous around the dropped duplicate.
+                let next = Chunk { first: result.index + 1, items: Vec::new() };
+                self.push_chunk(std::mem::replace(&mut chunk, next));
+                continue;
+            }
+            if !self.deaths.is_empty() {
+                self.deaths.remove(&result.index);
+            }
+            self.undelivered -= 1;
+            chunk.items.push(Completed::Checked(result));
+        }
+        self.push_chunk(chunk);
         Ok(())
+    }
+
+    fn push_chunk(&mut self, chunk: Chunk) {
+        if !chunk.items.is_empty() {
+            self.ready.push_back(chunk);
+        }
     }
 
     fn kill_overdue(&mut self) {
@@ -253,21 +324,32 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
             worker.process.reap_within(DEATH_GRACE);
         }
         let death = Death { pid: worker.process.pid, cause: cause.unwrap_or_else(|| worker.process.cause()) };
-        let mut held = worker.in_flight.iter().flat_map(|ticket| {
-            let first = ticket.first_index + ticket.answered as u64;
-            (first..).zip(ticket.numbers[ticket.answered..].iter().copied())
-        });
-        let running = held.next();
-        let requeued: Vec<(u64, u64)> = held.collect();
-        self.outstanding -= running.iter().count() + requeued.len();
+        let pending = |&(index, _): &(u64, u64)| !self.delivered_twins.contains(&index);
+        let mut held = worker
+            .in_flight
+            .iter()
+            .flat_map(|ticket| {
+                let first = ticket.first_index + ticket.answered as u64;
+                (first..).zip(ticket.numbers[ticket.answered..].iter().copied())
+            })
+            .peekable();
+        // The job it was running is to blame, unless another copy already answered it.
+        let running = held.next_if(pending);
+        let requeued: Vec<(u64, u64)> = held.filter(pending).collect();
         let mut retrying = false;
         if let Some((index, n)) = running {
             let deaths = self.deaths.entry(index).or_default();
             deaths.push(death.clone());
             if deaths.len() as u64 > u64::from(self.pool.config.retries) {
                 let deaths = self.deaths.remove(&index).unwrap_or_default();
-                let items = vec![Completed::Failed(FailedJob { index, n, deaths })];
-                self.ready.push_back(Chunk { first: index, items });
+                if self.twins.contains(&index) {
+                    self.delivered_twins.insert(index); // its other copy must not deliver it too
+                }
+                self.undelivered -= 1;
+                self.ready.push_back(Chunk {
+                    first: index,
+                    items: vec![Completed::Failed(FailedJob { index, n, deaths })],
+                });
             } else {
                 retrying = true;
                 self.retry.push_back((index, n));

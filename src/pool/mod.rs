@@ -39,6 +39,7 @@ use ipc_channel::ipc::{IpcReceiverSet, IpcSender};
 use procpool_worker::protocol::{Frame, PrimeResult};
 use procpool_worker::Kernel;
 
+pub use engine::PIPELINE_DEPTH;
 pub use error::{Death, DeathCause, FailedJob, PoolError, PoolEvent};
 pub use sizing::{BatchSizer, MAX_BATCH};
 
@@ -190,6 +191,8 @@ struct Ticket {
     first_index: u64,
     numbers: Vec<u64>,
     answered: usize,
+    /// Another worker runs these jobs too (tail duplication).
+    twin: bool,
 }
 
 /// A pool of worker processes checking numbers for primality.

@@ -14,15 +14,18 @@ use std::time::Duration;
 /// round trip is noise, short enough that the run's tail stays tight.
 pub const TARGET_BATCH: Duration = Duration::from_millis(2);
 
-/// Jobs whose cost is above this run one per message, one message per worker:
-/// a second queued job could end up waiting while another worker idles.
-pub const EXPENSIVE_JOB: Duration = Duration::from_micros(500);
-
 /// The cost assumed before any job is measured.
 pub const PRIOR_COST: Duration = Duration::from_millis(4);
 
 /// Jobs of evidence needed to replace the estimate outright.
 pub const EVIDENCE_JOBS: f64 = 32.0;
+
+/// Jobs cheaper than this are pipelined (a worker holds its next batch);
+/// dearer ones go one at a time. A supervisor round trip costs ~50-100 µs
+/// here, over 2 % of a job below this cost; above it, deciding each job's
+/// worker only when a worker is free (greedy list scheduling) is worth more
+/// than the gap.
+pub const PIPELINE_BELOW: Duration = Duration::from_millis(5);
 
 /// The most jobs in one message (about 80 KiB of job frame).
 pub const MAX_BATCH: usize = 8192;
@@ -56,21 +59,19 @@ impl BatchSizer {
         Duration::from_nanos(self.cost_ns as u64)
     }
 
-    /// Jobs per batch, at most `cap`.
-    pub fn batch_size(&self, cap: usize) -> usize {
-        let cap = cap.clamp(1, MAX_BATCH);
-        ((TARGET_BATCH.as_nanos() as f64 / self.cost_ns.max(1.0)) as usize).clamp(1, cap)
-    }
-
-    /// Batches a worker may hold at once: one while jobs are expensive or
-    /// unknown, two once they are cheap, so a worker never idles waiting
-    /// for the supervisor to send its next batch.
+    /// Batches a worker may hold: 2 while jobs are cheap, else 1.
     pub fn depth(&self) -> usize {
-        if self.cost() < EXPENSIVE_JOB {
+        if self.cost() < PIPELINE_BELOW {
             2
         } else {
             1
         }
+    }
+
+    /// Jobs per batch, at most `cap`.
+    pub fn batch_size(&self, cap: usize) -> usize {
+        let cap = cap.clamp(1, MAX_BATCH);
+        ((TARGET_BATCH.as_nanos() as f64 / self.cost_ns.max(1.0)) as usize).clamp(1, cap)
     }
 }
 
@@ -79,16 +80,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_cost_means_one_job_and_one_batch() {
+    fn unknown_cost_means_one_job_a_batch() {
         let sizer = BatchSizer::default();
-        assert_eq!((sizer.batch_size(MAX_BATCH), sizer.depth()), (1, 1));
+        assert_eq!(sizer.batch_size(MAX_BATCH), 1);
+    }
+
+    #[test]
+    fn only_cheap_jobs_are_pipelined() {
+        let mut sizer = BatchSizer::default();
+        sizer.observe(64, Duration::from_millis(64)); // 1 ms a job
+        assert_eq!(sizer.depth(), 2);
+        sizer.observe(64, Duration::from_secs(1)); // 16 ms a job
+        assert_eq!(sizer.depth(), 1);
     }
 
     #[test]
     fn one_instant_job_does_not_make_jobs_look_cheap() {
         let mut sizer = BatchSizer::default();
         sizer.observe(1, Duration::ZERO);
-        assert_eq!((sizer.batch_size(MAX_BATCH), sizer.depth()), (1, 1));
+        assert_eq!(sizer.batch_size(MAX_BATCH), 1);
     }
 
     #[test]
@@ -97,14 +107,13 @@ mod tests {
         sizer.observe(1000, Duration::from_micros(100)); // 100 ns a job
         assert_eq!(sizer.batch_size(MAX_BATCH), MAX_BATCH);
         assert_eq!(sizer.batch_size(300), 300);
-        assert_eq!(sizer.depth(), 2);
     }
 
     #[test]
     fn expensive_jobs_go_one_at_a_time() {
         let mut sizer = BatchSizer::default();
         sizer.observe(1, Duration::from_millis(400));
-        assert_eq!((sizer.batch_size(MAX_BATCH), sizer.depth()), (1, 1));
+        assert_eq!(sizer.batch_size(MAX_BATCH), 1);
     }
 
     #[test]
