@@ -89,3 +89,21 @@ fn a_missing_program_is_a_spawn_error() {
     let error = ProcessPool::builder().program("/no/such/binary").build().err().expect("build must fail");
     assert!(error.to_string().contains("/no/such/binary"), "{error}");
 }
+
+#[test]
+fn tail_duplicates_deliver_every_job_exactly_once() {
+    // Few ~1 ms jobs on more workers than jobs per worker: idle workers take
+    // copies of queued ones at the tail, and only one copy may be delivered.
+    let mut pool = builder().workers(4).kernel(Kernel::Fast).build().unwrap();
+    for _ in 0..5 {
+        let mut indices: Vec<u64> =
+            pool.map_unordered(std::iter::repeat_n(9_999_999_999_999_917u64, 7)).map(|r| checked(r).0).collect();
+        indices.sort();
+        assert_eq!(indices, (0..7).collect::<Vec<_>>());
+        let ordered: Vec<_> = pool.map(std::iter::repeat_n(9_999_999_999_999_917u64, 7)).map(checked).collect();
+        assert!(ordered.iter().enumerate().all(|(i, &(index, _, prime))| index == i as u64 && prime));
+    }
+    let pids = pool.pids();
+    pool.shutdown();
+    assert_eq!(still_children(&pids), Vec::<u32>::new());
+}
