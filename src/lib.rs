@@ -20,20 +20,23 @@ pub use procpool_worker::{Kernel, PrimeResult};
 /// returns in that case. Call it first thing in `main` of any binary that
 /// builds a [`pool::ProcessPool`] without setting its `program`.
 pub fn worker_entry() {
+    use procpool_worker::protocol::WORKER_FLAG;
     let mut args = std::env::args_os().skip(1);
-    if args.next().as_deref() != Some(std::ffi::OsStr::new(procpool_worker::protocol::WORKER_FLAG)) {
+    if args.next().as_deref() != Some(std::ffi::OsStr::new(WORKER_FLAG)) {
         return;
     }
-    let code = match args.next().and_then(|name| name.into_string().ok()) {
-        Some(server) => match procpool_worker::serve::serve(&server) {
+    let server = args.next().and_then(|name| name.into_string().ok());
+    let supervisor = args.next().and_then(|pid| pid.into_string().ok()).and_then(|pid| pid.parse().ok());
+    let code = match (server, supervisor) {
+        (Some(server), Some(supervisor)) => match procpool_worker::serve::serve(&server, supervisor) {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("procpool worker {}: {e}", std::process::id());
                 1
             }
         },
-        None => {
-            eprintln!("procpool worker: missing the supervisor's server name");
+        _ => {
+            eprintln!("procpool worker: usage: procpool {WORKER_FLAG} SERVER SUPERVISOR_PID (started by a pool, not by hand)");
             2
         }
     };

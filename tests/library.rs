@@ -96,11 +96,14 @@ fn tail_duplicates_deliver_every_job_exactly_once() {
     // copies of queued ones at the tail, and only one copy may be delivered.
     let mut pool = builder().workers(4).kernel(Kernel::Fast).build().unwrap();
     for _ in 0..5 {
-        let mut indices: Vec<u64> =
-            pool.map_unordered(std::iter::repeat_n(9_999_999_999_999_917u64, 7)).map(|r| checked(r).0).collect();
+        let mut indices: Vec<u64> = pool
+            .map_unordered(std::iter::repeat_n(9_999_999_999_999_917u64, 7))
+            .map(|r| checked(r).0)
+            .collect();
         indices.sort();
         assert_eq!(indices, (0..7).collect::<Vec<_>>());
-        let ordered: Vec<_> = pool.map(std::iter::repeat_n(9_999_999_999_999_917u64, 7)).map(checked).collect();
+        let ordered: Vec<_> =
+            pool.map(std::iter::repeat_n(9_999_999_999_999_917u64, 7)).map(checked).collect();
         assert!(ordered.iter().enumerate().all(|(i, &(index, _, prime))| index == i as u64 && prime));
     }
     let pids = pool.pids();

@@ -15,7 +15,8 @@ fn main() {
         fake_worker(&args[2], &std::env::var("FAKE_WORKER").unwrap_or_default());
         return;
     }
-    let tests: [(&str, fn()); 5] = [
+    let tests: [(&str, fn()); 6] = [
+        ("a_worker_whose_parent_is_not_its_supervisor_exits_at_once", orphan_exits_at_once),
         ("a_worker_speaking_another_protocol_version_is_rejected", another_version_is_rejected),
         ("a_garbage_reply_fails_the_run_instead_of_hanging", garbage_reply_fails_the_run),
         ("a_reply_for_the_wrong_job_is_a_protocol_violation", wrong_index_is_a_violation),
@@ -90,7 +91,7 @@ fn wrong_index_is_a_violation() {
 fn real_worker() -> (IpcSender<Frame>, std::process::Child) {
     let (server, name) = IpcOneShotServer::<Hello>::new().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_procpool"))
-        .args([WORKER_FLAG, &name])
+        .args([WORKER_FLAG, &name, &std::process::id().to_string()])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -116,6 +117,18 @@ fn real_worker_exits_on_eof() {
     let output = wait_output(child);
     assert_eq!(output.status.code(), Some(0));
     assert!(output.stderr.is_empty());
+}
+
+fn orphan_exits_at_once() {
+    // Pid 1 is never our parent: as if the supervisor died before the worker set PR_SET_PDEATHSIG.
+    let child = Command::new(env!("CARGO_BIN_EXE_procpool"))
+        .args([WORKER_FLAG, "/nonexistent/socket", "1"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = wait_output(child);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("supervisor 1 is gone"));
 }
 
 fn wait_output(child: std::process::Child) -> std::process::Output {

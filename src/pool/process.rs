@@ -1,7 +1,7 @@
 //! One worker OS process: starting it so it cannot outlive us, killing it,
 //! and reaping it.
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -21,26 +21,18 @@ pub(crate) struct WorkerProcess {
 impl WorkerProcess {
     /// Starts `program` in worker mode, pointed at the one-shot server `server_name`.
     ///
-    /// The child gets PR_SET_PDEATHSIG=SIGKILL, so if the supervisor thread that
-    /// started it dies (even by SIGKILL) the kernel kills the worker too. It
-    /// also exits when its job channel reaches EOF; between the two, no
-    /// worker is ever orphaned.
+    /// The worker sets PR_SET_PDEATHSIG=SIGKILL itself, first thing, and checks
+    /// that its parent is still the supervisor whose pid it is given (closing
+    /// the race where the supervisor dies before that), so if the supervisor
+    /// thread that started it dies, even by SIGKILL, the kernel kills the
+    /// worker too. It also exits when its job channel reaches EOF; between the
+    /// two, no worker is ever orphaned. Doing this in the worker rather than
+    /// in a `pre_exec` hook lets `Command` use `posix_spawn`, which starts a
+    /// process without copying the supervisor's page tables.
     pub fn spawn(program: &Path, server_name: &str) -> std::io::Result<WorkerProcess> {
-        let supervisor = nix::unistd::getpid();
+        let supervisor = std::process::id().to_string();
         let mut command = Command::new(program);
-        command.arg(WORKER_FLAG).arg(server_name).stdin(Stdio::null()).stdout(Stdio::null());
-        // SAFETY: the closure runs between fork and exec and only makes two
-        // async-signal-safe system calls (prctl, getppid); it allocates nothing.
-        unsafe {
-            command.pre_exec(move || {
-                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
-                // The supervisor may have died before prctl took effect.
-                if nix::unistd::getppid() != supervisor {
-                    return Err(std::io::Error::other("supervisor already gone"));
-                }
-                Ok(())
-            });
-        }
+        command.arg(WORKER_FLAG).arg(server_name).arg(supervisor).stdin(Stdio::null()).stdout(Stdio::null());
         let child = command.spawn()?;
         Ok(WorkerProcess { pid: child.id(), child, reaped: None })
     }

@@ -21,7 +21,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
 
 /// First argument that turns the `procpool` binary into a worker; the second
-/// is the name of the supervisor's one-shot server.
+/// is the name of the supervisor's one-shot server, the third its pid.
 pub const WORKER_FLAG: &str = "--procpool-worker";
 
 /// One message's bytes. ipc-channel carries them as a raw byte string.

@@ -23,11 +23,15 @@ pub enum ServeError {
     Ipc(String),
     #[error("bad frame from the supervisor: {0}")]
     Codec(#[from] CodecError),
+    #[error("supervisor {supervisor} is gone")]
+    Orphaned { supervisor: u32 },
 }
 
 /// Runs the worker side until the supervisor hangs up (`Ok`) or something
-/// breaks (`Err`). `server_name` is the supervisor's one-shot server.
-pub fn serve(server_name: &str) -> Result<(), ServeError> {
+/// breaks (`Err`). `server_name` is the supervisor's one-shot server and
+/// `supervisor` its pid.
+pub fn serve(server_name: &str, supervisor: u32) -> Result<(), ServeError> {
+    die_with(supervisor)?;
     // Ctrl-C in a terminal reaches the whole process group; the supervisor
     // decides what happens to workers, so a worker ignores SIGINT.
     ignore_interrupts();
@@ -59,6 +63,19 @@ pub fn serve(server_name: &str) -> Result<(), ServeError> {
             results_tx.send(frame).map_err(|e| ServeError::Ipc(e.to_string()))
         })?;
     }
+}
+
+/// Asks the kernel to SIGKILL this process when its parent goes, then makes
+/// sure the parent is still the supervisor: if it died before the request
+/// took effect, this process was re-parented and must not run on.
+fn die_with(supervisor: u32) -> Result<(), ServeError> {
+    use nix::sys::{prctl, signal::Signal};
+    prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| ServeError::Connect(e.into()))?;
+    let parent = nix::unistd::getppid().as_raw();
+    if u32::try_from(parent).ok() != Some(supervisor) {
+        return Err(ServeError::Orphaned { supervisor });
+    }
+    Ok(())
 }
 
 fn ignore_interrupts() {
