@@ -67,20 +67,17 @@ impl Plan<'_> {
             Progress::new(self.progress, format!("{} x{}", self.variant, self.workers), self.count);
         // Wall time runs from before the executor starts (worker processes or
         // threads included) to the moment the last result has been handed
-        // on: what a user waits for. Tearing the pool down afterwards is not.
+        // on (what a user waits for); tearing the pool down afterwards is not.
         let started = Instant::now();
-        let mut last_delivery = started;
         let outcome = executor.run(numbers, &mut |completed: Completed| {
             if self.stop.raised() {
                 return Err(io::Error::new(io::ErrorKind::Interrupted, "stop signal"));
             }
             tally.add(&completed);
             progress.tick();
-            each(&completed)?;
-            last_delivery = Instant::now();
-            Ok(())
+            each(&completed)
         });
-        let wall = last_delivery - started;
+        let returned = Instant::now();
         drop(progress);
         let facts = match outcome {
             Ok(facts) => facts,
@@ -102,6 +99,7 @@ impl Plan<'_> {
             let reason = "no numbers to check".into();
             return Err(InputError::Source { origin: self.source.to_owned(), reason }.into());
         }
+        let wall = facts.delivered.unwrap_or(returned).saturating_duration_since(started);
         let one_core = if self.variant == Variant::Sequential { Some(wall) } else { self.measured_one_core };
         Ok(RunSummary::new(self.variant, executor.workers(), self.cores, tally, facts, wall, one_core))
     }

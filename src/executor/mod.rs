@@ -9,7 +9,7 @@ mod sequential;
 
 use std::fmt;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::pool::{Completed, PoolError};
 
@@ -43,6 +43,8 @@ pub struct RunFacts {
     pub startup: Duration,
     /// Jobs run again after their worker died.
     pub retries: u64,
+    /// When the last result had been handed to the sink, if teardown followed.
+    pub delivered: Option<Instant>,
 }
 
 /// Why a run stopped before its input was exhausted.

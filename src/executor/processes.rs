@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use procpool_worker::Kernel;
 
@@ -67,7 +67,8 @@ impl Executor for Processes {
         }
         let retries = results.retries();
         drop(results);
+        let delivered = Some(Instant::now());
         pool.shutdown();
-        Ok(RunFacts { startup, retries })
+        Ok(RunFacts { startup, retries, delivered })
     }
 }

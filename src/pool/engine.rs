@@ -77,20 +77,20 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
     /// that reordering costs per message, not per job.
     pub fn next_chunk(&mut self, limit: u64) -> Option<Result<Chunk, PoolError>> {
         loop {
-            if let Some(done) = self.ready.pop_front() {
-                return Some(Ok(done));
-            }
+            // Feed the workers first: handing out a chunk means its consumer
+            // spends a while on it, and a worker must not starve meanwhile.
             if let Err(e) = self.dispatch(limit) {
                 return Some(Err(e));
             }
-            if self.ready.is_empty() {
-                if self.undelivered == 0 {
-                    // Nothing pulled is pending, and dispatch pulled nothing new.
-                    return None;
-                }
-                if let Err(e) = self.wait() {
-                    return Some(Err(e));
-                }
+            if let Some(done) = self.ready.pop_front() {
+                return Some(Ok(done));
+            }
+            if self.undelivered == 0 {
+                // Nothing pulled is pending, and dispatch pulled nothing new.
+                return None;
+            }
+            if let Err(e) = self.wait() {
+                return Some(Err(e));
             }
         }
     }
@@ -261,20 +261,33 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
                 ),
             });
         }
-        let numbers = &ticket.numbers[ticket.answered..ticket.answered + reply.verdicts.len()];
-        let results: Vec<PrimeResult> = reply
-            .outcomes()
-            .zip(numbers)
-            .enumerate()
-            .map(|(offset, (outcome, &n))| PrimeResult::new(expected + offset as u64, n, outcome, pid))
-            .collect();
-        ticket.answered += results.len();
+        let count = reply.verdicts.len();
+        let numbers = &ticket.numbers[ticket.answered..ticket.answered + count];
+        let mut total = Duration::ZERO;
+        let results = reply.outcomes().zip(numbers).enumerate().map(|(offset, (outcome, &n))| {
+            let result = PrimeResult::new(expected + offset as u64, n, outcome, pid);
+            total += result.elapsed;
+            result
+        });
+        // The common case, no duplicates and no deaths: one pass, one chunk.
+        let simple = self.twins.is_empty() && self.deaths.is_empty();
+        let (items, results): (Vec<Completed>, Vec<PrimeResult>) = if simple {
+            (results.map(Completed::Checked).collect(), Vec::new())
+        } else {
+            (Vec::new(), results.collect())
+        };
+        ticket.answered += count;
         let worker = &mut self.pool.slots[slot];
         if worker.in_flight.front().is_some_and(|t| t.answered == t.numbers.len()) {
             worker.in_flight.pop_front();
         }
         worker.busy_since = (!worker.in_flight.is_empty()).then(Instant::now);
-        self.pool.sizer.observe(results.len(), results.iter().map(|r| r.elapsed).sum());
+        self.pool.sizer.observe(count, total);
+        if simple {
+            self.undelivered -= count;
+            self.push_chunk(Chunk { first: expected, items });
+            return Ok(());
+        }
 
         let mut chunk = Chunk { first: expected, items: Vec::with_capacity(results.len()) };
         for result in results {
@@ -284,9 +297,7 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
                 self.push_chunk(std::mem::replace(&mut chunk, next));
                 continue;
             }
-            if !self.deaths.is_empty() {
-                self.deaths.remove(&result.index);
-            }
+            self.deaths.remove(&result.index);
             self.undelivered -= 1;
             chunk.items.push(Completed::Checked(result));
         }

@@ -389,6 +389,11 @@ impl<I: Iterator<Item = u64>> Iterator for Ordered<'_, I> {
                 return None;
             }
             match self.engine.next_chunk(self.next + self.window) {
+                // In order, as most chunks are: no need to park it.
+                Some(Ok(chunk)) if chunk.first == self.next => {
+                    self.next += chunk.items.len() as u64;
+                    self.current = chunk.items.into_iter();
+                }
                 Some(Ok(chunk)) => {
                     self.held.insert(chunk.first, chunk.items);
                 }

@@ -4,21 +4,24 @@
 //! A million 100-ns jobs must not cost a million messages, and a 10-second
 //! job must never wait behind a batch. So batches aim at [`TARGET_BATCH`] of
 //! work: thousands of tiny jobs, or exactly one expensive job. The estimate
-//! starts at [`PRIOR_COST`] (expensive) and moves by at most a job's share of
-//! [`EVIDENCE_JOBS`] per reply, so one instant composite at the start of a
-//! run of slow primes cannot talk the pool into big batches.
+//! starts at [`PRIOR_COST`] (expensive) and follows replies quickly, but a
+//! batch may be at most twice the largest one answered so far (slow start,
+//! as in TCP): one instant composite at the start of a run of slow primes
+//! can talk the pool into a batch of two, not of thousands, while a million
+//! tiny jobs reach full-size batches after a couple of dozen replies.
 
 use std::time::Duration;
 
-/// The work one batch should carry. Long enough that a message's ~20 µs
-/// round trip is noise, short enough that the run's tail stays tight.
-pub const TARGET_BATCH: Duration = Duration::from_millis(2);
+/// The work one batch should carry. Long enough that a message's ~20 µs of
+/// handling is noise (pipelining hides the round trip), short enough that
+/// the run's tail stays tight even when the whole run lasts milliseconds.
+pub const TARGET_BATCH: Duration = Duration::from_millis(1);
 
 /// The cost assumed before any job is measured.
 pub const PRIOR_COST: Duration = Duration::from_millis(4);
 
 /// Jobs of evidence needed to replace the estimate outright.
-pub const EVIDENCE_JOBS: f64 = 32.0;
+pub const EVIDENCE_JOBS: f64 = 4.0;
 
 /// Jobs cheaper than this are pipelined (a worker holds its next batch);
 /// dearer ones go one at a time. A supervisor round trip costs ~50-100 µs
@@ -35,11 +38,13 @@ pub const MAX_BATCH: usize = 8192;
 pub struct BatchSizer {
     /// Exponentially weighted mean of nanoseconds per job.
     cost_ns: f64,
+    /// The most jobs one reply has answered so far.
+    largest_answered: usize,
 }
 
 impl Default for BatchSizer {
     fn default() -> Self {
-        BatchSizer { cost_ns: PRIOR_COST.as_nanos() as f64 }
+        BatchSizer { cost_ns: PRIOR_COST.as_nanos() as f64, largest_answered: 0 }
     }
 }
 
@@ -52,6 +57,7 @@ impl BatchSizer {
         let sample = total.as_nanos() as f64 / jobs as f64;
         let weight = (jobs as f64 / EVIDENCE_JOBS).min(1.0);
         self.cost_ns += weight * (sample - self.cost_ns);
+        self.largest_answered = self.largest_answered.max(jobs);
     }
 
     /// The estimated cost of one job.
@@ -70,7 +76,7 @@ impl BatchSizer {
 
     /// Jobs per batch, at most `cap`.
     pub fn batch_size(&self, cap: usize) -> usize {
-        let cap = cap.clamp(1, MAX_BATCH);
+        let cap = cap.min(2 * self.largest_answered).clamp(1, MAX_BATCH);
         ((TARGET_BATCH.as_nanos() as f64 / self.cost_ns.max(1.0)) as usize).clamp(1, cap)
     }
 }
@@ -95,16 +101,28 @@ mod tests {
     }
 
     #[test]
-    fn one_instant_job_does_not_make_jobs_look_cheap() {
+    fn one_instant_job_buys_a_batch_of_two_at_most() {
         let mut sizer = BatchSizer::default();
         sizer.observe(1, Duration::ZERO);
-        assert_eq!(sizer.batch_size(MAX_BATCH), 1);
+        assert!(sizer.batch_size(MAX_BATCH) <= 2);
+    }
+
+    #[test]
+    fn tiny_jobs_reach_full_batches_in_a_couple_dozen_replies() {
+        let mut sizer = BatchSizer::default();
+        let mut replies = 0;
+        while sizer.batch_size(MAX_BATCH) < MAX_BATCH {
+            let size = sizer.batch_size(MAX_BATCH);
+            sizer.observe(size, Duration::from_nanos(100) * size as u32);
+            replies += 1;
+        }
+        assert!(replies <= 24, "{replies} replies");
     }
 
     #[test]
     fn cheap_jobs_fill_big_batches_up_to_the_cap() {
         let mut sizer = BatchSizer::default();
-        sizer.observe(1000, Duration::from_micros(100)); // 100 ns a job
+        sizer.observe(MAX_BATCH, Duration::from_nanos(100) * MAX_BATCH as u32);
         assert_eq!(sizer.batch_size(MAX_BATCH), MAX_BATCH);
         assert_eq!(sizer.batch_size(300), 300);
     }
@@ -119,7 +137,7 @@ mod tests {
     #[test]
     fn batch_aims_at_the_target_duration() {
         let mut sizer = BatchSizer::default();
-        sizer.observe(64, Duration::from_micros(640)); // 10 µs a job
-        assert_eq!(sizer.batch_size(MAX_BATCH), 200);
+        sizer.observe(128, Duration::from_micros(1280)); // 10 µs a job
+        assert_eq!(sizer.batch_size(MAX_BATCH), 100); // 1 ms of work
     }
 }
