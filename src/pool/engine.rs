@@ -12,13 +12,37 @@ use ipc_channel::TrySelectError;
 use procpool_worker::protocol::{self, Frame, JobBatchRef, PrimeResult, ResultBatch};
 
 use super::error::{Death, DeathCause, FailedJob, PoolError, PoolEvent};
-use super::{Completed, ProcessPool, Slot, Ticket};
+use super::{ProcessPool, Slot, Ticket};
 
-/// Finished jobs `first..first + items.len()`, in index order.
-pub(crate) struct Chunk {
-    pub first: u64,
-    pub items: Vec<Completed>,
+/// Finished jobs, in index order: a run of checked ones, or one failure.
+pub(crate) enum Chunk {
+    /// Jobs `first..first + results.len()`.
+    Checked {
+        first: u64,
+        results: Vec<PrimeResult>,
+    },
+    Failed(FailedJob),
 }
+
+impl Chunk {
+    pub fn first(&self) -> u64 {
+        match self {
+            Chunk::Checked { first, .. } => *first,
+            Chunk::Failed(failed) => failed.index,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Chunk::Checked { results, .. } => results.len(),
+            Chunk::Failed(_) => 1,
+        }
+    }
+}
+
+/// Result buffers kept for reuse: a chunk of 8192 results is over half a
+/// megabyte, and allocating one per message showed up as page faults.
+const SPARE_BUFFERS: usize = 16;
 
 /// The most batches a worker holds: the one it runs and the next, so it
 /// never waits a supervisor round trip between cheap jobs (see
@@ -51,6 +75,8 @@ pub(crate) struct Engine<'p, I> {
     twins: HashSet<u64>,
     /// Twins already delivered: the other copy's answer is dropped.
     delivered_twins: HashSet<u64>,
+    /// Emptied result buffers handed back by the iterators.
+    spare: Vec<Vec<PrimeResult>>,
     pub retries: u64,
 }
 
@@ -67,6 +93,7 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
             undelivered: 0,
             twins: HashSet::new(),
             delivered_twins: HashSet::new(),
+            spare: Vec::new(),
             retries: 0,
         }
     }
@@ -263,51 +290,55 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
         }
         let count = reply.verdicts.len();
         let numbers = &ticket.numbers[ticket.answered..ticket.answered + count];
-        let mut total = Duration::ZERO;
-        let results = reply.outcomes().zip(numbers).enumerate().map(|(offset, (outcome, &n))| {
-            let result = PrimeResult::new(expected + offset as u64, n, outcome, pid);
-            total += result.elapsed;
-            result
-        });
-        // The common case, no duplicates and no deaths: one pass, one chunk.
-        let simple = self.twins.is_empty() && self.deaths.is_empty();
-        let (items, results): (Vec<Completed>, Vec<PrimeResult>) = if simple {
-            (results.map(Completed::Checked).collect(), Vec::new())
-        } else {
-            (Vec::new(), results.collect())
-        };
+        let mut results = self.spare.pop().unwrap_or_default();
+        results.extend(
+            reply
+                .outcomes()
+                .zip(numbers)
+                .enumerate()
+                .map(|(offset, (outcome, &n))| PrimeResult::new(expected + offset as u64, n, outcome, pid)),
+        );
         ticket.answered += count;
         let worker = &mut self.pool.slots[slot];
         if worker.in_flight.front().is_some_and(|t| t.answered == t.numbers.len()) {
             worker.in_flight.pop_front();
         }
         worker.busy_since = (!worker.in_flight.is_empty()).then(Instant::now);
-        self.pool.sizer.observe(count, total);
-        if simple {
+        self.pool.sizer.observe(count, results.iter().map(|r| r.elapsed).sum());
+        if self.twins.is_empty() && self.deaths.is_empty() {
+            // The common case, no duplicates and no deaths: one chunk as is.
             self.undelivered -= count;
-            self.push_chunk(Chunk { first: expected, items });
+            self.push_chunk(expected, results);
             return Ok(());
         }
-
-        let mut chunk = Chunk { first: expected, items: Vec::with_capacity(results.len()) };
+        let mut run = Vec::with_capacity(results.len());
+        let mut first = expected;
         for result in results {
             if self.already_delivered(result.index) {
                 // Keep chunks contiguous around the dropped duplicate.
-                let next = Chunk { first: result.index + 1, items: Vec::new() };
-                self.push_chunk(std::mem::replace(&mut chunk, next));
+                self.push_chunk(first, std::mem::take(&mut run));
+                first = result.index + 1;
                 continue;
             }
             self.deaths.remove(&result.index);
             self.undelivered -= 1;
-            chunk.items.push(Completed::Checked(result));
+            run.push(result);
         }
-        self.push_chunk(chunk);
+        self.push_chunk(first, run);
         Ok(())
     }
 
-    fn push_chunk(&mut self, chunk: Chunk) {
-        if !chunk.items.is_empty() {
-            self.ready.push_back(chunk);
+    fn push_chunk(&mut self, first: u64, results: Vec<PrimeResult>) {
+        if !results.is_empty() {
+            self.ready.push_back(Chunk::Checked { first, results });
+        }
+    }
+
+    /// Takes back a drained result buffer for reuse.
+    pub fn recycle(&mut self, mut buffer: Vec<PrimeResult>) {
+        if self.spare.len() < SPARE_BUFFERS {
+            buffer.clear();
+            self.spare.push(buffer);
         }
     }
 
@@ -357,10 +388,7 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
                     self.delivered_twins.insert(index); // its other copy must not deliver it too
                 }
                 self.undelivered -= 1;
-                self.ready.push_back(Chunk {
-                    first: index,
-                    items: vec![Completed::Failed(FailedJob { index, n, deaths })],
-                });
+                self.ready.push_back(Chunk::Failed(FailedJob { index, n, deaths }));
             } else {
                 retrying = true;
                 self.retry.push_back((index, n));

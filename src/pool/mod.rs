@@ -43,7 +43,7 @@ pub use engine::PIPELINE_DEPTH;
 pub use error::{Death, DeathCause, FailedJob, PoolError, PoolEvent};
 pub use sizing::{BatchSizer, MAX_BATCH};
 
-use engine::Engine;
+use engine::{Chunk, Engine};
 use process::WorkerProcess;
 pub(crate) use reorder::Reorder;
 
@@ -250,7 +250,7 @@ impl ProcessPool {
             engine: Engine::new(self, numbers.into_iter()),
             held: BTreeMap::new(),
             next: 0,
-            current: Vec::new().into_iter(),
+            current: Cursor::new(),
             window,
             finished: false,
         }
@@ -258,11 +258,7 @@ impl ProcessPool {
 
     /// Like [`ProcessPool::map`], but yields results in completion order.
     pub fn map_unordered<I: IntoIterator<Item = u64>>(&mut self, numbers: I) -> Unordered<'_, I::IntoIter> {
-        Unordered {
-            engine: Engine::new(self, numbers.into_iter()),
-            current: Vec::new().into_iter(),
-            finished: false,
-        }
+        Unordered { engine: Engine::new(self, numbers.into_iter()), current: Cursor::new(), finished: false }
     }
 
     /// Closes every job channel, gives workers a moment to exit on their
@@ -353,14 +349,48 @@ pub fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Walks one chunk at a time, handing its buffer back to the engine for reuse.
+struct Cursor {
+    chunk: Option<Chunk>,
+    position: usize,
+}
+
+impl Cursor {
+    fn new() -> Self {
+        Cursor { chunk: None, position: 0 }
+    }
+
+    fn start(&mut self, chunk: Chunk) {
+        self.chunk = Some(chunk);
+        self.position = 0;
+    }
+
+    /// The next job of the current chunk, if any is left.
+    fn next<I: Iterator<Item = u64>>(&mut self, engine: &mut Engine<'_, I>) -> Option<Completed> {
+        if let Some(Chunk::Checked { results, .. }) = self.chunk.as_ref() {
+            if let Some(&result) = results.get(self.position) {
+                self.position += 1;
+                return Some(Completed::Checked(result));
+            }
+        }
+        match self.chunk.take()? {
+            Chunk::Checked { results, .. } => {
+                engine.recycle(results);
+                None
+            }
+            Chunk::Failed(failed) => Some(Completed::Failed(failed)),
+        }
+    }
+}
+
 /// Results of [`ProcessPool::map`], in submission order.
 pub struct Ordered<'p, I> {
     engine: Engine<'p, I>,
     /// The reorder buffer: chunks that arrived before an earlier one, by first index.
-    held: BTreeMap<u64, Vec<Completed>>,
+    held: BTreeMap<u64, Chunk>,
     /// Index of the first job not yet moved to `current`.
     next: u64,
-    current: std::vec::IntoIter<Completed>,
+    current: Cursor,
     window: u64,
     finished: bool,
 }
@@ -377,12 +407,12 @@ impl<I: Iterator<Item = u64>> Iterator for Ordered<'_, I> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(done) = self.current.next() {
+            if let Some(done) = self.current.next(&mut self.engine) {
                 return Some(Ok(done));
             }
             if let Some(chunk) = self.held.remove(&self.next) {
                 self.next += chunk.len() as u64;
-                self.current = chunk.into_iter();
+                self.current.start(chunk);
                 continue;
             }
             if self.finished {
@@ -390,12 +420,12 @@ impl<I: Iterator<Item = u64>> Iterator for Ordered<'_, I> {
             }
             match self.engine.next_chunk(self.next + self.window) {
                 // In order, as most chunks are: no need to park it.
-                Some(Ok(chunk)) if chunk.first == self.next => {
-                    self.next += chunk.items.len() as u64;
-                    self.current = chunk.items.into_iter();
+                Some(Ok(chunk)) if chunk.first() == self.next => {
+                    self.next += chunk.len() as u64;
+                    self.current.start(chunk);
                 }
                 Some(Ok(chunk)) => {
-                    self.held.insert(chunk.first, chunk.items);
+                    self.held.insert(chunk.first(), chunk);
                 }
                 Some(Err(e)) => {
                     self.finished = true;
@@ -414,7 +444,7 @@ impl<I: Iterator<Item = u64>> Iterator for Ordered<'_, I> {
 /// Results of [`ProcessPool::map_unordered`], in completion order.
 pub struct Unordered<'p, I> {
     engine: Engine<'p, I>,
-    current: std::vec::IntoIter<Completed>,
+    current: Cursor,
     finished: bool,
 }
 
@@ -430,14 +460,14 @@ impl<I: Iterator<Item = u64>> Iterator for Unordered<'_, I> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(done) = self.current.next() {
+            if let Some(done) = self.current.next(&mut self.engine) {
                 return Some(Ok(done));
             }
             if self.finished {
                 return None;
             }
             match self.engine.next_chunk(u64::MAX) {
-                Some(Ok(chunk)) => self.current = chunk.items.into_iter(),
+                Some(Ok(chunk)) => self.current.start(chunk),
                 Some(Err(e)) => {
                     self.finished = true;
                     return Some(Err(e));
