@@ -189,10 +189,10 @@ fn parse_workers(text: &str) -> Result<usize, String> {
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
     let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 {
+    if secs.is_finite() && (0.001..=86_400.0).contains(&secs) {
         Ok(Duration::from_secs_f64(secs))
     } else {
-        Err("must be more than 0 and at most 86400 seconds".into())
+        Err("must be between 0.001 and 86400 seconds".into())
     }
 }
 

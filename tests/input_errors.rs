@@ -129,6 +129,7 @@ fn bad_arguments_exit_2_with_one_line() {
         vec!["--kernel", "magic"],
         vec!["--timeout", "-1"],
         vec!["--timeout", "0"],
+        vec!["--timeout", "1e-10"],
         vec!["--mode", "rayon", "--timeout", "5"],
         vec!["--mode", "sequential", "--retries", "1"],
     ] {

@@ -89,31 +89,34 @@ fn with_no_retries_the_job_fails_the_run_completes_and_exits_1() {
     tag.assert_none_left();
 }
 
+/// A book-kernel processes run over `input` with a timeout and retries, expected to exit 1.
+fn run_with_timeout(
+    tag: &Tag,
+    input: &std::path::Path,
+    timeout: &str,
+    retries: &str,
+) -> std::process::Output {
+    let args = [
+        "2",
+        "--mode",
+        "processes",
+        "--kernel",
+        "book",
+        "--timeout",
+        timeout,
+        "--retries",
+        retries,
+        "--json",
+    ];
+    tag.cmd().args(args).arg("--input").arg(input).assert().code(1).get_output().clone()
+}
+
 #[test]
 fn a_job_past_the_timeout_is_killed_retried_then_failed() {
     let tag = Tag::new("timeout");
     let slow = SLOW_PRIME.to_string();
     let file = input_file(&["7", &slow, "11"]);
-    let output = tag
-        .cmd()
-        .args([
-            "2",
-            "--mode",
-            "processes",
-            "--kernel",
-            "book",
-            "--timeout",
-            "0.3",
-            "--retries",
-            "1",
-            "--json",
-            "--input",
-        ])
-        .arg(file.path())
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
+    let output = run_with_timeout(&tag, file.path(), "0.3", "1");
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.matches("exceeded the 300ms timeout").count(), 2, "{stderr}");
     assert!(stderr.contains(&format!("while checking {slow}; retrying it")), "{stderr}");
@@ -123,5 +126,29 @@ fn a_job_past_the_timeout_is_killed_retried_then_failed() {
         objects.iter().take(3).map(|o| (o["type"].as_str().unwrap(), o["n"].as_u64().unwrap())).collect();
     assert_eq!(kinds, [("result", 7), ("failure", SLOW_PRIME), ("result", 11)]);
     assert_eq!(objects[1]["deaths"].as_array().unwrap().len(), 2);
+    tag.assert_none_left();
+}
+
+#[test]
+fn a_hang_inside_a_batch_is_blamed_on_the_job_that_hung_not_on_its_batch_mates() {
+    // Thousands of cheap numbers travel in big batches; the slow prime sits in
+    // one of them. The first timeout cannot know which job was running, so it
+    // blames none; re-run one at a time, the slow prime is caught alone.
+    let tag = Tag::new("blame");
+    let slow = SLOW_PRIME.to_string();
+    let mut lines: Vec<String> = (3..20_000).map(|n| n.to_string()).collect();
+    lines.insert(15_000, slow.clone());
+    let file = input_file(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let output = run_with_timeout(&tag, file.path(), "0.5", "0");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let objects = json_lines(&output.stdout);
+    let failures: Vec<u64> =
+        objects.iter().filter(|o| o["type"] == "failure").map(|o| o["n"].as_u64().unwrap()).collect();
+    assert_eq!(failures, [SLOW_PRIME], "{stderr}");
+    assert_eq!(objects.iter().filter(|o| o["type"] == "result").count(), lines.len() - 1);
+    assert!(stderr.contains(&format!("while checking {slow}; giving up on it")), "{stderr}");
+    assert!(!stderr.contains("; retrying it"), "no innocent job is blamed: {stderr}");
+    let summary = objects.iter().find(|o| o["type"] == "summary").unwrap();
+    assert_eq!(summary["retries"], 0, "nothing blamed was re-run");
     tag.assert_none_left();
 }

@@ -61,6 +61,7 @@ impl Plan<'_> {
         numbers: &mut Numbers,
         each: &mut dyn FnMut(&Completed) -> io::Result<()>,
     ) -> Result<RunSummary, AppError> {
+        numbers.stop_on(self.stop.flag.clone());
         let mut executor = self.executor();
         let mut tally = Tally::default();
         let mut progress =
@@ -80,6 +81,15 @@ impl Plan<'_> {
         let returned = Instant::now();
         drop(progress);
         let facts = match outcome {
+            // A stop signal can also end the input early, which looks like success.
+            Ok(_) if self.stop.raised() => {
+                return Err(AppError::Interrupted {
+                    signal: self.stop.name(),
+                    code: self.stop.exit_code(),
+                    variant: self.variant,
+                    results: tally.jobs + tally.failed,
+                })
+            }
             Ok(facts) => facts,
             Err(e) if self.stop.raised() || is_interrupt(&e) => {
                 return Err(AppError::Interrupted {

@@ -11,7 +11,8 @@ use std::fmt;
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::pool::{Completed, PoolError};
+use crate::input::Numbers;
+use crate::pool::{Completed, JobSource, PoolError, Pull};
 
 pub use processes::Processes;
 pub use rayon_threads::RayonThreads;
@@ -71,14 +72,24 @@ pub trait Executor {
 
     /// Checks every number `numbers` yields and calls `sink` with each result
     /// in submission order. Memory stays bounded however long the input is.
-    fn run(
-        &mut self,
-        numbers: &mut dyn Iterator<Item = u64>,
-        sink: &mut Sink<'_>,
-    ) -> Result<RunFacts, ExecError>;
+    fn run(&mut self, numbers: &mut Numbers, sink: &mut Sink<'_>) -> Result<RunFacts, ExecError>;
 }
 
-/// Pulls up to `size` numbers.
-fn take_chunk(numbers: &mut dyn Iterator<Item = u64>, size: usize) -> Vec<u64> {
-    numbers.take(size).collect()
+/// Up to `size` numbers that are ready now. With `wait`, blocks until at
+/// least one is (or the input ends); without, may return none.
+fn take_chunk(numbers: &mut Numbers, size: usize, wait: bool) -> Vec<u64> {
+    let mut chunk = Vec::with_capacity(size.min(4096));
+    if wait {
+        match numbers.next() {
+            Some(n) => chunk.push(n),
+            None => return chunk,
+        }
+    }
+    while chunk.len() < size {
+        match numbers.pull() {
+            Pull::Number(n) => chunk.push(n),
+            Pull::NotYet | Pull::End => break,
+        }
+    }
+    chunk
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use procpool_worker::Kernel;
 
 use super::{ExecError, Executor, RunFacts, Sink, Variant};
+use crate::input::Numbers;
 use crate::pool::{PoolEvent, ProcessPool};
 
 /// Checks numbers on a fresh [`ProcessPool`] per run.
@@ -40,11 +41,7 @@ impl Executor for Processes {
         self.workers
     }
 
-    fn run(
-        &mut self,
-        numbers: &mut dyn Iterator<Item = u64>,
-        sink: &mut Sink<'_>,
-    ) -> Result<RunFacts, ExecError> {
+    fn run(&mut self, numbers: &mut Numbers, sink: &mut Sink<'_>) -> Result<RunFacts, ExecError> {
         let mut builder = ProcessPool::builder()
             .workers(self.workers)
             .kernel(self.kernel)
@@ -61,13 +58,13 @@ impl Executor for Processes {
         }
         let mut pool = builder.build()?;
         let startup = pool.startup_time();
-        let mut results = pool.map(numbers);
+        let mut results = pool.map_source(numbers);
         for completed in results.by_ref() {
             sink(completed?)?;
         }
+        let delivered = Some(Instant::now());
         let retries = results.retries();
         drop(results);
-        let delivered = Some(Instant::now());
         pool.shutdown();
         Ok(RunFacts { startup, retries, delivered })
     }

@@ -16,7 +16,11 @@ use procpool_worker::timing::check_timed;
 use procpool_worker::Kernel;
 
 use super::{take_chunk, ExecError, Executor, RunFacts, Sink, Variant};
+use crate::input::Numbers;
 use crate::pool::{BatchSizer, Completed, Reorder, MAX_BATCH, PIPELINE_DEPTH};
+
+/// How often to look for new input while some is pending and batches run.
+const INPUT_TICK: Duration = Duration::from_millis(2);
 
 /// Checks numbers on its own rayon thread pool.
 pub struct RayonThreads {
@@ -40,11 +44,7 @@ impl Executor for RayonThreads {
         self.threads
     }
 
-    fn run(
-        &mut self,
-        numbers: &mut dyn Iterator<Item = u64>,
-        sink: &mut Sink<'_>,
-    ) -> Result<RunFacts, ExecError> {
+    fn run(&mut self, numbers: &mut Numbers, sink: &mut Sink<'_>) -> Result<RunFacts, ExecError> {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(self.threads).build()?;
         let pid = std::process::id();
         let kernel = self.kernel;
@@ -62,10 +62,13 @@ impl Executor for RayonThreads {
             let mut input_done = false;
             loop {
                 // Keep every thread fed: as many batches per thread as the pool queues per worker.
+                let mut input_waiting = false;
                 while !input_done && in_flight < PIPELINE_DEPTH * threads && failure.is_none() {
-                    let batch = take_chunk(numbers, sizer.batch_size(MAX_BATCH));
+                    // Wait for input only when there is nothing else to wait for.
+                    let batch = take_chunk(numbers, sizer.batch_size(MAX_BATCH), in_flight == 0);
                     if batch.is_empty() {
-                        input_done = true;
+                        input_done = numbers.is_done();
+                        input_waiting = !input_done;
                         break;
                     }
                     let first = next_index;
@@ -89,7 +92,16 @@ impl Executor for RayonThreads {
                     break;
                 }
                 // This thread is not one of the pool's: it only schedules, reorders and reports.
-                let Ok(reply) = rx.recv() else { break };
+                let reply = if input_waiting {
+                    match rx.recv_timeout(INPUT_TICK) {
+                        Ok(reply) => reply,
+                        Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                } else {
+                    let Ok(reply) = rx.recv() else { break };
+                    reply
+                };
                 in_flight -= usize::from(reply.last);
                 let mut total = Duration::ZERO;
                 for (i, outcome) in reply.outcomes.iter().enumerate() {

@@ -6,6 +6,7 @@ use procpool_worker::timing::check_timed;
 use procpool_worker::Kernel;
 
 use super::{take_chunk, ExecError, Executor, RunFacts, Sink, Variant};
+use crate::input::Numbers;
 use crate::pool::{BatchSizer, Completed};
 
 /// Checks numbers one after another on the calling thread.
@@ -22,17 +23,13 @@ impl Executor for Sequential {
         1
     }
 
-    fn run(
-        &mut self,
-        numbers: &mut dyn Iterator<Item = u64>,
-        sink: &mut Sink<'_>,
-    ) -> Result<RunFacts, ExecError> {
+    fn run(&mut self, numbers: &mut Numbers, sink: &mut Sink<'_>) -> Result<RunFacts, ExecError> {
         let pid = std::process::id();
         let mut sizer = BatchSizer::default();
         let mut index = 0u64;
         loop {
             // Chunked like the pool's batches so CPU time is read per chunk, not per job.
-            let chunk = take_chunk(numbers, sizer.batch_size(usize::MAX));
+            let chunk = take_chunk(numbers, sizer.batch_size(usize::MAX), true);
             if chunk.is_empty() {
                 return Ok(RunFacts::default());
             }

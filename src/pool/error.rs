@@ -60,9 +60,11 @@ pub struct FailedJob {
 /// Things the pool noticed that its owner may want to report; the pool itself never prints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PoolEvent {
-    /// A worker died. `running` is the number it was checking (blamed for the
-    /// death), `requeued` the numbers it held that will run again elsewhere.
-    WorkerDied { death: Death, running: Option<u64>, retrying: bool, requeued: Vec<u64> },
+    /// A worker died. `running` is the number it is known to have been
+    /// checking (blamed for the death); when several of its batch were
+    /// unanswered, no one is blamed and they are `suspects`, re-run one at a
+    /// time; `requeued` are numbers it had not started, sent elsewhere.
+    WorkerDied { death: Death, running: Option<u64>, retrying: bool, suspects: Vec<u64>, requeued: Vec<u64> },
     /// A replacement worker joined the pool.
     WorkerStarted { pid: u32 },
 }
@@ -70,11 +72,19 @@ pub enum PoolEvent {
 impl fmt::Display for PoolEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PoolEvent::WorkerDied { death, running, retrying, requeued } => {
+            PoolEvent::WorkerDied { death, running, retrying, suspects, requeued } => {
                 write!(f, "{death}")?;
                 if let Some(n) = running {
                     let fate = if *retrying { "retrying it" } else { "giving up on it" };
                     write!(f, " while checking {n}; {fate}")?;
+                }
+                if !suspects.is_empty() {
+                    write!(
+                        f,
+                        " while checking one of {} numbers ({}); re-running them one at a time to find which",
+                        suspects.len(),
+                        preview(suspects)
+                    )?;
                 }
                 if !requeued.is_empty() {
                     write!(f, "; re-queued {} waiting job(s): {}", requeued.len(), preview(requeued))?;
@@ -102,6 +112,8 @@ pub enum PoolError {
     Spawn { program: String, source: std::io::Error },
     #[error("worker {pid} {cause} before completing the handshake")]
     DiedAtStartup { pid: u32, cause: DeathCause },
+    #[error("worker {pid} sent a bad handshake: {reason}")]
+    BadHandshake { pid: u32, reason: String },
     #[error("worker {pid} did not complete the handshake within {timeout:?}")]
     HandshakeTimeout { pid: u32, timeout: Duration },
     #[error("worker {pid} speaks protocol version {theirs}, this supervisor speaks {ours}")]
@@ -116,6 +128,8 @@ pub enum PoolError {
     Encode(CodecError),
     #[error("the run was cancelled")]
     Cancelled,
+    #[error("internal error: the pool finished without job {missing} (results from job {held} on were waiting for it)")]
+    Incomplete { missing: u64, held: u64 },
     #[error(
         "{workers} workers need {needed} open files, but the limit is {limit} (raise it with ulimit -n)"
     )]

@@ -70,9 +70,19 @@ pub(crate) fn start_workers(
                 let mut process = processes[slot].take().expect("each slot is accepted once");
                 let hello = match accepted {
                     Ok(hello) => hello,
-                    Err(_) => {
-                        process.reap_within(Duration::from_millis(200));
-                        return Err(PoolError::DiedAtStartup { pid: process.pid, cause: process.cause() });
+                    Err(reason) => {
+                        // Dead before a handshake, or alive with a bad one: say which.
+                        let deadline = Instant::now() + Duration::from_millis(200);
+                        while process.try_reap().is_none() && Instant::now() < deadline {
+                            thread::sleep(Duration::from_millis(1));
+                        }
+                        if process.try_reap().is_some() {
+                            return Err(PoolError::DiedAtStartup {
+                                pid: process.pid,
+                                cause: process.cause(),
+                            });
+                        }
+                        return Err(PoolError::BadHandshake { pid: process.pid, reason });
                     }
                 };
                 if hello.protocol != PROTOCOL_VERSION {

@@ -28,6 +28,7 @@ mod handshake;
 mod process;
 mod reorder;
 mod sizing;
+mod source;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -42,12 +43,13 @@ use procpool_worker::Kernel;
 pub use engine::PIPELINE_DEPTH;
 pub use error::{Death, DeathCause, FailedJob, PoolError, PoolEvent};
 pub use sizing::{BatchSizer, MAX_BATCH};
+pub use source::{IterSource, JobSource, Pull};
 
 use engine::{Chunk, Engine};
 use process::WorkerProcess;
 pub(crate) use reorder::Reorder;
 
-/// The most workers one pool may have: each costs a process and three file
+/// The most workers one pool may have: each costs a process and up to four file
 /// descriptors, and past this a 2..256-core machine gains nothing.
 pub const MAX_WORKERS: usize = 1024;
 
@@ -151,7 +153,7 @@ impl ProcessPoolBuilder {
 
     /// Starts the workers and waits for every handshake.
     ///
-    /// Each worker costs the supervisor about three file descriptors while
+    /// Each worker costs the supervisor up to four file descriptors while
     /// starting and two after; the soft `RLIMIT_NOFILE` is raised to the hard
     /// limit if the pool would not fit under it.
     pub fn build(mut self) -> Result<ProcessPool, PoolError> {
@@ -244,10 +246,17 @@ impl ProcessPool {
     /// Checks every number, yielding results in submission order, each as
     /// soon as it and all earlier ones are in. Numbers are pulled lazily and
     /// at most [`ProcessPoolBuilder::window`] results are held at once.
-    pub fn map<I: IntoIterator<Item = u64>>(&mut self, numbers: I) -> Ordered<'_, I::IntoIter> {
+    pub fn map<I: IntoIterator<Item = u64>>(&mut self, numbers: I) -> Ordered<'_, IterSource<I::IntoIter>> {
+        self.map_source(IterSource(numbers.into_iter()))
+    }
+
+    /// Like [`ProcessPool::map`], for a source that may have no number ready
+    /// yet (a pipe read on another thread): meanwhile the pool keeps
+    /// delivering results and watching for deaths, timeouts and cancellation.
+    pub fn map_source<S: JobSource>(&mut self, source: S) -> Ordered<'_, S> {
         let window = self.config.window as u64;
         Ordered {
-            engine: Engine::new(self, numbers.into_iter()),
+            engine: Engine::new(self, source),
             held: BTreeMap::new(),
             next: 0,
             current: Cursor::new(),
@@ -257,8 +266,15 @@ impl ProcessPool {
     }
 
     /// Like [`ProcessPool::map`], but yields results in completion order.
-    pub fn map_unordered<I: IntoIterator<Item = u64>>(&mut self, numbers: I) -> Unordered<'_, I::IntoIter> {
-        Unordered { engine: Engine::new(self, numbers.into_iter()), current: Cursor::new(), finished: false }
+    pub fn map_unordered<I: IntoIterator<Item = u64>>(
+        &mut self,
+        numbers: I,
+    ) -> Unordered<'_, IterSource<I::IntoIter>> {
+        Unordered {
+            engine: Engine::new(self, IterSource(numbers.into_iter())),
+            current: Cursor::new(),
+            finished: false,
+        }
     }
 
     /// Closes every job channel, gives workers a moment to exit on their
@@ -366,7 +382,7 @@ impl Cursor {
     }
 
     /// The next job of the current chunk, if any is left.
-    fn next<I: Iterator<Item = u64>>(&mut self, engine: &mut Engine<'_, I>) -> Option<Completed> {
+    fn next<S: JobSource>(&mut self, engine: &mut Engine<'_, S>) -> Option<Completed> {
         if let Some(Chunk::Checked { results, .. }) = self.chunk.as_ref() {
             if let Some(&result) = results.get(self.position) {
                 self.position += 1;
@@ -384,8 +400,8 @@ impl Cursor {
 }
 
 /// Results of [`ProcessPool::map`], in submission order.
-pub struct Ordered<'p, I> {
-    engine: Engine<'p, I>,
+pub struct Ordered<'p, S> {
+    engine: Engine<'p, S>,
     /// The reorder buffer: chunks that arrived before an earlier one, by first index.
     held: BTreeMap<u64, Chunk>,
     /// Index of the first job not yet moved to `current`.
@@ -395,14 +411,14 @@ pub struct Ordered<'p, I> {
     finished: bool,
 }
 
-impl<I: Iterator<Item = u64>> Ordered<'_, I> {
-    /// Jobs re-run so far after their worker died.
+impl<S: JobSource> Ordered<'_, S> {
+    /// Re-runs so far of jobs that were running when their worker died.
     pub fn retries(&self) -> u64 {
         self.engine.retries
     }
 }
 
-impl<I: Iterator<Item = u64>> Iterator for Ordered<'_, I> {
+impl<S: JobSource> Iterator for Ordered<'_, S> {
     type Item = Result<Completed, PoolError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -434,7 +450,11 @@ impl<I: Iterator<Item = u64>> Iterator for Ordered<'_, I> {
                 }
                 None => {
                     self.finished = true;
-                    debug_assert!(self.held.is_empty());
+                    if let Some(&first) = self.held.keys().next() {
+                        // Never seen; a loud error beats a silently short run.
+                        self.held.clear();
+                        return Some(Err(PoolError::Incomplete { missing: self.next, held: first }));
+                    }
                 }
             }
         }
@@ -442,20 +462,20 @@ impl<I: Iterator<Item = u64>> Iterator for Ordered<'_, I> {
 }
 
 /// Results of [`ProcessPool::map_unordered`], in completion order.
-pub struct Unordered<'p, I> {
-    engine: Engine<'p, I>,
+pub struct Unordered<'p, S> {
+    engine: Engine<'p, S>,
     current: Cursor,
     finished: bool,
 }
 
-impl<I: Iterator<Item = u64>> Unordered<'_, I> {
-    /// Jobs re-run so far after their worker died.
+impl<S: JobSource> Unordered<'_, S> {
+    /// Re-runs so far of jobs that were running when their worker died.
     pub fn retries(&self) -> u64 {
         self.engine.retries
     }
 }
 
-impl<I: Iterator<Item = u64>> Iterator for Unordered<'_, I> {
+impl<S: JobSource> Iterator for Unordered<'_, S> {
     type Item = Result<Completed, PoolError>;
 
     fn next(&mut self) -> Option<Self::Item> {

@@ -1,10 +1,20 @@
 //! Where numbers come from: the classic fixture, `--range`, or `--input FILE`
-//! / `-`. Files are read lazily, line by line; the first bad line ends the
-//! stream and is kept as an [`InputError`] naming the source, line and text.
+//! / `-`. Files are read lazily, line by line, on their own thread
+//! ([`read_ahead`]), so a slow pipe never stalls the run; the first bad line
+//! ends the stream and is kept as an [`InputError`] naming the source, line
+//! and text.
+
+mod lines;
+mod numbers;
+mod read_ahead;
+
+pub use numbers::Numbers;
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io;
 use std::path::PathBuf;
+
+use lines::LineReader;
 
 /// The numbers of Python's concurrent.futures prime example, with whether
 /// each is prime, largest first (the order procpool submits them in).
@@ -79,19 +89,18 @@ impl InputSpec {
     /// Starts reading. Stdin can be opened once; a file once per call.
     pub fn open(&self) -> Result<Numbers, InputError> {
         let source = self.name();
-        let lines: Box<dyn Iterator<Item = Result<u64, InputError>>> = match self {
-            InputSpec::Fixture => Box::new(FIXTURE.iter().map(|&(n, _)| Ok(n))),
-            InputSpec::Range { start, end } => Box::new((*start..*end).map(Ok)),
+        Ok(match self {
+            InputSpec::Fixture => Numbers::in_memory(FIXTURE.iter().map(|&(n, _)| n)),
+            InputSpec::Range { start, end } => Numbers::in_memory(*start..*end),
             InputSpec::File(path) => {
                 let file = File::open(path)
                     .map_err(|e| InputError::Source { origin: source.clone(), reason: io_reason(&e) })?;
-                Box::new(LineReader::new(source, BufReader::with_capacity(1 << 16, file)))
+                Numbers::streamed(read_ahead::spawn(LineReader::new(source, Box::new(file))))
             }
             InputSpec::Stdin => {
-                Box::new(LineReader::new(source, BufReader::with_capacity(1 << 16, io::stdin())))
+                Numbers::streamed(read_ahead::spawn(LineReader::new(source, Box::new(io::stdin()))))
             }
-        };
-        Ok(Numbers { inner: lines, error: None, count: 0 })
+        })
     }
 }
 
@@ -126,136 +135,11 @@ pub fn parse_number(text: &str) -> Result<u64, String> {
     text.parse::<u64>().map_err(|_| format!("out of range (the largest allowed is {})", u64::MAX))
 }
 
-fn io_reason(error: &io::Error) -> String {
+pub(crate) fn io_reason(error: &io::Error) -> String {
     match error.kind() {
         io::ErrorKind::NotFound => "no such file".into(),
         io::ErrorKind::PermissionDenied => "permission denied".into(),
         _ => error.to_string(),
-    }
-}
-
-/// The numbers of a run: a lazy stream that stops at the first bad line and
-/// remembers it, so executors see plain `u64`s.
-pub struct Numbers {
-    inner: Box<dyn Iterator<Item = Result<u64, InputError>>>,
-    error: Option<InputError>,
-    count: u64,
-}
-
-impl Numbers {
-    /// Numbers already in memory (stdin read up front for several runs).
-    pub fn from_vec(numbers: Vec<u64>) -> Self {
-        Numbers { inner: Box::new(numbers.into_iter().map(Ok)), error: None, count: 0 }
-    }
-
-    /// The error that ended the stream early, if any.
-    pub fn error(&self) -> Option<&InputError> {
-        self.error.as_ref()
-    }
-
-    /// Numbers yielded so far.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-}
-
-impl Iterator for Numbers {
-    type Item = u64;
-
-    fn next(&mut self) -> Option<u64> {
-        if self.error.is_some() {
-            return None;
-        }
-        match self.inner.next()? {
-            Ok(n) => {
-                self.count += 1;
-                Some(n)
-            }
-            Err(e) => {
-                self.error = Some(e);
-                None
-            }
-        }
-    }
-}
-
-/// Reads one number per line: blank lines and `#` comments skipped,
-/// surrounding whitespace (CRLF included) allowed.
-struct LineReader<R> {
-    source: String,
-    reader: R,
-    line: u64,
-    buffer: Vec<u8>,
-    failed: bool,
-}
-
-impl<R: BufRead> LineReader<R> {
-    fn new(source: String, reader: R) -> Self {
-        LineReader { source, reader, line: 0, buffer: Vec::new(), failed: false }
-    }
-
-    fn bad(&mut self, text: &str, reason: impl Into<String>) -> InputError {
-        self.failed = true;
-        InputError::BadLine {
-            origin: self.source.clone(),
-            line: self.line,
-            text: shorten(text),
-            reason: reason.into(),
-        }
-    }
-}
-
-impl<R: BufRead> Iterator for LineReader<R> {
-    type Item = Result<u64, InputError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        while !self.failed {
-            self.buffer.clear();
-            self.line += 1;
-            let read = (&mut self.reader).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut self.buffer);
-            match read {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(e) => {
-                    self.failed = true;
-                    return Some(Err(InputError::Source {
-                        origin: self.source.clone(),
-                        reason: io_reason(&e),
-                    }));
-                }
-            }
-            if self.buffer.len() > MAX_LINE_BYTES && self.buffer.last() != Some(&b'\n') {
-                let text = String::from_utf8_lossy(&self.buffer).into_owned();
-                return Some(Err(self.bad(&text, format!("line longer than {MAX_LINE_BYTES} bytes"))));
-            }
-            let Ok(text) = std::str::from_utf8(&self.buffer) else {
-                let text = String::from_utf8_lossy(&self.buffer).into_owned();
-                return Some(Err(self.bad(text.trim(), "not valid UTF-8 text")));
-            };
-            let text = text.trim();
-            if text.is_empty() || text.starts_with('#') {
-                continue;
-            }
-            return Some(match parse_number(text) {
-                Ok(n) => Ok(n),
-                Err(reason) => {
-                    let text = text.to_owned();
-                    Err(self.bad(&text, reason))
-                }
-            });
-        }
-        None
-    }
-}
-
-/// Keeps error messages on one readable line.
-fn shorten(text: &str) -> String {
-    const SHOWN: usize = 40;
-    if text.chars().count() <= SHOWN {
-        text.to_owned()
-    } else {
-        let head: String = text.chars().take(SHOWN).collect();
-        format!("{head}... ({} bytes)", text.len())
     }
 }
 
@@ -264,14 +148,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Reads `text` the way a file is read: parsed on the read-ahead thread.
     fn read(text: &[u8]) -> (Vec<u64>, Option<InputError>) {
-        let mut numbers = Numbers {
-            inner: Box::new(LineReader::new("t".into(), io::Cursor::new(text.to_vec()))),
-            error: None,
-            count: 0,
-        };
+        let lines = LineReader::new("t".into(), Box::new(io::Cursor::new(text.to_vec())));
+        let mut numbers = Numbers::streamed(read_ahead::spawn(lines));
         let values: Vec<u64> = numbers.by_ref().collect();
-        (values, numbers.error)
+        (values, numbers.error().cloned())
     }
 
     #[test]

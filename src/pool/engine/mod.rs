@@ -1,7 +1,11 @@
-//! The dispatcher behind every `map`: pulls numbers lazily, hands batches to
-//! whichever worker has room, accounts for every job until it is delivered,
-//! turns a worker's death or timeout into retries or failures, and at the
-//! tail runs a queued job twice rather than let a worker idle.
+//! The dispatcher behind every `map`: pulls numbers as they become
+//! available, hands batches to whichever worker has room, accounts for every
+//! job until it is delivered, turns a worker's death or timeout into retries
+//! or failures ([`deaths`]), and at the tail runs a queued batch twice rather
+//! than let a worker idle ([`tail`]).
+
+mod deaths;
+mod tail;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
@@ -11,8 +15,9 @@ use ipc_channel::ipc::IpcSelectionResult;
 use ipc_channel::TrySelectError;
 use procpool_worker::protocol::{self, Frame, JobBatchRef, PrimeResult, ResultBatch};
 
-use super::error::{Death, DeathCause, FailedJob, PoolError, PoolEvent};
-use super::{ProcessPool, Slot, Ticket};
+use super::error::{Death, FailedJob, PoolError};
+use super::source::{JobSource, Pull};
+use super::{ProcessPool, Ticket};
 
 /// Finished jobs, in index order: a run of checked ones, or one failure.
 pub(crate) enum Chunk {
@@ -40,33 +45,44 @@ impl Chunk {
     }
 }
 
-/// Result buffers kept for reuse: a chunk of 8192 results is over half a
-/// megabyte, and allocating one per message showed up as page faults.
-const SPARE_BUFFERS: usize = 16;
+/// Jobs to run again, consecutive: `first_index..first_index + numbers.len()`.
+#[derive(Debug)]
+struct Rerun {
+    first_index: u64,
+    numbers: Vec<u64>,
+    /// The job was running when its worker died (only ever a single job).
+    blamed: bool,
+}
 
 /// The most batches a worker holds: the one it runs and the next, so it
 /// never waits a supervisor round trip between cheap jobs (see
 /// [`BatchSizer::depth`](super::BatchSizer::depth)). The risk, a queued job
-/// waiting while another worker idles at the end of the input, is what
-/// [`Engine::duplicate_tail`] removes.
+/// waiting while another worker idles at the end of the input, is what the
+/// tail duplication removes.
 pub const PIPELINE_DEPTH: usize = 2;
+
+/// Result buffers kept for reuse: a chunk of 8192 results is over half a
+/// megabyte, and allocating one per message showed up as page faults.
+const SPARE_BUFFERS: usize = 16;
 
 /// How often a waiting dispatcher wakes to check cancellation, timeouts and
 /// child exits even when no message arrives.
 const TICK: Duration = Duration::from_millis(50);
 
-/// Grace for a worker whose channel closed to finish dying before we kill it.
-const DEATH_GRACE: Duration = Duration::from_millis(500);
+/// How often it looks for new input while its source says "not yet".
+const INPUT_TICK: Duration = Duration::from_millis(2);
 
 /// One `map` call's state. Dropping it kills the workers still holding its
 /// jobs (abandoned, or duplicates whose twin already answered), so the next
 /// run starts from idle workers.
-pub(crate) struct Engine<'p, I> {
+pub(crate) struct Engine<'p, S> {
     pool: &'p mut ProcessPool,
-    input: I,
+    source: S,
     input_done: bool,
+    /// The source said "not yet" at the last pull.
+    input_waiting: bool,
     next_index: u64,
-    retry: VecDeque<(u64, u64)>,
+    reruns: VecDeque<Rerun>,
     deaths: HashMap<u64, Vec<Death>>,
     ready: VecDeque<Chunk>,
     /// Jobs pulled from the input and not yet delivered (checked or failed).
@@ -77,17 +93,19 @@ pub(crate) struct Engine<'p, I> {
     delivered_twins: HashSet<u64>,
     /// Emptied result buffers handed back by the iterators.
     spare: Vec<Vec<PrimeResult>>,
+    /// Re-runs of jobs that were running when their worker died.
     pub retries: u64,
 }
 
-impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
-    pub fn new(pool: &'p mut ProcessPool, input: I) -> Self {
+impl<'p, S: JobSource> Engine<'p, S> {
+    pub fn new(pool: &'p mut ProcessPool, source: S) -> Self {
         Engine {
             pool,
-            input,
+            source,
             input_done: false,
+            input_waiting: false,
             next_index: 0,
-            retry: VecDeque::new(),
+            reruns: VecDeque::new(),
             deaths: HashMap::new(),
             ready: VecDeque::new(),
             undelivered: 0,
@@ -112,8 +130,10 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
             if let Some(done) = self.ready.pop_front() {
                 return Some(Ok(done));
             }
-            if self.undelivered == 0 {
-                // Nothing pulled is pending, and dispatch pulled nothing new.
+            if self.undelivered == 0
+                && self.reruns.is_empty()
+                && (self.input_done || self.next_index >= limit)
+            {
                 return None;
             }
             if let Err(e) = self.wait() {
@@ -122,80 +142,90 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
         }
     }
 
-    /// Fills every worker up to its depth, retries first, then fresh
-    /// input; once the input is exhausted, duplicates queued jobs onto idle workers.
+    fn cancelled(&self) -> bool {
+        self.pool.config.cancel.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed))
+    }
+
+    /// Fills every worker up to its depth, re-runs first, then fresh input;
+    /// once the input is exhausted, duplicates queued batches onto idle workers.
     fn dispatch(&mut self, limit: u64) -> Result<(), PoolError> {
         let fresh = !self.input_done && self.next_index < limit;
-        if self.retry.is_empty() && !fresh && self.undelivered == 0 {
+        if self.reruns.is_empty() && !fresh && self.undelivered == 0 {
             return Ok(());
+        }
+        // A stop signal to the whole process group kills workers too; those
+        // are not to be replaced, nor their jobs sent elsewhere.
+        if self.cancelled() {
+            return Err(PoolError::Cancelled);
         }
         self.pool.ensure_workers()?;
         let cap = self.pool.config.window / (2 * PIPELINE_DEPTH * self.pool.config.workers).max(1);
         let size = self.pool.sizer.batch_size(cap);
         let depth = self.pool.sizer.depth().min(PIPELINE_DEPTH);
+        self.input_waiting = false;
         while let Some(slot) = self.pool.least_loaded(depth) {
-            let ticket = if let Some((index, n)) = self.retry.pop_front() {
-                self.retries += 1;
-                Ticket {
-                    first_index: index,
-                    numbers: vec![n],
-                    answered: 0,
-                    twin: self.twins.contains(&index),
+            let ticket = match self.next_rerun() {
+                Some(rerun) => {
+                    self.retries += u64::from(rerun.blamed);
+                    let twin = self.twins.contains(&rerun.first_index);
+                    Ticket { first_index: rerun.first_index, numbers: rerun.numbers, answered: 0, twin }
                 }
-            } else {
-                let first_index = self.next_index;
-                let mut numbers = Vec::with_capacity(size.min(1024));
-                while numbers.len() < size && self.next_index < limit && !self.input_done {
-                    match self.input.next() {
-                        Some(n) => {
-                            numbers.push(n);
-                            self.next_index += 1;
-                        }
-                        None => self.input_done = true,
-                    }
-                }
-                if numbers.is_empty() {
-                    break;
-                }
-                self.undelivered += numbers.len();
-                Ticket { first_index, numbers, answered: 0, twin: false }
+                None => match self.pull_batch(size, limit) {
+                    Some(ticket) => ticket,
+                    None => break,
+                },
             };
             self.send(slot, ticket)?;
         }
-        if self.input_done && self.retry.is_empty() {
+        if self.input_done && self.reruns.is_empty() {
             self.duplicate_tail()?;
         }
         Ok(())
     }
 
-    /// At the end of the input a worker with nothing to do takes a copy of a
-    /// batch another worker has queued but not started; whichever copy
-    /// finishes first is delivered. Jobs are pure, so running one twice is
-    /// safe, and the run no longer waits on a queue while a core idles.
-    fn duplicate_tail(&mut self) -> Result<(), PoolError> {
-        loop {
-            let slots = &self.pool.slots;
-            let Some(idle) = (0..slots.len()).find(|&i| slots[i].in_flight.is_empty()) else {
-                return Ok(());
-            };
-            let queued = (0..slots.len()).find(|&i| {
-                let in_flight = &slots[i].in_flight;
-                in_flight.len() >= 2 && in_flight.back().is_some_and(|t| t.answered == 0 && !t.twin)
-            });
-            let Some(victim) = queued else {
-                return Ok(());
-            };
-            let original = self.pool.slots[victim].in_flight.back_mut().expect("checked above");
-            original.twin = true;
-            let copy = Ticket {
-                first_index: original.first_index,
-                numbers: original.numbers.clone(),
-                answered: 0,
-                twin: true,
-            };
-            self.twins.extend(copy.first_index..copy.first_index + copy.numbers.len() as u64);
-            self.send(idle, copy)?;
+    /// The next queued re-run, minus any job whose twin has since been delivered.
+    fn next_rerun(&mut self) -> Option<Rerun> {
+        while let Some(mut rerun) = self.reruns.pop_front() {
+            if !self.delivered_twins.is_empty() {
+                let end = rerun.first_index + rerun.numbers.len() as u64;
+                if (rerun.first_index..end).any(|index| self.delivered_twins.contains(&index)) {
+                    // Rare: split around the delivered ones and queue the pieces again.
+                    let jobs = (rerun.first_index..end).zip(rerun.numbers);
+                    let pending = jobs.filter(|(index, _)| !self.delivered_twins.contains(index));
+                    for piece in runs_of(pending, rerun.blamed).into_iter().rev() {
+                        self.reruns.push_front(piece);
+                    }
+                    continue;
+                }
+            }
+            rerun.numbers.shrink_to_fit();
+            return Some(rerun);
         }
+        None
+    }
+
+    /// Up to `size` fresh numbers below index `limit`, as a ticket.
+    fn pull_batch(&mut self, size: usize, limit: u64) -> Option<Ticket> {
+        let first_index = self.next_index;
+        let mut numbers = Vec::with_capacity(size.min(1024));
+        while numbers.len() < size && self.next_index < limit && !self.input_done {
+            match self.source.pull() {
+                Pull::Number(n) => {
+                    numbers.push(n);
+                    self.next_index += 1;
+                }
+                Pull::NotYet => {
+                    self.input_waiting = true;
+                    break;
+                }
+                Pull::End => self.input_done = true,
+            }
+        }
+        if numbers.is_empty() {
+            return None;
+        }
+        self.undelivered += numbers.len();
+        Some(Ticket { first_index, numbers, answered: 0, twin: false })
     }
 
     fn send(&mut self, slot: usize, ticket: Ticket) -> Result<(), PoolError> {
@@ -223,10 +253,10 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
         !self.twins.is_empty() && self.twins.contains(&index) && !self.delivered_twins.insert(index)
     }
 
-    /// Waits for replies, deaths, a timeout or cancellation.
+    /// Waits for replies, deaths, a timeout, new input or cancellation.
     fn wait(&mut self) -> Result<(), PoolError> {
         let now = Instant::now();
-        let mut wait = TICK;
+        let mut wait = if self.input_waiting { INPUT_TICK } else { TICK };
         if let Some(limit) = self.pool.config.job_timeout {
             for slot in &self.pool.slots {
                 if let Some(since) = slot.busy_since {
@@ -239,9 +269,8 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
             Err(TrySelectError::Empty) => Vec::new(),
             Err(TrySelectError::IoError(e)) => return Err(PoolError::Ipc(e.to_string())),
         };
-        // Checked before acting on deaths: a stop signal sent to the whole
-        // process group kills workers too, and those are not to be replaced.
-        if self.pool.config.cancel.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed)) {
+        // Checked before acting on deaths: see `dispatch`.
+        if self.cancelled() {
             return Err(PoolError::Cancelled);
         }
         for event in events {
@@ -341,70 +370,21 @@ impl<'p, I: Iterator<Item = u64>> Engine<'p, I> {
             self.spare.push(buffer);
         }
     }
-
-    fn kill_overdue(&mut self) {
-        let Some(limit) = self.pool.config.job_timeout else {
-            return;
-        };
-        let now = Instant::now();
-        let overdue: Vec<usize> = (0..self.pool.slots.len())
-            .filter(|&i| self.pool.slots[i].busy_since.is_some_and(|since| now - since >= limit))
-            .collect();
-        // Highest slot first: removing a slot moves the last one into its place.
-        for slot in overdue.into_iter().rev() {
-            self.bury(slot, Some(DeathCause::TimedOut(limit)));
-        }
-    }
-
-    /// Removes a dead (or overdue) worker, reaps it, blames the job it was
-    /// running and re-queues the rest of what it held.
-    fn bury(&mut self, slot: usize, cause: Option<DeathCause>) {
-        let mut worker: Slot = self.pool.remove_slot(slot);
-        if cause.is_some() {
-            worker.process.kill_and_reap();
-        } else {
-            worker.process.reap_within(DEATH_GRACE);
-        }
-        let death = Death { pid: worker.process.pid, cause: cause.unwrap_or_else(|| worker.process.cause()) };
-        let pending = |&(index, _): &(u64, u64)| !self.delivered_twins.contains(&index);
-        let mut held = worker
-            .in_flight
-            .iter()
-            .flat_map(|ticket| {
-                let first = ticket.first_index + ticket.answered as u64;
-                (first..).zip(ticket.numbers[ticket.answered..].iter().copied())
-            })
-            .peekable();
-        // The job it was running is to blame, unless another copy already answered it.
-        let running = held.next_if(pending);
-        let requeued: Vec<(u64, u64)> = held.filter(pending).collect();
-        let mut retrying = false;
-        if let Some((index, n)) = running {
-            let deaths = self.deaths.entry(index).or_default();
-            deaths.push(death.clone());
-            if deaths.len() as u64 > u64::from(self.pool.config.retries) {
-                let deaths = self.deaths.remove(&index).unwrap_or_default();
-                if self.twins.contains(&index) {
-                    self.delivered_twins.insert(index); // its other copy must not deliver it too
-                }
-                self.undelivered -= 1;
-                self.ready.push_back(Chunk::Failed(FailedJob { index, n, deaths }));
-            } else {
-                retrying = true;
-                self.retry.push_back((index, n));
-            }
-        }
-        self.retry.extend(requeued.iter().copied());
-        self.pool.emit(&PoolEvent::WorkerDied {
-            death,
-            running: running.map(|(_, n)| n),
-            retrying,
-            requeued: requeued.iter().map(|&(_, n)| n).collect(),
-        });
-    }
 }
 
-impl<I> Drop for Engine<'_, I> {
+/// Splits `(index, n)` pairs into runs of consecutive indices.
+fn runs_of(jobs: impl Iterator<Item = (u64, u64)>, blamed: bool) -> Vec<Rerun> {
+    let mut runs: Vec<Rerun> = Vec::new();
+    for (index, n) in jobs {
+        match runs.last_mut() {
+            Some(run) if run.first_index + run.numbers.len() as u64 == index => run.numbers.push(n),
+            _ => runs.push(Rerun { first_index: index, numbers: vec![n], blamed }),
+        }
+    }
+    runs
+}
+
+impl<S> Drop for Engine<'_, S> {
     fn drop(&mut self) {
         // Workers still holding this run's jobs would answer into the next run.
         let mut slot = self.pool.slots.len();
@@ -415,5 +395,17 @@ impl<I> Drop for Engine<'_, I> {
                 worker.process.kill_and_reap();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_split_at_gaps() {
+        let runs = runs_of([(3, 30), (4, 40), (7, 70), (8, 80), (10, 100)].into_iter(), false);
+        let shape: Vec<(u64, Vec<u64>)> = runs.into_iter().map(|r| (r.first_index, r.numbers)).collect();
+        assert_eq!(shape, [(3, vec![30, 40]), (7, vec![70, 80]), (10, vec![100])]);
     }
 }

@@ -1,0 +1,93 @@
+//! Parsing a file or pipe line by line: one decimal number per line, blank
+//! lines and `#` comments skipped, the first bad line reported and final.
+
+use std::io::{BufRead, BufReader, Read};
+
+use super::{io_reason, parse_number, InputError, MAX_LINE_BYTES};
+
+/// Reads one number per line: blank lines and `#` comments skipped,
+/// surrounding whitespace (CRLF included) allowed.
+pub(super) struct LineReader {
+    source: String,
+    reader: BufReader<Box<dyn Read + Send>>,
+    line: u64,
+    buffer: Vec<u8>,
+    failed: bool,
+}
+
+impl LineReader {
+    pub(super) fn new(source: String, reader: Box<dyn Read + Send>) -> Self {
+        let reader = BufReader::with_capacity(1 << 16, reader);
+        LineReader { source, reader, line: 0, buffer: Vec::new(), failed: false }
+    }
+
+    /// True when the next line needs a read from the file or pipe, which may
+    /// block: the moment to hand on what has been parsed so far.
+    pub(super) fn must_read(&self) -> bool {
+        self.reader.buffer().is_empty()
+    }
+
+    fn bad(&mut self, text: &str, reason: impl Into<String>) -> InputError {
+        self.failed = true;
+        InputError::BadLine {
+            origin: self.source.clone(),
+            line: self.line,
+            text: shorten(text),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Iterator for LineReader {
+    type Item = Result<u64, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.failed {
+            self.buffer.clear();
+            self.line += 1;
+            let read = (&mut self.reader).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut self.buffer);
+            match read {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(InputError::Source {
+                        origin: self.source.clone(),
+                        reason: io_reason(&e),
+                    }));
+                }
+            }
+            if self.buffer.len() > MAX_LINE_BYTES && self.buffer.last() != Some(&b'\n') {
+                let text = String::from_utf8_lossy(&self.buffer).into_owned();
+                return Some(Err(self.bad(&text, format!("line longer than {MAX_LINE_BYTES} bytes"))));
+            }
+            let Ok(text) = std::str::from_utf8(&self.buffer) else {
+                let text = String::from_utf8_lossy(&self.buffer).into_owned();
+                return Some(Err(self.bad(text.trim(), "not valid UTF-8 text")));
+            };
+            let text = text.trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            return Some(match parse_number(text) {
+                Ok(n) => Ok(n),
+                Err(reason) => {
+                    let text = text.to_owned();
+                    Err(self.bad(&text, reason))
+                }
+            });
+        }
+        None
+    }
+}
+
+/// Keeps error messages on one readable line.
+fn shorten(text: &str) -> String {
+    const SHOWN: usize = 40;
+    if text.chars().count() <= SHOWN {
+        text.to_owned()
+    } else {
+        let head: String = text.chars().take(SHOWN).collect();
+        format!("{head}... ({} bytes)", text.len())
+    }
+}

@@ -1,0 +1,140 @@
+//! The numbers of a run, as every executor consumes them: an iterator for
+//! those that may block, a [`JobSource`] for the process pool, which must not.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::read_ahead::Message;
+use super::InputError;
+use crate::pool::{JobSource, Pull};
+
+/// How often a blocked read looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+enum Inner {
+    /// The fixture, a range, or stdin read up front: always ready.
+    Memory(Box<dyn Iterator<Item = u64> + Send>),
+    /// A file or pipe parsed on the read-ahead thread.
+    Stream { messages: Receiver<Message>, batch: std::vec::IntoIter<u64> },
+}
+
+/// A lazy stream of numbers that ends at the first bad line and remembers it.
+pub struct Numbers {
+    inner: Inner,
+    error: Option<InputError>,
+    done: bool,
+    count: u64,
+    stop: Option<Arc<AtomicBool>>,
+}
+
+impl Numbers {
+    pub(super) fn in_memory(numbers: impl Iterator<Item = u64> + Send + 'static) -> Self {
+        Numbers::with(Inner::Memory(Box::new(numbers)))
+    }
+
+    pub(super) fn streamed(messages: Receiver<Message>) -> Self {
+        Numbers::with(Inner::Stream { messages, batch: Vec::new().into_iter() })
+    }
+
+    fn with(inner: Inner) -> Self {
+        Numbers { inner, error: None, done: false, count: 0, stop: None }
+    }
+
+    /// Numbers already in memory (stdin read up front for several runs).
+    pub fn from_vec(numbers: Vec<u64>) -> Self {
+        Numbers::in_memory(numbers.into_iter())
+    }
+
+    /// Makes a blocked read give up (ending the stream) once `flag` is set.
+    pub fn stop_on(&mut self, flag: Arc<AtomicBool>) {
+        self.stop = Some(flag);
+    }
+
+    /// The error that ended the stream early, if any.
+    pub fn error(&self) -> Option<&InputError> {
+        self.error.as_ref()
+    }
+
+    /// True once the stream has ended (input exhausted, a bad line, or stopped).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Numbers yielded so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed))
+    }
+
+    /// The next number; `block` says whether to wait for the reader thread.
+    fn take(&mut self, block: bool) -> Pull {
+        if self.done {
+            return Pull::End;
+        }
+        let pulled = match &mut self.inner {
+            Inner::Memory(numbers) => numbers.next().map_or(Pull::End, Pull::Number),
+            Inner::Stream { messages, batch } => loop {
+                if let Some(n) = batch.next() {
+                    break Pull::Number(n);
+                }
+                let message = if block {
+                    match messages.recv_timeout(STOP_POLL) {
+                        Ok(message) => Ok(message),
+                        Err(RecvTimeoutError::Timeout)
+                            if self.stop.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) =>
+                        {
+                            break Pull::End
+                        }
+                        Err(RecvTimeoutError::Timeout) => continue,
+                        Err(RecvTimeoutError::Disconnected) => Err(true),
+                    }
+                } else {
+                    messages.try_recv().map_err(|e| e == TryRecvError::Disconnected)
+                };
+                match message {
+                    Ok(Message::Numbers(numbers)) => *batch = numbers.into_iter(),
+                    Ok(Message::Error(error)) => {
+                        self.error = Some(error);
+                        break Pull::End;
+                    }
+                    Err(true) => break Pull::End,
+                    Err(false) => break Pull::NotYet,
+                }
+            },
+        };
+        match pulled {
+            Pull::Number(_) => self.count += 1,
+            Pull::End => self.done = true,
+            Pull::NotYet => {}
+        }
+        pulled
+    }
+}
+
+impl Iterator for Numbers {
+    type Item = u64;
+
+    /// Waits for the next number; ends early if the stop flag is raised.
+    fn next(&mut self) -> Option<u64> {
+        if self.stopped() {
+            self.done = true;
+            return None;
+        }
+        match self.take(true) {
+            Pull::Number(n) => Some(n),
+            Pull::NotYet | Pull::End => None,
+        }
+    }
+}
+
+impl JobSource for Numbers {
+    /// The next number if one is ready, without waiting.
+    fn pull(&mut self) -> Pull {
+        self.take(false)
+    }
+}
