@@ -21,7 +21,7 @@ fn main() {
     // `cargo bench` passes `--bench`; a name filter is not supported here.
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
     println!("procpool whole-program benchmark ({cores} logical cores; a perfect speedup is {cores}x)\n");
-    println!("{:<66} {:>10} {:>10}", "figure", "measured", "target");
+    println!("{:<70} {:>10} {:>10}", "figure", "measured", "target");
 
     let thirty = std::env::temp_dir().join(format!("procpool-bench-fixture30-{}.txt", std::process::id()));
     let numbers: Vec<String> = procpool::input::FIXTURE.iter().map(|(n, _)| n.to_string()).collect();
@@ -58,7 +58,7 @@ fn main() {
         s["jobs"].as_f64().unwrap() / s["wall"].as_f64().unwrap()
     }));
     println!(
-        "{:<66} {:>10}",
+        "{:<70} {:>10}",
         "   processes jobs/s (Python's pool: ~650k at chunksize 1000)",
         format!("{:.2}M", jobs_per_s / 1e6)
     );
@@ -91,7 +91,7 @@ fn main() {
 }
 
 fn report(figure: &str, value: f64, target: &str) {
-    println!("{figure:<66} {value:>10.3} {target:>10}");
+    println!("{figure:<70} {value:>10.3} {target:>10}");
 }
 
 fn median(values: impl Iterator<Item = f64>) -> f64 {
