@@ -1,0 +1,32 @@
+//! What a pool may use of the machine: cores, and open files.
+
+use super::PoolError;
+
+/// Open files the supervisor needs for `workers`: four per worker while
+/// shaking hands (listening socket, connection, two received channel ends).
+pub fn descriptors_needed(workers: usize) -> u64 {
+    64 + 4 * workers as u64
+}
+
+/// Raises the soft open-file limit when `workers` would not fit under it,
+/// and refuses up front if even the hard limit is too low: running out of
+/// descriptors mid-handshake makes ipc-channel panic.
+pub(super) fn make_room_for_descriptors(workers: usize) -> Result<(), PoolError> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let needed = descriptors_needed(workers);
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return Ok(());
+    };
+    if soft >= needed {
+        return Ok(());
+    }
+    if hard >= needed && setrlimit(Resource::RLIMIT_NOFILE, needed, hard).is_ok() {
+        return Ok(());
+    }
+    Err(PoolError::TooFewDescriptors { workers, needed, limit: hard })
+}
+
+/// Cores this process may run on (affinity and cgroup limits included).
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
