@@ -79,11 +79,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Re-runs of a job whose worker died, before the job is reported failed [default: 2]
+    /// Re-runs of a job that was running when its worker died, before it is reported failed [default: 2]
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
 
-    /// Kill a worker whose job runs longer than SECS, then retry or fail the job
+    /// Kill a worker that has answered nothing for SECS (0.1..=86400), then retry or fail its job
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
 
@@ -189,10 +189,12 @@ fn parse_workers(text: &str) -> Result<usize, String> {
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
     let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if secs.is_finite() && (0.001..=86_400.0).contains(&secs) {
+    // Below 0.1 s the clock would be coarser than the limit: a worker answers
+    // at least every 20 ms, and the timeout runs from its last answer.
+    if secs.is_finite() && (0.1..=86_400.0).contains(&secs) {
         Ok(Duration::from_secs_f64(secs))
     } else {
-        Err("must be between 0.001 and 86400 seconds".into())
+        Err("must be between 0.1 and 86400 seconds".into())
     }
 }
 

@@ -83,12 +83,14 @@ fn stdin_input_and_its_errors() {
             predicate::str::contains("               4     ")
                 .and(predicate::str::contains("               5  P ")),
         );
-    // With several variants stdin is read up front, so errors come before any run.
+    // With several variants stdin is read up front: the numbers before the bad
+    // line still run (once), then the error.
     tag.cmd()
         .args(["2", "--input", "-"])
         .write_stdin("4\nfive\n")
         .assert()
         .code(2)
+        .stdout(predicate::str::contains("               4     "))
         .stderr(predicate::str::diff("procpool: <stdin>:2: not a decimal number: \"five\"\n"));
     tag.assert_none_left();
 }
@@ -130,6 +132,7 @@ fn bad_arguments_exit_2_with_one_line() {
         vec!["--timeout", "-1"],
         vec!["--timeout", "0"],
         vec!["--timeout", "1e-10"],
+        vec!["--timeout", "0.05"],
         vec!["--mode", "rayon", "--timeout", "5"],
         vec!["--mode", "sequential", "--retries", "1"],
     ] {

@@ -5,6 +5,7 @@ mod measure;
 mod progress;
 mod run;
 mod signals;
+mod spool;
 mod sweep;
 
 use std::io;

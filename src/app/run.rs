@@ -7,10 +7,10 @@ use procpool_worker::Kernel;
 
 use super::measure::Plan;
 use super::signals::StopSignals;
+use super::spool::{reopen, spool_if_needed, Spool};
 use super::AppError;
 use crate::cli::{Mode, RunArgs};
 use crate::executor::Variant;
-use crate::input::{InputSpec, Numbers};
 use crate::pool::{available_cores, Completed};
 use crate::report::machine::Machine;
 use crate::report::output::Output;
@@ -28,27 +28,6 @@ fn variants(mode: Mode) -> &'static [Variant] {
     }
 }
 
-/// Reads stdin up front when several variants need the same numbers.
-pub(super) fn spool_if_needed(spec: &InputSpec, runs: usize) -> Result<Option<Vec<u64>>, AppError> {
-    if runs < 2 || *spec != InputSpec::Stdin {
-        return Ok(None);
-    }
-    let mut numbers = spec.open()?;
-    let all: Vec<u64> = numbers.by_ref().collect();
-    match numbers.error() {
-        Some(error) => Err(error.clone().into()),
-        None => Ok(Some(all)),
-    }
-}
-
-/// Opens the numbers again for the next variant.
-pub(super) fn reopen(spec: &InputSpec, spooled: &Option<Vec<u64>>) -> Result<Numbers, AppError> {
-    Ok(match spooled {
-        Some(all) => Numbers::from_vec(all.clone()),
-        None => spec.open()?,
-    })
-}
-
 /// Runs the command line; `Ok` carries 0 (all checked) or 1 (some jobs failed).
 pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
     let machine = Machine::detect();
@@ -57,8 +36,8 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
     let kernel = Kernel::from(args.source.kernel);
     let spec = args.source.spec();
     let variants = variants(args.mode);
-    let spooled = spool_if_needed(&spec, variants.len())?;
-    let count = spooled.as_ref().map(|all| all.len() as u64).or(spec.len_hint());
+    let spooled = spool_if_needed(&spec, variants.len(), stop, variants[0])?;
+    let count = spooled.as_ref().map(Spool::len).or(spec.len_hint());
     let stdout_is_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
 
     let out = Output::stdout();
@@ -103,6 +82,11 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
             }
             Ok(())
         })?;
+        // Stdin read up front ended at a bad line: its prefix has run once, now the error.
+        if let Some(error) = spooled.as_ref().and_then(Spool::error) {
+            out.flush()?;
+            return Err(error.clone().into());
+        }
         if variant == Variant::Sequential {
             measured_one_core = Some(summary.wall);
         }

@@ -9,8 +9,8 @@ use procpool_worker::Kernel;
 
 use super::measure::Plan;
 use super::progress::Progress;
-use super::run::{reopen, spool_if_needed};
 use super::signals::StopSignals;
+use super::spool::{reopen, spool_if_needed};
 use super::AppError;
 use crate::cli::SweepArgs;
 use crate::executor::Variant;
@@ -32,7 +32,10 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     let spec = args.source.spec();
     let variants = [Variant::Processes, Variant::Rayon];
     let total_runs = args.runs as usize * max * variants.len();
-    let spooled = spool_if_needed(&spec, total_runs)?;
+    let spooled = spool_if_needed(&spec, total_runs, stop, Variant::Processes)?;
+    if let Some(error) = spooled.as_ref().and_then(|spool| spool.error()) {
+        return Err(error.clone().into());
+    }
     let source = spec.name();
 
     let mut walls: BTreeMap<(usize, Variant), Vec<Duration>> = BTreeMap::new();

@@ -21,10 +21,11 @@ impl LineReader {
         LineReader { source, reader, line: 0, buffer: Vec::new(), failed: false }
     }
 
-    /// True when the next line needs a read from the file or pipe, which may
-    /// block: the moment to hand on what has been parsed so far.
+    /// True when the next line is not complete in the buffer, so reading it
+    /// may block on the file or pipe: the moment to hand on what has been
+    /// parsed so far.
     pub(super) fn must_read(&self) -> bool {
-        self.reader.buffer().is_empty()
+        !self.reader.buffer().contains(&b'\n')
     }
 
     fn bad(&mut self, text: &str, reason: impl Into<String>) -> InputError {

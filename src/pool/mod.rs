@@ -112,6 +112,9 @@ struct Ticket {
     answered: usize,
     /// Another worker runs these jobs too (tail duplication).
     twin: bool,
+    /// A re-run of a job that was (or may have been) running when a worker
+    /// died: never duplicated, so a killer job costs one worker at a time.
+    risky: bool,
 }
 
 /// A pool of worker processes checking numbers for primality.

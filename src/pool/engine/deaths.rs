@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::super::error::{Death, DeathCause, FailedJob, PoolEvent};
 use super::super::Ticket;
-use super::{runs_of, Chunk, Engine, Rerun};
+use super::{runs_of, Chunk, Engine, Rerun, Why};
 use crate::pool::source::JobSource;
 
 /// Grace for a worker whose channel closed to finish dying before we kill it.
@@ -56,8 +56,9 @@ impl<S: JobSource> Engine<'_, S> {
         let delivered = &self.delivered_twins;
         let pending = |&(index, _): &(u64, u64)| !delivered.contains(&index);
         let mut tickets = std::mem::take(&mut worker.in_flight).into_iter();
-        let running: Vec<(u64, u64)> =
-            tickets.next().into_iter().flat_map(unanswered).filter(pending).collect();
+        // Blame is decided on everything unanswered, delivered twins included:
+        // the worker may have been stuck on one of those.
+        let running: Vec<(u64, u64)> = tickets.next().into_iter().flat_map(unanswered).collect();
         let queued: Vec<(u64, u64)> = tickets.flat_map(unanswered).filter(pending).collect();
 
         let mut blamed = None;
@@ -65,6 +66,7 @@ impl<S: JobSource> Engine<'_, S> {
         let mut suspects = Vec::new();
         match running.as_slice() {
             [] => {}
+            &[(index, n)] if !pending(&(index, n)) => {} // its twin answered: nothing to blame or redo
             &[(index, n)] => {
                 blamed = Some(n);
                 let deaths = self.deaths.entry(index).or_default();
@@ -78,18 +80,18 @@ impl<S: JobSource> Engine<'_, S> {
                     self.ready.push_back(Chunk::Failed(FailedJob { index, n, deaths }));
                 } else {
                     retrying = true;
-                    self.reruns.push_back(Rerun { first_index: index, numbers: vec![n], blamed: true });
+                    self.reruns.push_back(Rerun { first_index: index, numbers: vec![n], why: Why::Blamed });
                 }
             }
             several => {
-                for &(index, n) in several {
+                for &(index, n) in several.iter().filter(|job| pending(job)) {
                     suspects.push(n);
-                    self.reruns.push_back(Rerun { first_index: index, numbers: vec![n], blamed: false });
+                    self.reruns.push_back(Rerun { first_index: index, numbers: vec![n], why: Why::Suspect });
                 }
             }
         }
         let requeued: Vec<u64> = queued.iter().map(|&(_, n)| n).collect();
-        self.reruns.extend(runs_of(queued.into_iter(), false));
+        self.reruns.extend(runs_of(queued.into_iter(), Why::Requeued));
         self.pool.emit(&PoolEvent::WorkerDied { death, running: blamed, retrying, suspects, requeued });
     }
 }

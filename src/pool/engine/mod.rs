@@ -44,13 +44,24 @@ impl Chunk {
     }
 }
 
+/// Why jobs run again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    /// It was running when its worker died (a single job).
+    Blamed,
+    /// It may have been running: one of several unanswered jobs of the dead
+    /// worker's running batch (a single job, so the next death is precise).
+    Suspect,
+    /// Its worker died before starting it.
+    Requeued,
+}
+
 /// Jobs to run again, consecutive: `first_index..first_index + numbers.len()`.
 #[derive(Debug)]
 struct Rerun {
     first_index: u64,
     numbers: Vec<u64>,
-    /// The job was running when its worker died (only ever a single job).
-    blamed: bool,
+    why: Why,
 }
 
 /// The most batches a worker holds: the one it runs and the next, so it
@@ -165,9 +176,16 @@ impl<'p, S: JobSource> Engine<'p, S> {
         while let Some(slot) = self.pool.least_loaded(depth) {
             let ticket = match self.next_rerun() {
                 Some(rerun) => {
-                    self.retries += u64::from(rerun.blamed);
+                    self.retries += u64::from(rerun.why == Why::Blamed);
                     let twin = self.twins.contains(&rerun.first_index);
-                    Ticket { first_index: rerun.first_index, numbers: rerun.numbers, answered: 0, twin }
+                    let risky = rerun.why != Why::Requeued;
+                    Ticket {
+                        first_index: rerun.first_index,
+                        numbers: rerun.numbers,
+                        answered: 0,
+                        twin,
+                        risky,
+                    }
                 }
                 None => match self.pull_batch(size, limit) {
                     Some(ticket) => ticket,
@@ -191,7 +209,7 @@ impl<'p, S: JobSource> Engine<'p, S> {
                     // Rare: split around the delivered ones and queue the pieces again.
                     let jobs = (rerun.first_index..end).zip(rerun.numbers);
                     let pending = jobs.filter(|(index, _)| !self.delivered_twins.contains(index));
-                    for piece in runs_of(pending, rerun.blamed).into_iter().rev() {
+                    for piece in runs_of(pending, rerun.why).into_iter().rev() {
                         self.reruns.push_front(piece);
                     }
                     continue;
@@ -224,7 +242,7 @@ impl<'p, S: JobSource> Engine<'p, S> {
             return None;
         }
         self.undelivered += numbers.len();
-        Some(Ticket { first_index, numbers, answered: 0, twin: false })
+        Some(Ticket { first_index, numbers, answered: 0, twin: false, risky: false })
     }
 
     fn send(&mut self, slot: usize, ticket: Ticket) -> Result<(), PoolError> {
@@ -240,7 +258,15 @@ impl<'p, S: JobSource> Engine<'p, S> {
         }
         worker.in_flight.push_back(ticket);
         if worker.jobs.send(frame).is_err() {
-            // The worker is gone; its death handling re-queues this ticket too.
+            // The worker died before this reached it: the ticket is innocent
+            // of the death, so it goes back unblamed before the burial.
+            let ticket = worker.in_flight.pop_back().expect("pushed just above");
+            if worker.in_flight.is_empty() {
+                worker.busy_since = None;
+            }
+            let first_index = ticket.first_index + ticket.answered as u64;
+            let numbers = ticket.numbers[ticket.answered..].to_vec();
+            self.reruns.push_front(Rerun { first_index, numbers, why: Why::Requeued });
             self.bury(slot, None);
         }
         Ok(())
@@ -254,12 +280,12 @@ impl<'p, S: JobSource> Engine<'p, S> {
 }
 
 /// Splits `(index, n)` pairs into runs of consecutive indices.
-fn runs_of(jobs: impl Iterator<Item = (u64, u64)>, blamed: bool) -> Vec<Rerun> {
+fn runs_of(jobs: impl Iterator<Item = (u64, u64)>, why: Why) -> Vec<Rerun> {
     let mut runs: Vec<Rerun> = Vec::new();
     for (index, n) in jobs {
         match runs.last_mut() {
             Some(run) if run.first_index + run.numbers.len() as u64 == index => run.numbers.push(n),
-            _ => runs.push(Rerun { first_index: index, numbers: vec![n], blamed }),
+            _ => runs.push(Rerun { first_index: index, numbers: vec![n], why }),
         }
     }
     runs
@@ -285,7 +311,7 @@ mod tests {
 
     #[test]
     fn runs_split_at_gaps() {
-        let runs = runs_of([(3, 30), (4, 40), (7, 70), (8, 80), (10, 100)].into_iter(), false);
+        let runs = runs_of([(3, 30), (4, 40), (7, 70), (8, 80), (10, 100)].into_iter(), Why::Requeued);
         let shape: Vec<(u64, Vec<u64>)> = runs.into_iter().map(|r| (r.first_index, r.numbers)).collect();
         assert_eq!(shape, [(3, vec![30, 40]), (7, vec![70, 80]), (10, vec![100])]);
     }

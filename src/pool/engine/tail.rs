@@ -11,6 +11,8 @@ impl<S: JobSource> Engine<'_, S> {
     /// batch another worker has queued but not started; whichever copy
     /// finishes first is delivered. Jobs are pure, so running one twice is
     /// safe, and the run no longer waits on a queue while a core idles.
+    /// Re-runs after a death are never copied: a job that kills workers
+    /// should cost one worker at a time.
     pub(super) fn duplicate_tail(&mut self) -> Result<(), PoolError> {
         loop {
             let slots = &self.pool.slots;
@@ -19,7 +21,8 @@ impl<S: JobSource> Engine<'_, S> {
             };
             let queued = (0..slots.len()).find(|&i| {
                 let in_flight = &slots[i].in_flight;
-                in_flight.len() >= 2 && in_flight.back().is_some_and(|t| t.answered == 0 && !t.twin)
+                in_flight.len() >= 2
+                    && in_flight.back().is_some_and(|t| t.answered == 0 && !t.twin && !t.risky)
             });
             let Some(victim) = queued else {
                 return Ok(());
@@ -31,6 +34,7 @@ impl<S: JobSource> Engine<'_, S> {
                 numbers: original.numbers.clone(),
                 answered: 0,
                 twin: true,
+                risky: false,
             };
             self.twins.extend(copy.first_index..copy.first_index + copy.numbers.len() as u64);
             self.send(idle, copy)?;

@@ -1,0 +1,89 @@
+//! Input from a live pipe: a number is checked and printed as soon as it is
+//! written, and a stop signal is honoured while the pipe is silent.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{ChildStdout, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use common::Tag;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// Stdout lines as they arrive, on a channel.
+fn lines_of(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (generously: this is liveness, not speed) for a line containing `needle`.
+fn expect_line(lines: &mpsc::Receiver<String>, needle: &str) {
+    loop {
+        match lines.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) if line.contains(needle) => return,
+            Ok(_) => continue,
+            Err(e) => panic!("no line with {needle:?}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_number_is_printed_while_the_rest_of_the_pipe_is_still_unwritten() {
+    let tag = Tag::new("stream");
+    for mode in ["processes", "rayon", "sequential"] {
+        let mut child = tag
+            .std_cmd()
+            .args(["2", "--input", "-", "--mode", mode])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let lines = lines_of(child.stdout.take().unwrap());
+        // A complete line, then half of the next: 7 must not wait for the rest.
+        stdin.write_all(b"7\n1").unwrap();
+        stdin.flush().unwrap();
+        expect_line(&lines, "               7  P ");
+        stdin.write_all(b"3\n").unwrap();
+        drop(stdin);
+        expect_line(&lines, "              13  P ");
+        assert!(child.wait().unwrap().success(), "{mode}");
+    }
+    tag.assert_none_left();
+}
+
+#[test]
+fn a_stop_signal_ends_a_run_waiting_on_a_silent_pipe() {
+    let tag = Tag::new("silent");
+    // compare reads stdin up front; processes streams it: both must hear the signal.
+    for mode in ["compare", "processes", "rayon"] {
+        let mut child = tag
+            .std_cmd()
+            .args(["2", "--input", "-", "--mode", mode])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"7\n").unwrap();
+        stdin.flush().unwrap();
+        thread::sleep(Duration::from_millis(300));
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+        // The pipe stays open: only the signal can end the run.
+        let output = child.wait_with_output().unwrap();
+        drop(stdin);
+        assert_eq!(output.status.code(), Some(130), "{mode}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    tag.assert_none_left();
+}
