@@ -1,6 +1,6 @@
 //! Where numbers come from: the classic fixture, `--range`, or `--input FILE`
 //! / `-`. Files are read lazily, line by line, on their own thread
-//! ([`read_ahead`]), so a slow pipe never stalls the run; the first bad line
+//! (`read_ahead`), so a slow pipe never stalls the run; the first bad line
 //! ends the stream and is kept as an [`InputError`] naming the source, line
 //! and text.
 

@@ -55,7 +55,7 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// Bound on results held for reordering (default [`DEFAULT_WINDOW`]).
+    /// Bound on results held for reordering (default [`DEFAULT_WINDOW`](super::DEFAULT_WINDOW)).
     pub fn window(mut self, window: usize) -> Self {
         self.config.window = window.max(1);
         self

@@ -40,7 +40,7 @@ impl Cursor {
     }
 }
 
-/// Results of [`ProcessPool::map`], in submission order.
+/// Results of [`ProcessPool::map`](super::ProcessPool::map), in submission order.
 pub struct Ordered<'p, S> {
     engine: Engine<'p, S>,
     /// The reorder buffer: chunks that arrived before an earlier one, by first index.
@@ -102,7 +102,7 @@ impl<S: JobSource> Iterator for Ordered<'_, S> {
     }
 }
 
-/// Results of [`ProcessPool::map_unordered`], in completion order.
+/// Results of [`ProcessPool::map_unordered`](super::ProcessPool::map_unordered), in completion order.
 pub struct Unordered<'p, S> {
     engine: Engine<'p, S>,
     current: Cursor,
