@@ -80,25 +80,17 @@ impl Plan<'_> {
         });
         let returned = Instant::now();
         drop(progress);
+        let interrupted = |tally: &Tally| AppError::Interrupted {
+            signal: self.stop.name(),
+            code: self.stop.exit_code(),
+            variant: self.variant,
+            results: tally.jobs + tally.failed,
+        };
         let facts = match outcome {
             // A stop signal can also end the input early, which looks like success.
-            Ok(_) if self.stop.raised() => {
-                return Err(AppError::Interrupted {
-                    signal: self.stop.name(),
-                    code: self.stop.exit_code(),
-                    variant: self.variant,
-                    results: tally.jobs + tally.failed,
-                })
-            }
+            Ok(_) if self.stop.raised() => return Err(interrupted(&tally)),
             Ok(facts) => facts,
-            Err(e) if self.stop.raised() || is_interrupt(&e) => {
-                return Err(AppError::Interrupted {
-                    signal: self.stop.name(),
-                    code: self.stop.exit_code(),
-                    variant: self.variant,
-                    results: tally.jobs + tally.failed,
-                })
-            }
+            Err(e) if self.stop.raised() || is_interrupt(&e) => return Err(interrupted(&tally)),
             Err(e) => return Err(e.into()),
         };
         // A bad line ends the stream early: it is reported after the correct prefix.
