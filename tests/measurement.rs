@@ -13,20 +13,18 @@ fn svg_texts(path: &std::path::Path) -> Vec<String> {
     doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text().map(str::to_owned)).collect()
 }
 
+/// Runs `args` followed by the path of a fresh chart file; returns (stdout, chart path, its dir).
+fn run_with_chart(tag: &Tag, args: &[&str], name: &str) -> (Vec<u8>, std::path::PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join(name);
+    let output = tag.cmd().args(args).arg(&chart).assert().success().get_output().stdout.clone();
+    (output, chart, dir)
+}
+
 #[test]
 fn sweep_prints_a_side_by_side_table_and_draws_the_chart() {
     let tag = Tag::new("sweep");
-    let dir = tempfile::tempdir().unwrap();
-    let chart = dir.path().join("speedup.svg");
-    let output = tag
-        .cmd()
-        .args(["sweep", "3", "--runs", "2", "--plot"])
-        .arg(&chart)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let (output, chart, _dir) = run_with_chart(&tag, &["sweep", "3", "--runs", "2", "--plot"], "speedup.svg");
     let text = String::from_utf8(output).unwrap();
     assert!(text.contains("processes") && text.contains("rayon") && text.contains("K-F"), "{text}");
     for workers in 1..=3 {
@@ -98,17 +96,8 @@ fn sweep_csv_and_json() {
 #[test]
 fn timeline_has_a_lane_per_worker_and_marks_the_bounds() {
     let tag = Tag::new("timeline");
-    let dir = tempfile::tempdir().unwrap();
-    let chart = dir.path().join("timeline.svg");
-    let output = tag
-        .cmd()
-        .args(["3", "--mode", "processes", "--kernel", "book", "--json", "--timeline"])
-        .arg(&chart)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let args = ["3", "--mode", "processes", "--kernel", "book", "--json", "--timeline"];
+    let (output, chart, _dir) = run_with_chart(&tag, &args, "timeline.svg");
     let pids: std::collections::BTreeSet<u64> = json_lines(&output)
         .iter()
         .filter(|o| o["type"] == "result")
