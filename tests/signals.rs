@@ -3,36 +3,25 @@
 
 mod common;
 
-use std::io::Read;
 use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{input_file, wait_for_children, Tag};
+use common::{input_file, run_interrupted, send, wait_for_children, Tag};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 const PRIME: &str = "9999999999999917";
 
+/// Sends `signal` to the supervisor of a 2-worker run over 40 slow primes,
+/// once it is under way; returns (exit code, stdout, stderr).
 fn stop_mid_run(tag: &Tag, signal: Signal) -> (i32, String, String) {
     let file = input_file(&vec![PRIME; 40]);
-    let mut child = tag
-        .std_cmd()
-        .args(["2", "--mode", "processes", "--kernel", "book", "--input"])
-        .arg(file.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_children(child.id(), 2);
-    thread::sleep(Duration::from_millis(400));
-    kill(Pid::from_raw(child.id() as i32), signal).unwrap();
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    (child.wait().unwrap().code().unwrap(), stdout, stderr)
+    let mut command = tag.std_cmd();
+    command.args(["2", "--mode", "processes", "--kernel", "book", "--input"]).arg(file.path());
+    let run = run_interrupted(command, 2, |supervisor, _| send(supervisor as i32, signal));
+    (run.code.unwrap(), run.stdout, run.stderr)
 }
 
 /// A header, then only correct lines for the numbers checked so far.
@@ -106,23 +95,10 @@ fn workers_of_a_killed_supervisor_exit_by_themselves() {
 /// Sends SIGTERM to the whole process group of a run mid-way, as
 /// `kill -TERM -- -PGID` or a terminal hang-up would; returns (code, stdout, stderr).
 fn terminate_group(tag: &Tag, args: &[&str], workers: usize) -> (Option<i32>, String, String) {
-    use std::os::unix::process::CommandExt;
-    let mut child = tag
-        .std_cmd()
-        .args(args)
-        .process_group(0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_children(child.id(), workers);
-    thread::sleep(Duration::from_millis(300));
-    kill(Pid::from_raw(-(child.id() as i32)), Signal::SIGTERM).unwrap();
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    (child.wait().unwrap().code(), stdout, stderr)
+    let mut command = tag.std_cmd();
+    command.args(args);
+    let run = run_interrupted(command, workers, |supervisor, _| send(-(supervisor as i32), Signal::SIGTERM));
+    (run.code, run.stdout, run.stderr)
 }
 
 #[test]

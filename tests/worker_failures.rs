@@ -3,14 +3,8 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::Stdio;
-use std::thread;
-use std::time::Duration;
-
-use common::{input_file, json_lines, wait_for_children, Tag, SLOW_PRIME};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use common::{input_file, json_lines, run_interrupted, send, Tag, SLOW_PRIME};
+use nix::sys::signal::Signal;
 
 /// 0.1-0.2 s each with the book kernel, so a 2-worker run lasts a few seconds.
 const PRIME: &str = "9999999999999917";
@@ -19,27 +13,11 @@ const PRIME: &str = "9999999999999917";
 /// with SIGKILL once both are busy, and returns (exit code, stdout, stderr, original workers).
 /// The first of the original workers is the one killed.
 fn kill_a_worker_mid_run(tag: &Tag, copies: usize, extra: &[&str]) -> (i32, String, String, Vec<u32>) {
-    let lines = vec![PRIME; copies];
-    let file = input_file(&lines);
-    let mut child = tag
-        .std_cmd()
-        .args(["2", "--mode", "processes", "--kernel", "book", "--input"])
-        .arg(file.path())
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let workers = wait_for_children(child.id(), 2);
-    thread::sleep(Duration::from_millis(300));
-    let victim = workers[0];
-    kill(Pid::from_raw(victim as i32), Signal::SIGKILL).unwrap();
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    let status = child.wait().unwrap();
-    (status.code().unwrap(), stdout, stderr, workers)
+    let file = input_file(&vec![PRIME; copies]);
+    let mut command = tag.std_cmd();
+    command.args(["2", "--mode", "processes", "--kernel", "book", "--input"]).arg(file.path()).args(extra);
+    let run = run_interrupted(command, 2, |_, workers| send(workers[0] as i32, Signal::SIGKILL));
+    (run.code.unwrap(), run.stdout, run.stderr, run.workers)
 }
 
 #[test]

@@ -67,8 +67,7 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
             source: &spec.name(),
             count,
         };
-        let recorder = if position == 0 { timeline.as_mut() } else { None };
-        let mut recorder = recorder;
+        let mut recorder = if position == 0 { timeline.as_mut() } else { None };
         let summary = plan.measure(&mut numbers, &mut |completed| {
             if let (Some(timeline), Completed::Checked(result)) = (recorder.as_deref_mut(), completed) {
                 timeline.record(result);

@@ -55,8 +55,8 @@ impl Executor for RayonThreads {
             let (tx, rx) = mpsc::channel::<Reply>();
             let mut sizer = BatchSizer::default();
             let mut reorder: Reorder<(u64, Outcome)> = Reorder::default();
-            let mut submitted = Vec::<u64>::new(); // numbers of the batches in flight, by index
-            let mut first_held = 0u64; // index of submitted[0]
+            // Numbers of the jobs not yet released, from index `reorder.next_index()` on.
+            let mut submitted = Vec::<u64>::new();
             let mut next_index = 0u64;
             let mut in_flight = 0usize;
             let mut input_done = false;
@@ -104,13 +104,13 @@ impl Executor for RayonThreads {
                 };
                 in_flight -= usize::from(reply.last);
                 let mut total = Duration::ZERO;
+                let held_from = reorder.next_index();
                 for (i, outcome) in reply.outcomes.iter().enumerate() {
                     let index = reply.first + i as u64;
                     total += Duration::from_nanos(outcome.elapsed_ns);
-                    reorder.insert(index, (submitted[(index - first_held) as usize], *outcome));
+                    reorder.insert(index, (submitted[(index - held_from) as usize], *outcome));
                 }
                 sizer.observe(reply.outcomes.len(), total);
-                let released_before = reorder.next_index();
                 while let Some((n, outcome)) = reorder.pop() {
                     if failure.is_none() {
                         let index = reorder.next_index() - 1;
@@ -119,12 +119,7 @@ impl Executor for RayonThreads {
                     }
                 }
                 // Forget the numbers of released jobs so memory stays bounded.
-                let released = (reorder.next_index() - released_before) as usize;
-                if released > 0 {
-                    let drop_to = (reorder.next_index() - first_held) as usize;
-                    submitted.drain(..drop_to);
-                    first_held = reorder.next_index();
-                }
+                submitted.drain(..(reorder.next_index() - held_from) as usize);
             }
         });
         match failure {

@@ -25,7 +25,6 @@ pub struct Numbers {
     inner: Inner,
     error: Option<InputError>,
     done: bool,
-    count: u64,
     stop: Option<Arc<AtomicBool>>,
 }
 
@@ -39,7 +38,7 @@ impl Numbers {
     }
 
     fn with(inner: Inner) -> Self {
-        Numbers { inner, error: None, done: false, count: 0, stop: None }
+        Numbers { inner, error: None, done: false, stop: None }
     }
 
     /// Numbers already in memory (stdin read up front for several runs).
@@ -62,13 +61,8 @@ impl Numbers {
         self.done
     }
 
-    /// Numbers yielded so far.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
     fn stopped(&self) -> bool {
-        self.stop.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed))
+        raised(&self.stop)
     }
 
     /// The next number; `block` says whether to wait for the reader thread.
@@ -85,11 +79,7 @@ impl Numbers {
                 let message = if block {
                     match messages.recv_timeout(STOP_POLL) {
                         Ok(message) => Ok(message),
-                        Err(RecvTimeoutError::Timeout)
-                            if self.stop.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) =>
-                        {
-                            break Pull::End
-                        }
+                        Err(RecvTimeoutError::Timeout) if raised(&self.stop) => break Pull::End,
                         Err(RecvTimeoutError::Timeout) => continue,
                         Err(RecvTimeoutError::Disconnected) => Err(true),
                     }
@@ -107,11 +97,7 @@ impl Numbers {
                 }
             },
         };
-        match pulled {
-            Pull::Number(_) => self.count += 1,
-            Pull::End => self.done = true,
-            Pull::NotYet => {}
-        }
+        self.done = pulled == Pull::End;
         pulled
     }
 }
@@ -137,4 +123,8 @@ impl JobSource for Numbers {
     fn pull(&mut self) -> Pull {
         self.take(false)
     }
+}
+
+fn raised(stop: &Option<Arc<AtomicBool>>) -> bool {
+    stop.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed))
 }

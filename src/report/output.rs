@@ -11,11 +11,22 @@ use std::time::Duration;
 /// How long a finished line may wait in the buffer.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
 
+/// The buffer, and a write error the flusher met (reported at the next write):
+/// one lock per line.
+struct Sink {
+    writer: BufWriter<io::Stdout>,
+    error: Option<io::ErrorKind>,
+}
+
 struct Shared {
-    writer: Mutex<BufWriter<io::Stdout>>,
+    sink: Mutex<Sink>,
     stop: AtomicBool,
-    /// A write error the flusher met, reported at the next write.
-    error: Mutex<Option<io::ErrorKind>>,
+}
+
+impl Shared {
+    fn sink(&self) -> std::sync::MutexGuard<'_, Sink> {
+        self.sink.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Buffered stdout with a periodic flush. Dropping it flushes and stops the thread.
@@ -27,17 +38,16 @@ pub struct Output {
 impl Output {
     pub fn stdout() -> Self {
         let shared = Arc::new(Shared {
-            writer: Mutex::new(BufWriter::with_capacity(1 << 16, io::stdout())),
+            sink: Mutex::new(Sink { writer: BufWriter::with_capacity(1 << 16, io::stdout()), error: None }),
             stop: AtomicBool::new(false),
-            error: Mutex::new(None),
         });
         let background = Arc::clone(&shared);
         let flusher = thread::spawn(move || {
             while !background.stop.load(Ordering::Relaxed) {
                 thread::park_timeout(FLUSH_EVERY);
-                let mut writer = background.writer.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Err(e) = writer.flush() {
-                    *background.error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.kind());
+                let mut sink = background.sink();
+                if let Err(e) = sink.writer.flush() {
+                    sink.error = Some(e.kind());
                     return;
                 }
             }
@@ -47,17 +57,17 @@ impl Output {
 
     /// Writes one line (a newline is added).
     pub fn line(&self, text: &str) -> io::Result<()> {
-        if let Some(kind) = *self.shared.error.lock().unwrap_or_else(PoisonError::into_inner) {
+        let mut sink = self.shared.sink();
+        if let Some(kind) = sink.error {
             return Err(kind.into());
         }
-        let mut writer = self.shared.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        writer.write_all(text.as_bytes())?;
-        writer.write_all(b"\n")
+        sink.writer.write_all(text.as_bytes())?;
+        sink.writer.write_all(b"\n")
     }
 
     /// Flushes now.
     pub fn flush(&self) -> io::Result<()> {
-        self.shared.writer.lock().unwrap_or_else(PoisonError::into_inner).flush()
+        self.shared.sink().writer.flush()
     }
 }
 

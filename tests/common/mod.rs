@@ -118,6 +118,38 @@ pub fn wait_for_children(pid: u32, count: usize) -> Vec<u32> {
     }
 }
 
+/// What a run that was interfered with left: exit code, stdout, stderr, and
+/// the worker pids it had when `act` ran.
+pub struct Interrupted {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub workers: Vec<u32>,
+}
+
+/// Runs `command` (in its own process group, output captured), waits until
+/// it has `workers` live children and has worked a moment, then calls `act`
+/// with the supervisor's pid and the workers' pids, and collects the outcome.
+pub fn run_interrupted(mut command: Command, workers: usize, act: impl FnOnce(u32, &[u32])) -> Interrupted {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let mut child = command.process_group(0).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let children = wait_for_children(child.id(), workers);
+    thread::sleep(Duration::from_millis(300));
+    act(child.id(), &children);
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    Interrupted { code: child.wait().unwrap().code(), stdout, stderr, workers: children }
+}
+
+/// Sends `signal` to `pid` (negative: a process group).
+pub fn send(pid: i32, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).unwrap();
+}
+
 /// A temporary input file with these lines.
 pub fn input_file(lines: &[&str]) -> tempfile::NamedTempFile {
     use std::io::Write;

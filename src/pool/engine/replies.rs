@@ -1,6 +1,6 @@
 //! What comes back: replies, closed channels, the passing of time.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ipc_channel::ipc::IpcSelectionResult;
 use ipc_channel::TrySelectError;
@@ -78,20 +78,19 @@ impl<S: JobSource> Engine<'_, S> {
         let count = reply.verdicts.len();
         let numbers = &ticket.numbers[ticket.answered..ticket.answered + count];
         let mut results = self.spare.pop().unwrap_or_default();
-        results.extend(
-            reply
-                .outcomes()
-                .zip(numbers)
-                .enumerate()
-                .map(|(offset, (outcome, &n))| PrimeResult::new(expected + offset as u64, n, outcome, pid)),
-        );
+        let mut total = Duration::ZERO;
+        results.extend(reply.outcomes().zip(numbers).enumerate().map(|(offset, (outcome, &n))| {
+            let result = PrimeResult::new(expected + offset as u64, n, outcome, pid);
+            total += result.elapsed;
+            result
+        }));
         ticket.answered += count;
         let worker = &mut self.pool.slots[slot];
         if worker.in_flight.front().is_some_and(|t| t.answered == t.numbers.len()) {
             worker.in_flight.pop_front();
         }
         worker.busy_since = (!worker.in_flight.is_empty()).then(Instant::now);
-        self.pool.sizer.observe(count, results.iter().map(|r| r.elapsed).sum());
+        self.pool.sizer.observe(count, total);
         if self.twins.is_empty() && self.deaths.is_empty() {
             // The common case, no duplicates and no deaths: one chunk as is.
             self.undelivered -= count;
