@@ -1,0 +1,232 @@
+//! Handing out work, and taking replies back.
+
+use std::time::Duration;
+
+use super::types::{Action, Delivery, StreamId, Violation, WorkerId};
+use super::{Rerun, Scheduler, Ticket, Why, PIPELINE_DEPTH};
+
+impl<T> Scheduler<T> {
+    /// A worker answered jobs `first..first + results.len()` of the batch it
+    /// runs, which took `work` of run time in all.
+    pub fn reply(
+        &mut self,
+        worker: WorkerId,
+        first: u64,
+        results: Vec<T>,
+        work: Duration,
+    ) -> Result<(), Violation> {
+        let now = self.now;
+        let Some(w) = self.workers.get_mut(&worker) else {
+            return Ok(()); // a worker already buried; its jobs went elsewhere
+        };
+        let pid = w.pid;
+        let Some(ticket) = w.in_flight.front_mut() else {
+            return Err(Violation { pid, detail: "reply with no job in flight".into() });
+        };
+        let expected = ticket.next_unanswered();
+        let remaining = ticket.count - ticket.answered;
+        let count = results.len();
+        if first != expected || count > remaining || count == 0 {
+            return Err(Violation {
+                pid,
+                detail: format!("expected up to {remaining} results from job {expected}, got {count} from job {first}"),
+            });
+        }
+        ticket.answered += count;
+        let stream = ticket.stream;
+        if ticket.answered == ticket.count {
+            w.in_flight.pop_front();
+        }
+        w.busy_since = (!w.in_flight.is_empty()).then_some(now);
+        let retiring = w.in_flight.is_empty() && self.quota_spent(worker);
+        self.sizer.observe(count, work);
+        self.accept(stream, first, results);
+        if retiring {
+            self.workers.remove(&worker);
+            self.actions.push_back(Action::Retire { worker });
+            self.top_up_workers();
+        }
+        self.dispatch();
+        Ok(())
+    }
+
+    /// Delivers answered jobs, dropping any whose twin was delivered first.
+    fn accept(&mut self, stream: StreamId, first: u64, results: Vec<T>) {
+        let Some(s) = self.streams.get(&stream) else {
+            return; // closed
+        };
+        let end = first + results.len() as u64;
+        let clean = s.twins.is_empty() && !self.deaths.keys().any(|&(id, _)| id == stream);
+        if clean || (first..end).all(|i| !s.progress.is_done(i)) {
+            if !clean {
+                for index in first..end {
+                    self.deaths.remove(&(stream, index));
+                }
+            }
+            self.deliver(stream, Delivery::Results { first, results });
+            return;
+        }
+        // Rare: split around jobs already delivered by a twin.
+        let mut run = Vec::new();
+        let mut run_first = first;
+        for (index, result) in (first..).zip(results) {
+            if !self.pending(stream, index) {
+                self.deliver(stream, Delivery::Results { first: run_first, results: std::mem::take(&mut run) });
+                run_first = index + 1;
+                continue;
+            }
+            self.deaths.remove(&(stream, index));
+            run.push(result);
+        }
+        self.deliver(stream, Delivery::Results { first: run_first, results: run });
+    }
+
+    /// Fills every worker up to its depth: re-runs first, then fresh input,
+    /// streams in turn; at the end of the input, duplicates queued batches
+    /// onto idle workers.
+    pub(super) fn dispatch(&mut self) {
+        let depth = self.sizer.depth().min(PIPELINE_DEPTH);
+        let cap = self.settings.window / (2 * PIPELINE_DEPTH * self.settings.workers.max(1));
+        let size = self.sizer.batch_size(cap.max(1));
+        while let Some(worker) = self.least_loaded(depth) {
+            let quota = self.quota_left(worker);
+            let Some(ticket) = self.next_rerun().or_else(|| self.fresh_batch(size.min(quota))) else {
+                break;
+            };
+            self.send(worker, ticket);
+        }
+        if self.settings.duplicate_tail && self.reruns.is_empty() {
+            self.duplicate_tail();
+        }
+    }
+
+    /// The live worker with the fewest batches in flight, if it has room.
+    fn least_loaded(&self, depth: usize) -> Option<WorkerId> {
+        self.workers
+            .iter()
+            .filter(|(&id, w)| w.in_flight.len() < depth && self.quota_left(id) > 0)
+            .min_by_key(|(_, w)| w.in_flight.len())
+            .map(|(&id, _)| id)
+    }
+
+    /// Jobs the worker may still be sent before it is recycled.
+    fn quota_left(&self, worker: WorkerId) -> usize {
+        match (self.settings.max_jobs_per_worker, self.workers.get(&worker)) {
+            (Some(max), Some(w)) => max.saturating_sub(w.jobs_sent) as usize,
+            _ => usize::MAX,
+        }
+    }
+
+    fn quota_spent(&self, worker: WorkerId) -> bool {
+        self.quota_left(worker) == 0
+    }
+
+    /// The next queued re-run still needed, minus jobs delivered meanwhile.
+    fn next_rerun(&mut self) -> Option<Ticket> {
+        while let Some(rerun) = self.reruns.pop_front() {
+            let Some(s) = self.streams.get(&rerun.stream) else {
+                continue;
+            };
+            let end = rerun.first + rerun.count as u64;
+            if (rerun.first..end).any(|i| s.progress.is_done(i)) {
+                // Rare: keep only the pieces still pending, in order.
+                let pending: Vec<u64> = (rerun.first..end).filter(|&i| !s.progress.is_done(i)).collect();
+                for piece in runs_of(rerun.stream, &pending, rerun.why).into_iter().rev() {
+                    self.reruns.push_front(piece);
+                }
+                continue;
+            }
+            let s = self.streams.get_mut(&rerun.stream).expect("checked above");
+            s.retries += u64::from(rerun.why == Why::Blamed);
+            let twin = s.twins.contains(&rerun.first);
+            return Some(Ticket {
+                stream: rerun.stream,
+                first: rerun.first,
+                count: rerun.count,
+                answered: 0,
+                twin,
+                risky: rerun.why != Why::Requeued,
+            });
+        }
+        None
+    }
+
+    /// Up to `size` fresh jobs of the next stream (round robin) that has any.
+    fn fresh_batch(&mut self, size: usize) -> Option<Ticket> {
+        let after = self.cursor;
+        let id = self
+            .streams
+            .range(StreamId(after + 1)..)
+            .chain(self.streams.range(..=StreamId(after)))
+            .find(|(_, s)| s.available() > 0 && !s.closed)
+            .map(|(&id, _)| id)?;
+        self.cursor = id.0;
+        let s = self.streams.get_mut(&id).expect("found above");
+        let count = (s.available() as usize).min(size.max(1));
+        let first = s.dispatched;
+        s.dispatched += count as u64;
+        Some(Ticket { stream: id, first, count, answered: 0, twin: false, risky: false })
+    }
+
+    pub(super) fn send(&mut self, worker: WorkerId, ticket: Ticket) {
+        let w = self.workers.get_mut(&worker).expect("sending to a live worker");
+        if w.in_flight.is_empty() {
+            w.busy_since = Some(self.now);
+        }
+        w.jobs_sent += ticket.count as u64;
+        self.actions.push_back(Action::Send {
+            worker,
+            stream: ticket.stream,
+            first: ticket.first,
+            count: ticket.count,
+        });
+        w.in_flight.push_back(ticket);
+    }
+
+    /// At the end of the input a worker with nothing to do takes a copy of a
+    /// batch another worker has queued but not started; whichever copy
+    /// finishes first is delivered, so the run never waits on a queue while
+    /// a core idles. Re-runs after a death are never copied: a job that
+    /// kills workers should cost one worker at a time.
+    fn duplicate_tail(&mut self) {
+        loop {
+            let fresh_left = self.streams.values().any(|s| s.available() > 0 || !s.input_ended);
+            if fresh_left {
+                return;
+            }
+            let Some(idle) =
+                self.workers.iter().find(|(&id, w)| w.in_flight.is_empty() && self.quota_left(id) > 0).map(|(&id, _)| id)
+            else {
+                return;
+            };
+            let victim = self.workers.iter_mut().find(|(_, w)| {
+                w.in_flight.len() >= 2 && w.in_flight.back().is_some_and(|t| t.answered == 0 && !t.twin && !t.risky)
+            });
+            let Some((_, victim)) = victim else {
+                return;
+            };
+            let original = victim.in_flight.back_mut().expect("checked above");
+            original.twin = true;
+            let copy = original.clone();
+            if self.quota_left(idle) < copy.count {
+                return;
+            }
+            if let Some(s) = self.streams.get_mut(&copy.stream) {
+                s.twins.extend(copy.first..copy.end());
+            }
+            self.send(idle, copy);
+        }
+    }
+}
+
+/// Splits sorted indices into runs of consecutive ones.
+pub(super) fn runs_of(stream: StreamId, indices: &[u64], why: Why) -> Vec<Rerun> {
+    let mut runs: Vec<Rerun> = Vec::new();
+    for &index in indices {
+        match runs.last_mut() {
+            Some(run) if run.first + run.count as u64 == index => run.count += 1,
+            _ => runs.push(Rerun { stream, first: index, count: 1, why }),
+        }
+    }
+    runs
+}

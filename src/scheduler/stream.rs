@@ -1,0 +1,69 @@
+//! One stream's bookkeeping: how much input it has, what is delivered, and
+//! for an ordered stream the results waiting for an earlier one.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::progress::Progress;
+use super::types::Delivery;
+
+#[derive(Debug)]
+pub(super) struct Stream<T> {
+    pub ordered: bool,
+    /// Jobs added so far: indices `0..added`.
+    pub added: u64,
+    /// Fresh jobs handed to workers: `dispatched..added` wait for a worker.
+    pub dispatched: u64,
+    pub input_ended: bool,
+    /// The consumer is gone: nothing more is delivered.
+    pub closed: bool,
+    pub progress: Progress,
+    /// Ordered streams: deliveries that arrived before an earlier one.
+    pub held: BTreeMap<u64, Delivery<T>>,
+    /// Ordered streams: the next index to hand to the consumer.
+    pub next_out: u64,
+    /// Jobs delivered so far (in any order).
+    pub delivered: u64,
+    /// Jobs that run on two workers at once; the first answer wins.
+    pub twins: HashSet<u64>,
+    pub retries: u64,
+    pub finished: bool,
+}
+
+impl<T> Stream<T> {
+    pub fn new(ordered: bool) -> Self {
+        Stream {
+            ordered,
+            added: 0,
+            dispatched: 0,
+            input_ended: false,
+            closed: false,
+            progress: Progress::default(),
+            held: BTreeMap::new(),
+            next_out: 0,
+            delivered: 0,
+            twins: HashSet::new(),
+            retries: 0,
+            finished: false,
+        }
+    }
+
+    /// Jobs the consumer has been handed (ordered) or that are done (unordered):
+    /// the window counts from here.
+    pub fn released(&self) -> u64 {
+        if self.ordered {
+            self.next_out
+        } else {
+            self.delivered
+        }
+    }
+
+    /// Fresh jobs waiting for a worker.
+    pub fn available(&self) -> u64 {
+        self.added - self.dispatched
+    }
+
+    /// All input is in and every job is delivered.
+    pub fn complete(&self) -> bool {
+        self.input_ended && self.delivered == self.added && self.held.is_empty()
+    }
+}

@@ -1,0 +1,124 @@
+//! Events from a stream's producer and consumer, and how results reach them.
+
+use super::stream::Stream;
+use super::types::{Action, Delivery, StreamId};
+use super::Scheduler;
+
+impl<T> Scheduler<T> {
+    /// A new stream; `ordered` streams deliver in submission order.
+    pub fn open_stream(&mut self, ordered: bool) -> StreamId {
+        let id = StreamId(self.next_stream);
+        self.next_stream += 1;
+        self.streams.insert(id, Stream::new(ordered));
+        id
+    }
+
+    /// How many more jobs the stream may add now without exceeding its window.
+    pub fn credit(&self, stream: StreamId) -> usize {
+        let Some(s) = self.streams.get(&stream) else {
+            return 0;
+        };
+        if s.closed || s.input_ended {
+            return 0;
+        }
+        let outstanding = s.added - s.released();
+        self.settings.window.saturating_sub(outstanding as usize)
+    }
+
+    /// `count` more jobs were added to the stream (indices continue from the last).
+    pub fn add_jobs(&mut self, stream: StreamId, count: usize) {
+        if let Some(s) = self.streams.get_mut(&stream) {
+            debug_assert!(!s.input_ended, "jobs added after the end of input");
+            s.added += count as u64;
+        }
+        self.dispatch();
+    }
+
+    /// The stream will get no more jobs.
+    pub fn end_input(&mut self, stream: StreamId) {
+        if let Some(s) = self.streams.get_mut(&stream) {
+            s.input_ended = true;
+        }
+        self.check_finished(stream);
+        self.dispatch();
+    }
+
+    /// The consumer is gone. Its queued jobs are dropped, and workers
+    /// holding its jobs are killed so they serve the others instead (their
+    /// other streams' jobs go back unblamed).
+    pub fn close_stream(&mut self, stream: StreamId) {
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        s.closed = true;
+        s.held.clear();
+        self.reruns.retain(|r| r.stream != stream);
+        self.deaths.retain(|(id, _), _| *id != stream);
+        let holding: Vec<_> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| w.in_flight.iter().any(|t| t.stream == stream))
+            .map(|(&id, _)| id)
+            .collect();
+        for worker in holding {
+            self.actions.push_back(Action::Kill { worker });
+            self.abandon_worker(worker);
+        }
+        self.streams.remove(&stream);
+        self.dispatch();
+    }
+
+    /// Hands a delivery to its stream (through the reorder buffer if ordered).
+    pub(super) fn deliver(&mut self, stream: StreamId, delivery: Delivery<T>) {
+        if delivery.is_empty() {
+            return;
+        }
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return; // closed: nobody wants it
+        };
+        let (first, len) = (delivery.first(), delivery.len());
+        let fresh = s.progress.mark(first, len);
+        debug_assert!(fresh, "stream {stream:?}: jobs {first}..{} delivered twice", first + len as u64);
+        if !fresh {
+            return;
+        }
+        s.delivered += len as u64;
+        let before = s.released();
+        if !s.ordered {
+            self.actions.push_back(Action::Deliver { stream, delivery });
+        } else if first == s.next_out {
+            s.next_out += len as u64;
+            self.actions.push_back(Action::Deliver { stream, delivery });
+            while let Some(next) = s.held.remove(&s.next_out) {
+                s.next_out += next.len() as u64;
+                self.actions.push_back(Action::Deliver { stream, delivery: next });
+            }
+        } else {
+            s.held.insert(first, delivery);
+        }
+        let base = s.progress.base();
+        if base > first {
+            self.actions.push_back(Action::Forget { stream, below: base });
+        }
+        if s.released() > before && !s.input_ended {
+            self.actions.push_back(Action::Credit { stream });
+        }
+        self.check_finished(stream);
+    }
+
+    fn check_finished(&mut self, stream: StreamId) {
+        if let Some(s) = self.streams.get_mut(&stream) {
+            if !s.finished && s.complete() {
+                s.finished = true;
+                let retries = s.retries;
+                self.actions.push_back(Action::Finished { stream, retries });
+                self.streams.remove(&stream);
+            }
+        }
+    }
+
+    /// Whether job `index` of `stream` still needs delivering.
+    pub(super) fn pending(&self, stream: StreamId, index: u64) -> bool {
+        self.streams.get(&stream).is_some_and(|s| !s.progress.is_done(index))
+    }
+}

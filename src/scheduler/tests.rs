@@ -1,0 +1,264 @@
+//! The invariant, checked by driving the state machine with random replies,
+//! deaths, timeouts, duplicates and input, with no processes: every job
+//! added is delivered exactly once, ordered streams in order, and every
+//! stream finishes.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+
+use super::*;
+
+/// A job's result names the job, so a misrouted result is caught.
+type Item = (StreamId, u64);
+
+#[derive(Debug, Clone)]
+enum Step {
+    Add { stream: usize, count: usize },
+    End { stream: usize },
+    Reply { worker: usize, count: usize },
+    Die { worker: usize },
+    Timeout,
+    Pause,
+    Close { stream: usize },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0..3usize, 1..40usize).prop_map(|(stream, count)| Step::Add { stream, count }),
+        1 => (0..3usize).prop_map(|stream| Step::End { stream }),
+        8 => (0..4usize, 1..8usize).prop_map(|(worker, count)| Step::Reply { worker, count }),
+        1 => (0..4usize).prop_map(|worker| Step::Die { worker }),
+        1 => Just(Step::Timeout),
+        1 => Just(Step::Pause),
+        1 => (0..20usize).prop_map(|stream| Step::Close { stream }),
+    ]
+}
+
+fn settings() -> impl Strategy<Value = Settings> {
+    (1..4usize, 0..3u32, any::<bool>(), 1..64usize, any::<bool>(), any::<bool>(), prop::option::of(1..20u64))
+        .prop_map(|(workers, retries, timeout, window, duplicate_tail, exact_blame, max_jobs)| Settings {
+            workers,
+            retries,
+            job_timeout: timeout.then_some(Duration::from_secs(1)),
+            window,
+            duplicate_tail,
+            exact_blame,
+            max_jobs_per_worker: max_jobs,
+        })
+}
+
+/// The shell, simulated: what each worker holds, what each stream got.
+struct Sim {
+    scheduler: Scheduler<Item>,
+    now: Instant,
+    streams: Vec<(StreamId, bool)>,
+    closed: Vec<bool>,
+    ended: Vec<bool>,
+    added: Vec<u64>,
+    workers: BTreeMap<WorkerId, VecDeque<(StreamId, u64, usize, usize)>>,
+    got: HashMap<StreamId, Vec<(u64, bool)>>,
+    finished: HashMap<StreamId, u32>,
+    starting: Vec<WorkerId>,
+    sent: HashMap<WorkerId, usize>,
+}
+
+impl Sim {
+    fn new(settings: Settings, ordered: [bool; 3]) -> Sim {
+        let now = Instant::now();
+        let mut scheduler = Scheduler::new(settings, now);
+        let streams = ordered.iter().map(|&o| (scheduler.open_stream(o), o)).collect();
+        let mut sim = Sim {
+            scheduler,
+            now,
+            streams,
+            closed: vec![false; 3],
+            ended: vec![false; 3],
+            added: vec![0; 3],
+            workers: BTreeMap::new(),
+            got: HashMap::new(),
+            finished: HashMap::new(),
+            starting: Vec::new(),
+            sent: HashMap::new(),
+        };
+        sim.pump();
+        sim
+    }
+
+    /// Carries out every action, starting workers at once.
+    fn pump(&mut self) {
+        loop {
+            while let Some(action) = self.scheduler.poll_action() {
+                match action {
+                    Action::StartWorker(id) => self.starting.push(id),
+                    Action::Send { worker, stream, first, count } => {
+                        *self.sent.entry(worker).or_default() += count;
+                        self.workers.get_mut(&worker).expect("send to a live worker").push_back((stream, first, count, 0));
+                    }
+                    Action::Kill { worker } | Action::Retire { worker } => {
+                        self.workers.remove(&worker);
+                    }
+                    Action::Deliver { stream, delivery } => {
+                        let list = self.got.entry(stream).or_default();
+                        match delivery {
+                            Delivery::Results { first, results } => {
+                                for (offset, item) in results.into_iter().enumerate() {
+                                    assert_eq!(item, (stream, first + offset as u64), "misrouted result");
+                                    list.push((item.1, true));
+                                }
+                            }
+                            Delivery::Failed { index, failure } => {
+                                assert!(!failure.deaths.is_empty());
+                                list.push((index, false));
+                            }
+                        }
+                    }
+                    Action::Forget { .. } | Action::Credit { .. } => {}
+                    Action::Finished { stream, .. } => *self.finished.entry(stream).or_default() += 1,
+                }
+            }
+            let Some(id) = self.starting.pop() else {
+                return;
+            };
+            self.workers.insert(id, VecDeque::new());
+            self.scheduler.worker_ready(id, id.0 as u32 + 100);
+        }
+    }
+
+    fn worker(&self, n: usize) -> Option<WorkerId> {
+        let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+        (!ids.is_empty()).then(|| ids[n % ids.len()])
+    }
+
+    fn apply(&mut self, step: Step) {
+        match step {
+            Step::Add { stream, count } => {
+                let (id, _) = self.streams[stream];
+                if self.closed[stream] || self.ended[stream] {
+                    return;
+                }
+                let count = count.min(self.scheduler.credit(id));
+                if count > 0 {
+                    self.added[stream] += count as u64;
+                    self.scheduler.add_jobs(id, count);
+                }
+            }
+            Step::End { stream } => {
+                if !self.closed[stream] && !self.ended[stream] {
+                    self.ended[stream] = true;
+                    self.scheduler.end_input(self.streams[stream].0);
+                }
+            }
+            Step::Reply { worker, count } => {
+                let Some(id) = self.worker(worker) else { return };
+                let Some(front) = self.workers[&id].front().copied() else { return };
+                let (stream, first, total, answered) = front;
+                let count = count.min(total - answered);
+                let start = first + answered as u64;
+                let results: Vec<Item> = (start..start + count as u64).map(|i| (stream, i)).collect();
+                let queue = self.workers.get_mut(&id).unwrap();
+                queue.front_mut().unwrap().3 += count;
+                if answered + count == total {
+                    queue.pop_front();
+                }
+                self.scheduler.reply(id, start, results, Duration::from_micros(count as u64 * 50)).unwrap();
+            }
+            Step::Die { worker } => {
+                let Some(id) = self.worker(worker) else { return };
+                self.workers.remove(&id);
+                self.scheduler.worker_died(id, DeathCause::Signaled(9));
+            }
+            Step::Timeout => {
+                self.now += Duration::from_millis(1500);
+                self.scheduler.set_now(self.now);
+                self.scheduler.tick();
+            }
+            Step::Pause => {
+                self.now += Duration::from_secs(5);
+                self.scheduler.set_now(self.now);
+                self.scheduler.paused(Duration::from_secs(5));
+                self.scheduler.tick();
+            }
+            Step::Close { stream } => {
+                if stream < 3 && !self.closed[stream] {
+                    self.closed[stream] = true;
+                    self.scheduler.close_stream(self.streams[stream].0);
+                }
+            }
+        }
+        self.pump();
+    }
+
+    /// Ends every input and answers everything, as a run does eventually.
+    fn drain(&mut self) {
+        for stream in 0..3 {
+            self.apply(Step::End { stream });
+        }
+        for _ in 0..100_000 {
+            let busy: Vec<usize> =
+                self.workers.iter().enumerate().filter(|(_, (_, q))| !q.is_empty()).map(|(i, _)| i).collect();
+            let Some(&worker) = busy.first() else { return };
+            self.apply(Step::Reply { worker, count: usize::MAX });
+        }
+        panic!("the run never drained");
+    }
+
+    fn check(&self) {
+        for (i, &(id, ordered)) in self.streams.iter().enumerate() {
+            if self.closed[i] {
+                continue;
+            }
+            let got = self.got.get(&id).cloned().unwrap_or_default();
+            let mut indices: Vec<u64> = got.iter().map(|&(index, _)| index).collect();
+            if ordered {
+                assert!(indices.windows(2).all(|w| w[0] < w[1]), "ordered stream {i} out of order: {indices:?}");
+            }
+            indices.sort_unstable();
+            assert_eq!(indices, (0..self.added[i]).collect::<Vec<_>>(), "stream {i}: not exactly once");
+            assert_eq!(self.finished.get(&id).copied(), Some(1), "stream {i} finished once");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_job_is_delivered_exactly_once_and_in_order(
+        settings in settings(),
+        ordered in any::<[bool; 3]>(),
+        steps in prop::collection::vec(step(), 0..200),
+    ) {
+        let mut sim = Sim::new(settings, ordered);
+        for step in steps {
+            sim.apply(step);
+        }
+        sim.drain();
+        sim.check();
+    }
+}
+
+#[test]
+fn a_job_that_kills_every_worker_fails_after_the_retries() {
+    let settings = Settings { workers: 1, retries: 2, ..Settings::default() };
+    let mut sim = Sim::new(settings, [true; 3]);
+    sim.apply(Step::Add { stream: 0, count: 1 });
+    sim.apply(Step::End { stream: 0 });
+    for _ in 0..3 {
+        sim.apply(Step::Die { worker: 0 });
+    }
+    let got = &sim.got[&sim.streams[0].0];
+    assert_eq!(got, &[(0, false)]);
+}
+
+#[test]
+fn a_recycled_worker_is_sent_exactly_its_quota() {
+    let settings = Settings { workers: 1, max_jobs_per_worker: Some(3), ..Settings::default() };
+    let mut sim = Sim::new(settings, [true; 3]);
+    sim.apply(Step::Add { stream: 0, count: 10 });
+    sim.drain();
+    sim.check();
+    assert!(sim.sent.len() >= 4, "10 jobs at 3 a worker need 4 workers");
+    assert!(sim.sent.values().all(|&sent| sent <= 3), "{:?}", sim.sent);
+}
