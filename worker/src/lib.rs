@@ -1,16 +1,28 @@
 //! Everything that runs inside a procpool worker process, and everything the
 //! supervisor and the worker must agree on.
 //!
-//! * [`primes`]: the prime kernels (the book's trial division and the fast one).
+//! * [`job`]: the [`Job`] trait users implement.
 //! * [`protocol`]: message types, the bincode codec, the handshake and its version.
-//! * [`serve`]: the worker's loop: connect, handshake, check batches until EOF.
+//! * [`build_id`] and [`entry`]: how a worker knows it runs the supervisor's
+//!   build and finds the code for the job type without a registry.
+//! * [`serve`]: the worker's loop: connect, handshake, run batches until EOF,
+//!   a panic caught per job.
+//! * [`timing`]: the one place a job is timed, for every executor.
+//! * [`primes`]: the prime kernels (the book's trial division and the fast
+//!   one) and the prime check as a job.
 //!
 //! This crate never imports the supervisor; the supervisor imports it.
 
+#[cfg(not(target_os = "linux"))]
+compile_error!("procpool runs on Linux only: workers rely on PR_SET_PDEATHSIG, /proc and Unix sockets.");
+
+pub mod build_id;
+pub mod entry;
+pub mod job;
 pub mod primes;
 pub mod protocol;
 pub mod serve;
 pub mod timing;
 
-pub use primes::Kernel;
-pub use protocol::PrimeResult;
+pub use job::Job;
+pub use primes::{Kernel, PrimeCheck, PrimeResult};

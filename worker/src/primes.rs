@@ -46,3 +46,52 @@ impl std::fmt::Display for Kernel {
         f.write_str(self.name())
     }
 }
+
+/// The prime checker as a pool job: is `n` prime, by `kernel`?
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrimeCheck {
+    pub n: u64,
+    pub kernel: Kernel,
+}
+
+impl crate::Job for PrimeCheck {
+    type Output = bool;
+
+    fn run(self) -> bool {
+        self.kernel.is_prime(self.n)
+    }
+}
+
+/// One checked number, as every executor reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrimeResult {
+    /// Position in submission order, from 0.
+    pub index: u64,
+    pub n: u64,
+    pub prime: bool,
+    /// `CLOCK_MONOTONIC` reading when the check began: comparable across the
+    /// processes of one machine, so runs can be drawn on one timeline.
+    pub started_at: std::time::Duration,
+    /// Wall time of the check, measured where it ran.
+    pub elapsed: std::time::Duration,
+    /// CPU time of the check; below `elapsed` when the core was shared.
+    pub cpu: std::time::Duration,
+    /// The process that ran the check.
+    pub pid: u32,
+}
+
+impl PrimeResult {
+    /// Joins a job with its timed verdict.
+    pub fn new(index: u64, n: u64, outcome: crate::timing::Outcome, pid: u32) -> Self {
+        use std::time::Duration;
+        PrimeResult {
+            index,
+            n,
+            prime: outcome.output,
+            started_at: Duration::from_nanos(outcome.started_ns),
+            elapsed: Duration::from_nanos(outcome.elapsed_ns),
+            cpu: Duration::from_nanos(outcome.cpu_ns),
+            pid,
+        }
+    }
+}

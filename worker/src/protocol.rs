@@ -4,145 +4,160 @@
 //! The handshake ([`Hello`]) travels over ipc-channel's own typed channel
 //! because it carries channel endpoints. Everything after it travels as
 //! [`Frame`]s: bincode 2 bytes with a size limit, so a job batch or result
-//! batch costs one copy and no per-element framing.
-
-use std::time::Duration;
+//! batch costs one copy and no per-element framing. The first frame to a
+//! worker is its [`Setup`]; then job batches ([`JobBatch`]) go one way and
+//! [`Reply`]s the other.
 
 use ipc_channel::ipc::{IpcReceiver, IpcSender};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::primes::Kernel;
+use crate::timing::{Segment, Timed};
 
 /// Bumped whenever a message type changes; checked at the handshake.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest frame either side will decode (16 MiB). Batches are far
-/// smaller (a few thousand numbers); anything bigger is a bug or an attack.
+/// smaller; anything bigger is a bug or an attack.
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
 
-/// First argument that turns the `procpool` binary into a worker; the second
-/// is the name of the supervisor's one-shot server, the third its pid.
+/// First argument that turns a binary into a worker; the second is the name
+/// of the supervisor's one-shot server, the third its pid.
 pub const WORKER_FLAG: &str = "--procpool-worker";
+
+/// Bytes of the secret a worker reads from its stdin and returns in its
+/// [`Hello`], proving it is the process the supervisor started.
+pub const TOKEN_BYTES: usize = 16;
 
 /// One message's bytes. ipc-channel carries them as a raw byte string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frame(#[serde(with = "serde_bytes")] pub Vec<u8>);
 
-/// A worker's first and only typed message: who it is, which protocol it
-/// speaks, and its two private channels.
+/// A worker's first and only typed message: who it is, which protocol and
+/// build it runs, the secret it was handed, and its two private channels.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Hello {
     /// Must equal [`PROTOCOL_VERSION`] or the supervisor rejects the worker.
     pub protocol: u32,
     /// The worker's process id, as the worker itself sees it.
     pub pid: u32,
-    /// Where the supervisor sends [`JobBatch`] frames.
+    /// The worker's [`build_id`](crate::build_id::build_id).
+    pub build_id: Vec<u8>,
+    /// The secret read from stdin (see [`TOKEN_BYTES`]).
+    pub token: Vec<u8>,
+    /// Where the supervisor sends frames.
     pub jobs: IpcSender<Frame>,
-    /// Where the supervisor receives [`ResultBatch`] frames.
+    /// Where the supervisor receives frames.
     pub results: IpcReceiver<Frame>,
 }
 
-/// Consecutive jobs `first_index..first_index + numbers.len()`.
+/// The supervisor's first frame: what the worker is to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobBatch {
-    pub first_index: u64,
-    pub kernel: Kernel,
-    pub numbers: Vec<u64>,
+pub struct Setup {
+    /// The supervisor's build id; the worker refuses to go on if it differs.
+    pub build_id: Vec<u8>,
+    /// `std::any::type_name` of the job type, checked again after the jump.
+    pub job_type: String,
+    /// Offset of `serve_jobs::<J>` (see [`crate::entry`]).
+    pub serve: i64,
+    /// Offset of the user's initializer, if any.
+    pub init: Option<i64>,
+    /// Reply after every job (exact blame) instead of every ~20 ms.
+    pub reply_every_job: bool,
 }
 
-/// The same wire format as [`JobBatch`], borrowed, so the supervisor encodes
-/// a batch without copying its numbers.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct JobBatchRef<'a> {
+/// Consecutive jobs `first_index..first_index + jobs.len()`.
+///
+/// The supervisor never builds one: it stores each job encoded on its own
+/// and concatenates them with [`batch_frame`], which gives the same bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobBatch<J> {
     pub first_index: u64,
-    pub kernel: Kernel,
-    pub numbers: &'a [u64],
+    pub jobs: Vec<J>,
 }
 
-/// Outcomes for consecutive jobs starting at `first_index`. A worker may
-/// answer one batch with several of these (it flushes long batches early).
+/// Results for consecutive jobs from `first_index` on. A worker may answer
+/// one batch with several of these (it replies to long batches early).
 ///
 /// Packed for the millions-of-tiny-jobs case: one varint per job
-/// (`elapsed_ns << 1 | prime`); the CPU share and the start time once per
-/// message, since the jobs of a message ran back to back.
+/// (`elapsed_ns << 1 | panicked`), then the outputs of the jobs that
+/// returned and the messages of those that panicked; the CPU share and the
+/// start time once per message, since the jobs of a message ran back to back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResultBatch {
+pub struct Reply<O> {
     pub first_index: u64,
     /// CPU time / wall time of the worker thread over these jobs.
     pub cpu_share: f64,
     /// `CLOCK_MONOTONIC` nanoseconds when the first of these jobs started.
     pub started_ns: u64,
-    pub verdicts: Vec<u64>,
+    pub timings: Vec<u64>,
+    pub outputs: Vec<O>,
+    pub panics: Vec<String>,
 }
 
-impl ResultBatch {
+/// What one job came to: its output, or the message it panicked with.
+pub type JobOutcome<O> = Result<O, String>;
+
+impl<O> Reply<O> {
     /// Packs a segment of consecutive, back-to-back outcomes.
-    pub fn pack(first_index: u64, outcomes: &[Outcome], cpu_share: f64) -> Self {
-        let verdicts =
-            outcomes.iter().map(|o| (o.elapsed_ns.min(u64::MAX >> 1) << 1) | u64::from(o.prime)).collect();
-        let started_ns = outcomes.first().map_or(0, |o| o.started_ns);
-        ResultBatch { first_index, cpu_share, started_ns, verdicts }
-    }
-
-    /// The outcomes, in order.
-    pub fn outcomes(&self) -> impl Iterator<Item = Outcome> + '_ {
-        let share = self.cpu_share.clamp(0.0, 1.0);
-        self.verdicts.iter().scan(self.started_ns, move |next_start, &verdict| {
-            let elapsed_ns = verdict >> 1;
-            let started_ns = *next_start;
-            *next_start = next_start.saturating_add(elapsed_ns);
-            Some(Outcome {
-                prime: verdict & 1 == 1,
-                started_ns,
-                elapsed_ns,
-                cpu_ns: (elapsed_ns as f64 * share) as u64,
-            })
-        })
-    }
-}
-
-/// What checking one number found, and what it cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outcome {
-    pub prime: bool,
-    /// `CLOCK_MONOTONIC` nanoseconds when the check began.
-    pub started_ns: u64,
-    /// Wall time around the check alone.
-    pub elapsed_ns: u64,
-    /// CPU time the checking thread got during the check (see [`crate::timing`]).
-    pub cpu_ns: u64,
-}
-
-/// One checked number, as every executor reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PrimeResult {
-    /// Position in submission order, from 0.
-    pub index: u64,
-    pub n: u64,
-    pub prime: bool,
-    /// `CLOCK_MONOTONIC` reading when the check began: comparable across the
-    /// processes of one machine, so runs can be drawn on one timeline.
-    pub started_at: Duration,
-    /// Wall time of the check, measured where it ran.
-    pub elapsed: Duration,
-    /// CPU time of the check; below `elapsed` when the core was shared.
-    pub cpu: Duration,
-    /// The process that ran the check.
-    pub pid: u32,
-}
-
-impl PrimeResult {
-    /// Joins a job with its outcome.
-    pub fn new(index: u64, n: u64, outcome: Outcome, pid: u32) -> Self {
-        PrimeResult {
-            index,
-            n,
-            prime: outcome.prime,
-            started_at: Duration::from_nanos(outcome.started_ns),
-            elapsed: Duration::from_nanos(outcome.elapsed_ns),
-            cpu: Duration::from_nanos(outcome.cpu_ns),
-            pid,
+    pub fn pack(first_index: u64, segment: Segment<JobOutcome<O>>) -> Self {
+        let started_ns = segment.outcomes.first().map_or(0, |o| o.started_ns);
+        let mut reply = Reply {
+            first_index,
+            cpu_share: segment.cpu_share,
+            started_ns,
+            timings: Vec::with_capacity(segment.outcomes.len()),
+            outputs: Vec::with_capacity(segment.outcomes.len()),
+            panics: Vec::new(),
+        };
+        for outcome in segment.outcomes {
+            let elapsed = outcome.elapsed_ns.min(u64::MAX >> 1) << 1;
+            match outcome.output {
+                Ok(output) => {
+                    reply.timings.push(elapsed);
+                    reply.outputs.push(output);
+                }
+                Err(message) => {
+                    reply.timings.push(elapsed | 1);
+                    reply.panics.push(message);
+                }
+            }
         }
+        reply
+    }
+
+    /// How many jobs it answers.
+    pub fn len(&self) -> usize {
+        self.timings.len()
+    }
+
+    /// True if it answers none.
+    pub fn is_empty(&self) -> bool {
+        self.timings.is_empty()
+    }
+
+    /// Whether the counts agree (one output or message per timing).
+    pub fn is_consistent(&self) -> bool {
+        let panicked = self.timings.iter().filter(|&&t| t & 1 == 1).count();
+        panicked == self.panics.len() && self.timings.len() - panicked == self.outputs.len()
+    }
+
+    /// The outcomes, in order, with their timings. Call only on a consistent reply.
+    pub fn unpack(self) -> impl Iterator<Item = Timed<JobOutcome<O>>> {
+        let share = self.cpu_share.clamp(0.0, 1.0);
+        let mut outputs = self.outputs.into_iter();
+        let mut panics = self.panics.into_iter();
+        let mut next_start = self.started_ns;
+        self.timings.into_iter().map(move |timing| {
+            let elapsed_ns = timing >> 1;
+            let started_ns = next_start;
+            next_start = next_start.saturating_add(elapsed_ns);
+            let output = if timing & 1 == 1 {
+                Err(panics.next().unwrap_or_default())
+            } else {
+                outputs.next().ok_or_else(|| "missing output".to_string())
+            };
+            Timed { output, started_ns, elapsed_ns, cpu_ns: (elapsed_ns as f64 * share) as u64 }
+        })
     }
 }
 
@@ -184,63 +199,80 @@ pub fn decode<T: DeserializeOwned>(frame: &Frame) -> Result<T, CodecError> {
     Ok(message)
 }
 
+/// Appends one job's encoding to `out`, as it appears inside a [`JobBatch`].
+pub fn encode_job<J: Serialize>(job: &J, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    bincode::serde::encode_into_std_write(job, out, config())?;
+    Ok(())
+}
+
+/// A [`JobBatch`] frame from `count` jobs already encoded back to back by
+/// [`encode_job`]: the batch's header, then their bytes as they are.
+pub fn batch_frame(first_index: u64, count: usize, jobs: impl FnOnce(&mut Vec<u8>)) -> Result<Frame, CodecError> {
+    let mut bytes = bincode::serde::encode_to_vec((first_index, count as u64), config())?;
+    jobs(&mut bytes);
+    if bytes.len() > MAX_FRAME_BYTES {
+        return Err(CodecError::TooLarge(bytes.len()));
+    }
+    Ok(Frame(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
     #[test]
-    fn job_batch_round_trips() {
-        let batch = JobBatch { first_index: 7, kernel: Kernel::Book, numbers: vec![2, 3, u64::MAX] };
-        assert_eq!(decode::<JobBatch>(&encode(&batch).unwrap()).unwrap(), batch);
-    }
-
-    #[test]
-    fn borrowed_batch_encodes_like_the_owned_one() {
-        let numbers = [5, 6, 7];
-        let borrowed = JobBatchRef { first_index: 1, kernel: Kernel::Fast, numbers: &numbers };
-        let owned = JobBatch { first_index: 1, kernel: Kernel::Fast, numbers: numbers.to_vec() };
-        assert_eq!(encode(&borrowed).unwrap(), encode(&owned).unwrap());
+    fn a_batch_of_separately_encoded_jobs_decodes_as_a_job_batch() {
+        let jobs = vec![(2u64, "a".to_string()), (u64::MAX, "bc".into())];
+        let frame = batch_frame(7, jobs.len(), |out| {
+            for job in &jobs {
+                encode_job(job, out).unwrap();
+            }
+        })
+        .unwrap();
+        assert_eq!(decode::<JobBatch<(u64, String)>>(&frame).unwrap(), JobBatch { first_index: 7, jobs });
     }
 
     #[test]
     fn trailing_bytes_are_rejected() {
-        let mut frame =
-            encode(&ResultBatch { first_index: 0, cpu_share: 1.0, started_ns: 0, verdicts: vec![] }).unwrap();
+        let mut frame = encode(&7u64).unwrap();
         frame.0.push(0);
-        assert!(matches!(decode::<ResultBatch>(&frame), Err(CodecError::Trailing(1))));
+        assert!(matches!(decode::<u64>(&frame), Err(CodecError::Trailing(1))));
     }
 
     #[test]
     fn a_length_prefix_beyond_the_limit_is_rejected_without_allocating() {
-        // first_index 0, kernel 0, then a varint length of u64::MAX numbers.
-        let frame = Frame(vec![0, 0, 253, 255, 255, 255, 255, 255, 255, 255, 255]);
-        assert!(decode::<JobBatch>(&frame).is_err());
+        // first_index 0, then a varint length of u64::MAX jobs.
+        let frame = Frame(vec![0, 253, 255, 255, 255, 255, 255, 255, 255, 255]);
+        assert!(decode::<JobBatch<u64>>(&frame).is_err());
     }
 
     proptest! {
         #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let frame = Frame(bytes);
-            let _ = decode::<JobBatch>(&frame);
-            let _ = decode::<ResultBatch>(&frame);
+            let _ = decode::<JobBatch<u64>>(&frame);
+            let _ = decode::<Reply<bool>>(&frame);
+            let _ = decode::<Setup>(&frame);
         }
 
         #[test]
-        fn results_round_trip(first in any::<u64>(), share in 0.0f64..=1.0, start in 0u64..1 << 62, raw in proptest::collection::vec((any::<bool>(), 0u64..1 << 40), 0..64)) {
+        fn replies_round_trip(first in any::<u64>(), share in 0.0f64..=1.0, start in 0u64..1 << 62, raw in proptest::collection::vec((any::<Option<bool>>(), 0u64..1 << 40), 0..64)) {
             let mut next_start = start;
-            let outcomes: Vec<Outcome> = raw
+            let outcomes: Vec<Timed<JobOutcome<bool>>> = raw
                 .into_iter()
-                .map(|(prime, elapsed_ns)| {
+                .map(|(output, elapsed_ns)| {
                     let started_ns = next_start;
                     next_start += elapsed_ns;
-                    Outcome { prime, started_ns, elapsed_ns, cpu_ns: (elapsed_ns as f64 * share) as u64 }
+                    let output = output.ok_or_else(|| format!("panic at {started_ns}"));
+                    Timed { output, started_ns, elapsed_ns, cpu_ns: (elapsed_ns as f64 * share) as u64 }
                 })
                 .collect();
-            let batch = ResultBatch::pack(first, &outcomes, share);
-            let decoded = decode::<ResultBatch>(&encode(&batch).unwrap()).unwrap();
-            prop_assert_eq!(&decoded, &batch);
-            prop_assert_eq!(decoded.outcomes().collect::<Vec<_>>(), outcomes);
+            let reply = Reply::pack(first, Segment { offset: 0, outcomes: outcomes.clone(), cpu_share: share });
+            let decoded = decode::<Reply<bool>>(&encode(&reply).unwrap()).unwrap();
+            prop_assert_eq!(&decoded, &reply);
+            prop_assert!(decoded.is_consistent());
+            prop_assert_eq!(decoded.unpack().collect::<Vec<_>>(), outcomes);
         }
     }
 }

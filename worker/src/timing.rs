@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use nix::time::{clock_gettime, ClockId};
 
 use crate::primes::Kernel;
-use crate::protocol::Outcome;
 
 /// `CLOCK_MONOTONIC` now: one clock for every process on the machine, so job
 /// start times from different workers line up on one timeline.
@@ -24,55 +23,73 @@ pub fn thread_cpu_time() -> Duration {
     clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map(Duration::from).unwrap_or_default()
 }
 
-/// Consecutive outcomes handed out by [`check_timed`].
-#[derive(Debug, Clone, Copy)]
-pub struct Segment<'a> {
-    /// Position of the first outcome's number within the checked slice.
+/// One job's result and what it cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timed<O> {
+    pub output: O,
+    /// `CLOCK_MONOTONIC` nanoseconds when the job began.
+    pub started_ns: u64,
+    /// Wall time around the job alone.
+    pub elapsed_ns: u64,
+    /// CPU time the running thread got during the job (shared out, see above).
+    pub cpu_ns: u64,
+}
+
+/// A prime check's verdict and cost, as the in-process executors see it.
+pub type Outcome = Timed<bool>;
+
+/// Consecutive outcomes handed out by [`run_timed`].
+#[derive(Debug, Clone)]
+pub struct Segment<O> {
+    /// Position of the first outcome's input within the whole run.
     pub offset: usize,
-    pub outcomes: &'a [Outcome],
+    pub outcomes: Vec<Timed<O>>,
     /// CPU time / wall time of the thread over the segment (each outcome's
     /// `cpu_ns` is its `elapsed_ns` times this), so it can travel once per segment.
     pub cpu_share: f64,
 }
 
-/// Checks `numbers` in order, timing each, and hands the outcomes to `flush`
-/// in segments: whenever `flush_after` of wall time has passed since the last
-/// segment, and at the end. An error from `flush` stops the checking.
-pub fn check_timed<E>(
-    kernel: Kernel,
-    numbers: &[u64],
+/// Runs `inputs` through `run` in order, timing each, and hands the outcomes
+/// to `flush` in segments: whenever `flush_after` of wall time has passed
+/// since the last segment (so `Duration::ZERO` means after every job), and at
+/// the end. An error from `flush` stops the run.
+pub fn run_timed<I, O, E>(
+    inputs: impl IntoIterator<Item = I>,
+    mut run: impl FnMut(I) -> O,
     flush_after: Duration,
-    mut flush: impl FnMut(Segment<'_>) -> Result<(), E>,
+    mut flush: impl FnMut(Segment<O>) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut outcomes = Vec::with_capacity(numbers.len());
-    let mut segment_start = 0;
+    let mut inputs = inputs.into_iter().peekable();
+    let mut outcomes = Vec::with_capacity(inputs.size_hint().0);
+    let mut offset = 0;
     let mut segment_wall = Instant::now();
     let mut segment_clock = monotonic_now();
     let mut segment_cpu = thread_cpu_time();
     // One clock read per job: each job's end is the next job's start. The
-    // few nanoseconds of bookkeeping between two checks land in the later job.
+    // few nanoseconds of bookkeeping between two jobs land in the later job.
     let mut started = segment_wall;
-    for (i, &n) in numbers.iter().enumerate() {
-        let prime = kernel.is_prime(n);
+    while let Some(input) = inputs.next() {
+        let output = run(input);
         let finished = Instant::now();
-        outcomes.push(Outcome {
-            prime,
+        outcomes.push(Timed {
+            output,
             started_ns: nanos(segment_clock + (started - segment_wall)),
             elapsed_ns: nanos(finished - started),
             cpu_ns: 0,
         });
         started = finished;
-        let last = i + 1 == numbers.len();
-        if last || finished - segment_wall >= flush_after {
+        if inputs.peek().is_none() || finished - segment_wall >= flush_after {
             let cpu_now = thread_cpu_time();
             let wall = (finished - segment_wall).as_secs_f64();
             let cpu = (cpu_now.saturating_sub(segment_cpu)).as_secs_f64();
             let share = if wall > 0.0 { (cpu / wall).min(1.0) } else { 1.0 };
-            for outcome in &mut outcomes[segment_start..] {
+            for outcome in &mut outcomes {
                 outcome.cpu_ns = (outcome.elapsed_ns as f64 * share) as u64;
             }
-            flush(Segment { offset: segment_start, outcomes: &outcomes[segment_start..], cpu_share: share })?;
-            segment_start = i + 1;
+            let count = outcomes.len();
+            let segment = std::mem::replace(&mut outcomes, Vec::with_capacity(count));
+            flush(Segment { offset, outcomes: segment, cpu_share: share })?;
+            offset += count;
             // Flushing is not a job: restart the clocks after it.
             segment_wall = Instant::now();
             segment_clock = monotonic_now();
@@ -81,6 +98,16 @@ pub fn check_timed<E>(
         }
     }
     Ok(())
+}
+
+/// [`run_timed`] for prime checks with `kernel`.
+pub fn check_timed<E>(
+    kernel: Kernel,
+    numbers: &[u64],
+    flush_after: Duration,
+    flush: impl FnMut(Segment<bool>) -> Result<(), E>,
+) -> Result<(), E> {
+    run_timed(numbers.iter().copied(), |n| kernel.is_prime(n), flush_after, flush)
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -97,7 +124,7 @@ mod tests {
         let mut seen = Vec::new();
         check_timed::<()>(Kernel::Book, &numbers, Duration::ZERO, |segment| {
             assert_eq!(segment.offset, seen.len());
-            seen.extend(segment.outcomes.iter().map(|o| o.prime));
+            seen.extend(segment.outcomes.iter().map(|o| o.output));
             Ok(())
         })
         .unwrap();
