@@ -1,24 +1,47 @@
-//! procpool: run CPU-bound prime checks on worker processes and show,
-//! honestly, how the work scales over cores.
+//! procpool: a crash-proof pool of worker processes for any serde [`Job`],
+//! the Rust answer to Python's `ProcessPoolExecutor`.
 //!
-//! * [`pool`]: the [`pool::ProcessPool`] library type (spawn, dispatch, reorder, death, shutdown).
-//! * [`executor`]: one interface over sequential, rayon and process execution.
-//! * [`input`]: where numbers come from, validated line by line.
-//! * [`report`]: the book's lines, JSON Lines, summaries, the comparison.
-//! * [`app`]: the command-line program that ties them together.
+//! ```no_run
+//! use procpool::{Job, ProcessPool};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Square(u64);
+//!
+//! impl Job for Square {
+//!     type Output = u64;
+//!     fn run(self) -> u64 { self.0 * self.0 }
+//! }
+//!
+//! fn main() {
+//!     procpool::worker_entry(); // in a worker: serves jobs and never returns
+//!     let pool = ProcessPool::<Square>::builder().workers(4).build().expect("pool");
+//!     for outcome in pool.map((0..1000).map(Square)) {
+//!         let square: u64 = outcome.expect("job");
+//!     }
+//!     assert_eq!(pool.submit(Square(7)).wait().unwrap(), 49);
+//! }
+//! ```
+//!
+//! * [`ProcessPool`] and its [`ProcessPoolBuilder`]: the pool (see `pool` for
+//!   the guarantees), [`Map`] and friends: its results.
+//! * [`scheduler`]: the pool's decisions as a state machine with no I/O,
+//!   for driving the same scheduling over another transport.
+//!
+//! Linux only: workers rely on `PR_SET_PDEATHSIG`, `/proc` and Unix sockets.
 
-pub mod app;
-pub mod cli;
-pub mod executor;
-pub mod input;
-pub mod pool;
-pub mod report;
+mod pool;
+pub mod scheduler;
 
-pub use procpool_worker::{Kernel, PrimeResult};
+pub use pool::{
+    available_cores, descriptors_needed, Death, DeathCause, Detailed, Feeder, Finished, JobError, JobHandle, Map,
+    PoolError, PoolEvent, ProcessPool, ProcessPoolBuilder, Unordered, WorkerOutput, MAX_WORKERS,
+};
+pub use procpool_worker::{Job, Kernel, PrimeCheck, PrimeResult};
 
-/// Turns this process into a worker if it was started as one, and never
-/// returns in that case. Call it first thing in `main` of any binary that
-/// builds a [`pool::ProcessPool`] without setting its `program`.
+/// Turns this process into a worker if a pool started it as one, and never
+/// returns in that case. Call it first thing in `main` of every binary that
+/// builds a [`ProcessPool`]: workers are this same binary, started again.
 pub fn worker_entry() {
     use procpool_worker::protocol::WORKER_FLAG;
     let mut args = std::env::args_os().skip(1);
@@ -31,12 +54,17 @@ pub fn worker_entry() {
         (Some(server), Some(supervisor)) => match procpool_worker::serve::serve(&server, supervisor) {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("procpool worker {}: {e}", std::process::id());
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "procpool worker {}: {e}", std::process::id());
                 1
             }
         },
         _ => {
-            eprintln!("procpool worker: usage: procpool {WORKER_FLAG} SERVER SUPERVISOR_PID (started by a pool, not by hand)");
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "procpool worker: usage: PROGRAM {WORKER_FLAG} SERVER SUPERVISOR_PID (started by a pool, not by hand)"
+            );
             2
         }
     };

@@ -1,76 +1,179 @@
 //! [`ProcessPoolBuilder`]: every knob of a pool, and `build`, which starts it.
 
+use std::any::type_name;
+use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use ipc_channel::ipc::IpcReceiverSet;
-use procpool_worker::Kernel;
+use procpool_worker::build_id::build_id;
+use procpool_worker::entry::{self, InitFn};
+use procpool_worker::protocol::{Frame, Setup};
+use procpool_worker::serve::serve_jobs;
+use procpool_worker::Job;
 
-use super::limits::make_room_for_descriptors;
-use super::{BatchSizer, Config, PoolError, PoolEvent, ProcessPool, MAX_WORKERS};
+use super::dispatcher::{Command, Core, Dispatcher, Start};
+use super::error::{PoolError, PoolEvent};
+use super::limits::{available_cores, make_room_for_descriptors};
+use super::process::{Launch, WorkerOutput};
+use super::spawner::Spawner;
+use super::{ProcessPool, MAX_WORKERS};
+use crate::scheduler::{Scheduler, Settings};
 
 /// Configures a [`ProcessPool`]; start from [`ProcessPool::builder`].
-pub struct ProcessPoolBuilder {
-    pub(super) config: Config,
-    pub(super) program: Option<PathBuf>,
+pub struct ProcessPoolBuilder<J: Job> {
+    settings: Settings,
+    retries: Option<u32>,
+    repeatable: bool,
+    program: Option<PathBuf>,
+    env: Vec<(String, String)>,
+    current_dir: Option<PathBuf>,
+    stdout: WorkerOutput,
+    stderr: WorkerOutput,
+    handshake_timeout: Duration,
+    initializer: Option<InitFn>,
+    cancel: Option<Arc<AtomicBool>>,
+    on_event: Option<super::EventHook<J>>,
+    job: PhantomData<fn(J)>,
 }
 
-impl ProcessPoolBuilder {
+impl<J: Job> std::fmt::Debug for ProcessPoolBuilder<J> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessPoolBuilder")
+            .field("job", &type_name::<J>())
+            .field("settings", &self.settings)
+            .field("retries", &self.retries)
+            .field("repeatable", &self.repeatable)
+            .field("program", &self.program)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<J: Job> Default for ProcessPoolBuilder<J> {
+    fn default() -> Self {
+        ProcessPoolBuilder {
+            settings: Settings { workers: available_cores(), ..Settings::default() },
+            retries: None,
+            repeatable: false,
+            program: None,
+            env: Vec::new(),
+            current_dir: None,
+            stdout: WorkerOutput::Inherit,
+            stderr: WorkerOutput::Inherit,
+            handshake_timeout: Duration::from_secs(10),
+            initializer: None,
+            cancel: None,
+            on_event: None,
+            job: PhantomData,
+        }
+    }
+}
+
+impl<J: Job> ProcessPoolBuilder<J> {
     /// Number of worker processes (1..=[`MAX_WORKERS`]; default: the cores this process may use).
     pub fn workers(mut self, workers: usize) -> Self {
-        self.config.workers = workers;
+        self.settings.workers = workers;
         self
     }
 
-    /// The primality kernel the workers run (default [`Kernel::Fast`]).
-    pub fn kernel(mut self, kernel: Kernel) -> Self {
-        self.config.kernel = kernel;
+    /// Declares the jobs safe to run more than once (pure, or idempotent).
+    /// Then a job whose worker died is retried (2 times unless
+    /// [`retries`](Self::retries) says otherwise), workers answer in groups
+    /// (cheaper for tiny jobs), and at the end of the input an idle worker
+    /// runs a copy of a batch another worker has queued. Without it, no job
+    /// ever starts twice: retries default to 0, and a job that completed
+    /// is never re-run because its answer was lost with its worker.
+    pub fn repeatable(mut self, repeatable: bool) -> Self {
+        self.repeatable = repeatable;
         self
     }
 
-    /// The executable started in worker mode (default: the current executable).
-    pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
-        self.program = Some(program.into());
+    /// How many times a job that was running when its worker died (or timed
+    /// out) runs again before it fails (default 2 if
+    /// [`repeatable`](Self::repeatable), else 0).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = Some(retries);
         self
     }
 
     /// Kill a worker whose current job runs longer than this, and retry or fail the job.
     pub fn job_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.config.job_timeout = timeout;
+        self.settings.job_timeout = timeout;
         self
     }
 
-    /// How many times a job that killed its worker is run again before it is
-    /// reported as failed (default 2).
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.config.retries = retries;
+    /// Replace a worker after it has run this many jobs (for jobs that leak).
+    pub fn max_jobs_per_worker(mut self, jobs: u64) -> Self {
+        self.settings.max_jobs_per_worker = Some(jobs.max(1));
+        self
+    }
+
+    /// A function run once in each worker before its first job (a plain
+    /// `fn`: it runs in another process, so it cannot capture anything).
+    /// If it panics, that worker exits and its first jobs count it as a death.
+    pub fn initializer(mut self, init: fn()) -> Self {
+        self.initializer = Some(init);
+        self
+    }
+
+    /// Sets an environment variable for every worker.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The working directory of every worker (default: the supervisor's).
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.current_dir = Some(dir.into());
+        self
+    }
+
+    /// Where workers' stdout goes (default: the supervisor's).
+    pub fn worker_stdout(mut self, output: WorkerOutput) -> Self {
+        self.stdout = output;
+        self
+    }
+
+    /// Where workers' stderr goes (default: the supervisor's).
+    pub fn worker_stderr(mut self, output: WorkerOutput) -> Self {
+        self.stderr = output;
+        self
+    }
+
+    /// The executable started in worker mode (default: this very executable,
+    /// through `/proc/self/exe`, so deleting or replacing the file mid-run
+    /// changes nothing). Another path must be the same build: the handshake
+    /// checks it.
+    pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = Some(program.into());
         self
     }
 
     /// How long a starting worker may take to shake hands (default 10 s).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.config.handshake_timeout = timeout;
+        self.handshake_timeout = timeout;
         self
     }
 
-    /// Bound on results held for reordering (default [`DEFAULT_WINDOW`](super::DEFAULT_WINDOW)).
+    /// Bound on jobs submitted and not yet delivered, per map (default 131072).
     pub fn window(mut self, window: usize) -> Self {
-        self.config.window = window.max(1);
+        self.settings.window = window.max(1);
         self
     }
 
-    /// A flag that, once set (e.g. by a signal handler), makes a running map
-    /// return [`PoolError::Cancelled`] within about 50 ms.
+    /// A flag that, once set (e.g. by a signal handler), stops every map
+    /// with [`PoolError::Cancelled`] within about 50 ms.
     pub fn cancel_flag(mut self, flag: Arc<AtomicBool>) -> Self {
-        self.config.cancel = Some(flag);
+        self.cancel = Some(flag);
         self
     }
 
-    /// Called with every [`PoolEvent`] (worker deaths, replacements) as it happens.
-    pub fn on_event(mut self, hook: impl FnMut(&PoolEvent) + Send + 'static) -> Self {
-        self.config.on_event = Some(Box::new(hook));
+    /// Called with every [`PoolEvent`] (worker deaths, replacements) as it
+    /// happens, on the pool's own thread.
+    pub fn on_event(mut self, hook: impl FnMut(&PoolEvent<J>) + Send + 'static) -> Self {
+        self.on_event = Some(Box::new(hook));
         self
     }
 
@@ -79,24 +182,56 @@ impl ProcessPoolBuilder {
     /// Each worker costs the supervisor up to four file descriptors while
     /// starting and two after; the soft `RLIMIT_NOFILE` is raised to the hard
     /// limit if the pool would not fit under it.
-    pub fn build(mut self) -> Result<ProcessPool, PoolError> {
-        self.config.program = match self.program {
-            Some(program) => program,
-            None => std::env::current_exe()
-                .map_err(|source| PoolError::Spawn { program: "the current executable".into(), source })?,
-        };
-        self.config.workers = self.config.workers.clamp(1, MAX_WORKERS);
-        make_room_for_descriptors(self.config.workers)?;
+    pub fn build(mut self) -> Result<ProcessPool<J>, PoolError> {
         let started = Instant::now();
-        let mut pool = ProcessPool {
-            config: self.config,
-            slots: Vec::new(),
-            set: IpcReceiverSet::new().map_err(|e| PoolError::Ipc(e.to_string()))?,
-            sizer: BatchSizer::default(),
-            startup: Duration::ZERO,
+        self.settings.workers = self.settings.workers.clamp(1, MAX_WORKERS);
+        self.settings.retries = self.retries.unwrap_or(if self.repeatable { 2 } else { 0 });
+        self.settings.duplicate_tail = self.repeatable;
+        self.settings.exact_blame = !self.repeatable;
+        make_room_for_descriptors(self.settings.workers)?;
+        let launch = Launch {
+            program: self.program.unwrap_or_else(|| PathBuf::from("/proc/self/exe")),
+            env: self.env,
+            current_dir: self.current_dir,
+            stdout: self.stdout,
+            stderr: self.stderr,
         };
-        pool.ensure_workers()?;
-        pool.startup = started.elapsed();
-        Ok(pool)
+        let setup = Setup {
+            build_id: build_id().to_vec(),
+            job_type: type_name::<J>().to_string(),
+            serve: entry::serve_offset(serve_jobs::<J>),
+            init: self.initializer.map(entry::init_offset),
+            reply_every_job: self.settings.exact_blame,
+        };
+        let (commands, inbox) = mpsc::channel::<Command<J::Output>>();
+        let (doorbell_tx, doorbell_rx) = ipc_channel::ipc::channel::<Frame>().map_err(|e| PoolError::Ipc(e.to_string()))?;
+        let core = Arc::new(Core::new(commands, doorbell_tx, self.settings.window));
+        let reporter = Arc::clone(&core);
+        let spawner = Spawner::start(launch, setup, self.handshake_timeout, move |startup| {
+            let _ = reporter.send(Command::Startup(startup));
+        })?;
+        let (ready, ready_rx) = mpsc::channel();
+        let start = Start::<J> {
+            core: Arc::clone(&core),
+            inbox,
+            doorbell: doorbell_rx,
+            scheduler: Scheduler::new(self.settings.clone(), Instant::now()),
+            spawner,
+            cancel: self.cancel,
+            on_event: self.on_event,
+            ready,
+            workers: self.settings.workers,
+        };
+        let dispatcher = Dispatcher::new(start)?;
+        let thread = thread::Builder::new()
+            .name("procpool-dispatcher".into())
+            .spawn(move || dispatcher.run())
+            .map_err(PoolError::Thread)?;
+        let outcome = ready_rx.recv().unwrap_or(Err(PoolError::ShutDown));
+        if let Err(error) = outcome {
+            let _ = thread.join();
+            return Err(error);
+        }
+        Ok(ProcessPool { core, thread: std::sync::Mutex::new(Some(thread)), workers: self.settings.workers, startup: started.elapsed() })
     }
 }

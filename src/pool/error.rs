@@ -1,112 +1,70 @@
-//! What can go wrong in a pool, and what it tells its owner along the way.
+//! What can go wrong: with one job ([`JobError`]), or with the pool itself
+//! ([`PoolError`]); and what the pool tells its owner along the way.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use procpool_worker::protocol::CodecError;
 
-/// How a worker process ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeathCause {
-    /// It exited by itself with this code.
-    Exited(i32),
-    /// A signal killed it (SIGKILL from the OOM killer, SIGSEGV, SIGABRT, ...).
-    Signaled(i32),
-    /// A job ran past the timeout, so the pool killed it.
-    TimedOut(Duration),
-    /// Its channel broke but its status could not be read.
-    Unknown,
+pub use crate::scheduler::{Death, DeathCause};
+
+/// Why one job has no output. The others are not affected.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    /// The job panicked in its worker; the message is the panic's. The worker lives on.
+    #[error("the job panicked: {message}")]
+    Panicked { message: String },
+    /// The job was running when its worker died, every time it was tried.
+    #[error("the job's worker died {} time(s), last: {}", deaths.len(), last(deaths))]
+    WorkerDied { deaths: Vec<Death> },
+    /// The job ran past the pool's timeout, every time it was tried.
+    #[error("the job timed out {} time(s), last: {}", deaths.len(), last(deaths))]
+    TimedOut { deaths: Vec<Death> },
+    /// The pool stopped before the job finished (cancelled, shut down, or broken).
+    #[error("the pool could not run the job: {0}")]
+    Pool(Arc<PoolError>),
 }
 
-impl fmt::Display for DeathCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DeathCause::Exited(code) => write!(f, "exited with code {code}"),
-            DeathCause::Signaled(signal) => match nix::sys::signal::Signal::try_from(*signal) {
-                Ok(name) => write!(f, "was killed by signal {signal} ({name})"),
-                Err(_) => write!(f, "was killed by signal {signal}"),
-            },
-            DeathCause::TimedOut(limit) => {
-                write!(f, "was killed after a job exceeded the {limit:?} timeout")
-            }
-            DeathCause::Unknown => write!(f, "disappeared (exit status unavailable)"),
+impl PartialEq for JobError {
+    /// Pool errors compare by their message (they carry I/O errors, which do not compare).
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (JobError::Panicked { message: a }, JobError::Panicked { message: b }) => a == b,
+            (JobError::WorkerDied { deaths: a }, JobError::WorkerDied { deaths: b }) => a == b,
+            (JobError::TimedOut { deaths: a }, JobError::TimedOut { deaths: b }) => a == b,
+            (JobError::Pool(a), JobError::Pool(b)) => a.to_string() == b.to_string(),
+            _ => false,
         }
     }
 }
 
-/// One worker death, as blamed on the job it was running.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Death {
-    pub pid: u32,
-    pub cause: DeathCause,
+fn last(deaths: &[Death]) -> String {
+    deaths.last().map(ToString::to_string).unwrap_or_default()
 }
 
-impl fmt::Display for Death {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "worker {} {}", self.pid, self.cause)
-    }
-}
-
-/// A job given up on after it killed its worker more times than allowed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedJob {
-    /// Position in submission order.
-    pub index: u64,
-    pub n: u64,
-    /// Every death this job caused, oldest first.
-    pub deaths: Vec<Death>,
-}
-
-/// Things the pool noticed that its owner may want to report; the pool itself never prints.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PoolEvent {
-    /// A worker died. `running` is the number it is known to have been
-    /// checking (blamed for the death); when several of its batch were
-    /// unanswered, no one is blamed and they are `suspects`, re-run one at a
-    /// time; `requeued` are numbers it had not started, sent elsewhere.
-    WorkerDied { death: Death, running: Option<u64>, retrying: bool, suspects: Vec<u64>, requeued: Vec<u64> },
-    /// A replacement worker joined the pool.
-    WorkerStarted { pid: u32 },
-}
-
-impl fmt::Display for PoolEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl JobError {
+    /// Every worker loss charged to the job (empty unless it died or timed out).
+    pub fn deaths(&self) -> &[Death] {
         match self {
-            PoolEvent::WorkerDied { death, running, retrying, suspects, requeued } => {
-                write!(f, "{death}")?;
-                if let Some(n) = running {
-                    let fate = if *retrying { "retrying it" } else { "giving up on it" };
-                    write!(f, " while checking {n}; {fate}")?;
-                }
-                if !suspects.is_empty() {
-                    write!(
-                        f,
-                        " while checking one of {} numbers ({}); re-running them one at a time to find which",
-                        suspects.len(),
-                        preview(suspects)
-                    )?;
-                }
-                if !requeued.is_empty() {
-                    write!(f, "; re-queued {} waiting job(s): {}", requeued.len(), preview(requeued))?;
-                }
-                Ok(())
-            }
-            PoolEvent::WorkerStarted { pid } => write!(f, "started replacement worker {pid}"),
+            JobError::WorkerDied { deaths } | JobError::TimedOut { deaths } => deaths,
+            _ => &[],
+        }
+    }
+
+    /// The pool-level error behind this one, if that is what it is.
+    pub fn pool_error(&self) -> Option<&PoolError> {
+        match self {
+            JobError::Pool(e) => Some(e),
+            _ => None,
         }
     }
 }
 
-fn preview(numbers: &[u64]) -> String {
-    const SHOWN: usize = 5;
-    let mut text: Vec<String> = numbers.iter().take(SHOWN).map(u64::to_string).collect();
-    if numbers.len() > SHOWN {
-        text.push(format!("... ({} more)", numbers.len() - SHOWN));
-    }
-    text.join(", ")
-}
-
-/// Why a pool could not start or a run could not go on.
+/// Why a pool could not start or go on.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PoolError {
     #[error("cannot start worker process {program}: {source}")]
     Spawn { program: String, source: std::io::Error },
@@ -118,20 +76,71 @@ pub enum PoolError {
     HandshakeTimeout { pid: u32, timeout: Duration },
     #[error("worker {pid} speaks protocol version {theirs}, this supervisor speaks {ours}")]
     ProtocolMismatch { pid: u32, theirs: u32, ours: u32 },
+    #[error("worker {pid} runs build {theirs}, not this supervisor's build {ours}: was {program} rebuilt or replaced?")]
+    BuildMismatch { pid: u32, program: String, theirs: String, ours: String },
     #[error("worker {pid} sent a bad frame: {source}")]
     BadFrame { pid: u32, source: CodecError },
-    #[error("worker {pid} broke the protocol: {detail}")]
-    ProtocolViolation { pid: u32, detail: String },
+    #[error(transparent)]
+    ProtocolViolation(#[from] crate::scheduler::Violation),
     #[error("inter-process channel failed: {0}")]
     Ipc(String),
-    #[error("cannot encode a job batch: {0}")]
+    #[error("cannot encode a job: {0}")]
     Encode(CodecError),
     #[error("the run was cancelled")]
     Cancelled,
-    #[error("internal error: the pool finished without job {missing} (results from job {held} on were waiting for it)")]
-    Incomplete { missing: u64, held: u64 },
-    #[error(
-        "{workers} workers need {needed} open files, but the limit is {limit} (raise it with ulimit -n)"
-    )]
+    #[error("the pool has been shut down")]
+    ShutDown,
+    #[error("cannot start a thread for the pool: {0}")]
+    Thread(std::io::Error),
+    #[error("{workers} workers need {needed} open files, but the limit is {limit} (raise it with ulimit -n)")]
     TooFewDescriptors { workers: usize, needed: u64, limit: u64 },
+}
+
+/// Things the pool noticed that its owner may want to report; the pool itself never prints.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum PoolEvent<J> {
+    /// A worker died or was killed. `running` is the job it is known to have
+    /// been running (blamed for the death); when several of its batch were
+    /// unanswered, no one is blamed and they are `suspects`, re-run one at a
+    /// time; `requeued` jobs it had not started went elsewhere.
+    WorkerDied { death: Death, running: Option<J>, retrying: bool, suspects: Vec<J>, requeued: usize },
+    /// A replacement worker joined the pool.
+    WorkerStarted { pid: u32 },
+}
+
+impl<J: fmt::Display> fmt::Display for PoolEvent<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PoolEvent::WorkerDied { death, running, retrying, suspects, requeued } => {
+                write!(f, "{death}")?;
+                if let Some(job) = running {
+                    let fate = if *retrying { "retrying it" } else { "giving up on it" };
+                    write!(f, " while running {job}; {fate}")?;
+                }
+                if !suspects.is_empty() {
+                    write!(
+                        f,
+                        " while running one of {} jobs ({}); re-running them one at a time to find which",
+                        suspects.len(),
+                        preview(suspects)
+                    )?;
+                }
+                if *requeued > 0 {
+                    write!(f, "; re-queued {requeued} waiting job(s)")?;
+                }
+                Ok(())
+            }
+            PoolEvent::WorkerStarted { pid } => write!(f, "started replacement worker {pid}"),
+        }
+    }
+}
+
+fn preview<J: fmt::Display>(jobs: &[J]) -> String {
+    const SHOWN: usize = 5;
+    let mut text: Vec<String> = jobs.iter().take(SHOWN).map(ToString::to_string).collect();
+    if jobs.len() > SHOWN {
+        text.push(format!("... ({} more)", jobs.len() - SHOWN));
+    }
+    text.join(", ")
 }

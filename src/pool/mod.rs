@@ -1,161 +1,77 @@
-//! [`ProcessPool`]: a pool of worker processes that checks numbers for
-//! primality, the Rust analogue of Python's `ProcessPoolExecutor`.
+//! [`ProcessPool`]: a pool of worker processes for any serde [`Job`], the
+//! Rust analogue of Python's `ProcessPoolExecutor`, without its
+//! BrokenProcessPool: a worker that dies costs one retry (or that job
+//! alone), never the pool.
 //!
-//! ```no_run
-//! use procpool::pool::{Completed, ProcessPool};
-//!
-//! let mut pool = ProcessPool::builder().workers(4).build()?;
-//! for item in pool.map([97u64, 98, 99]) {
-//!     if let Completed::Checked(result) = item? {
-//!         println!("{} prime={} in process {}", result.n, result.prime, result.pid);
-//!     }
-//! }
-//! pool.shutdown();
-//! # Ok::<(), procpool::pool::PoolError>(())
-//! ```
-//!
-//! Workers re-execute the current binary in worker mode, so a program that
-//! builds a pool must call [`crate::worker_entry`] first thing in `main`
-//! (the `procpool` binary does), or point [`ProcessPoolBuilder::program`] at
-//! the `procpool` binary.
-//!
-//! Workers are tied to the thread that started them (`PR_SET_PDEATHSIG`):
-//! build and use a pool on a thread that outlives it.
+//! Decisions live in the [`scheduler`](crate::scheduler) state machine; this
+//! module is its shell for one host: worker processes started through a
+//! spawner thread, ipc-channel links, and a dispatcher thread that feeds the
+//! scheduler what happens and carries out what it asks.
 
 mod builder;
-mod engine;
+mod dispatcher;
 mod error;
-mod handshake;
+mod feeder;
 mod limits;
+mod linux;
 mod process;
-mod reorder;
 mod results;
-mod sizing;
-mod source;
+mod spawner;
+mod stream;
 
-use std::collections::VecDeque;
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::any::type_name;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use ipc_channel::ipc::{IpcReceiverSet, IpcSender};
-use procpool_worker::protocol::{Frame, PrimeResult};
-use procpool_worker::Kernel;
+use procpool_worker::Job;
 
 pub use builder::ProcessPoolBuilder;
-pub use engine::PIPELINE_DEPTH;
-pub use error::{Death, DeathCause, FailedJob, PoolError, PoolEvent};
+pub use error::{Death, DeathCause, JobError, PoolError, PoolEvent};
+pub use feeder::Feeder;
 pub use limits::{available_cores, descriptors_needed};
-pub use results::{Ordered, Unordered};
-pub use sizing::{BatchSizer, MAX_BATCH};
-pub use source::{IterSource, JobSource, Pull};
+pub use process::WorkerOutput;
+pub use results::{Detailed, Finished, JobHandle, Map, Unordered};
 
-use engine::Engine;
-use process::WorkerProcess;
-pub(crate) use reorder::Reorder;
+use dispatcher::{Command, Core};
+use stream::Shared;
+use crate::scheduler::StreamId;
 
 /// The most workers one pool may have: each costs a process and up to four file
 /// descriptors, and past this a 2..256-core machine gains nothing.
 pub const MAX_WORKERS: usize = 1024;
 
-/// How far submission may run ahead of the oldest unreported job in an
-/// ordered map: bounds the reorder buffer to this many results.
-pub const DEFAULT_WINDOW: usize = 1 << 17;
+/// What `on_event` hooks are stored as.
+type EventHook<J> = Box<dyn FnMut(&PoolEvent<J>) + Send>;
 
-/// One finished job: checked, or given up on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Completed {
-    Checked(PrimeResult),
-    Failed(FailedJob),
-}
-
-impl Completed {
-    /// The job's position in submission order.
-    pub fn index(&self) -> u64 {
-        match self {
-            Completed::Checked(result) => result.index,
-            Completed::Failed(failed) => failed.index,
-        }
-    }
-}
-
-type EventHook = Box<dyn FnMut(&PoolEvent) + Send>;
-
-/// Everything a pool was built with.
-struct Config {
-    workers: usize,
-    kernel: Kernel,
-    program: PathBuf,
-    handshake_timeout: Duration,
-    job_timeout: Option<Duration>,
-    retries: u32,
-    window: usize,
-    cancel: Option<Arc<AtomicBool>>,
-    on_event: Option<EventHook>,
-}
-
-/// A started worker as the dispatcher sees it.
-struct Slot {
-    process: WorkerProcess,
-    jobs: IpcSender<Frame>,
-    receiver_id: u64,
-    in_flight: VecDeque<Ticket>,
-    /// When the job it is running now started, as far as we can tell.
-    busy_since: Option<Instant>,
-}
-
-/// Consecutive jobs sent to one worker in one message.
-struct Ticket {
-    first_index: u64,
-    numbers: Vec<u64>,
-    answered: usize,
-    /// Another worker runs these jobs too (tail duplication).
-    twin: bool,
-    /// A re-run of a job that was (or may have been) running when a worker
-    /// died: never duplicated, so a killer job costs one worker at a time.
-    risky: bool,
-}
-
-/// A pool of worker processes checking numbers for primality.
+/// A pool of worker processes running jobs of type `J`.
 ///
-/// Dropping the pool kills and reaps every worker; [`ProcessPool::shutdown`]
-/// lets them exit by themselves first.
-pub struct ProcessPool {
-    config: Config,
-    slots: Vec<Slot>,
-    set: IpcReceiverSet,
-    sizer: BatchSizer,
+/// Every method takes `&self`: the pool is `Send + Sync`, and several
+/// threads may map over it at once, each getting its own results in its own
+/// order. Dropping the pool kills and reaps every worker;
+/// [`shutdown`](ProcessPool::shutdown) lets them exit by themselves first.
+pub struct ProcessPool<J: Job> {
+    core: Arc<Core<J::Output>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    workers: usize,
     startup: Duration,
 }
 
-impl ProcessPool {
-    /// A builder with the defaults: one worker per usable core, the fast kernel, 2 retries.
-    pub fn builder() -> ProcessPoolBuilder {
-        ProcessPoolBuilder {
-            config: Config {
-                workers: available_cores(),
-                kernel: Kernel::Fast,
-                program: PathBuf::new(),
-                handshake_timeout: Duration::from_secs(10),
-                job_timeout: None,
-                retries: 2,
-                window: DEFAULT_WINDOW,
-                cancel: None,
-                on_event: None,
-            },
-            program: None,
-        }
+impl<J: Job> ProcessPool<J> {
+    /// A builder with the defaults: one worker per usable core, jobs run at
+    /// most once (see [`ProcessPoolBuilder::repeatable`]).
+    pub fn builder() -> ProcessPoolBuilder<J> {
+        ProcessPoolBuilder::default()
     }
 
     /// The configured number of workers.
     pub fn workers(&self) -> usize {
-        self.config.workers
+        self.workers
     }
 
     /// Process ids of the live workers.
     pub fn pids(&self) -> Vec<u32> {
-        self.slots.iter().map(|slot| slot.process.pid).collect()
+        self.core.pids.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// How long `build` took to start every worker and shake hands.
@@ -163,84 +79,81 @@ impl ProcessPool {
         self.startup
     }
 
-    /// Checks every number, yielding results in submission order, each as
-    /// soon as it and all earlier ones are in. Numbers are pulled lazily and
-    /// at most [`ProcessPoolBuilder::window`] results are held at once.
-    pub fn map<I: IntoIterator<Item = u64>>(&mut self, numbers: I) -> Ordered<'_, IterSource<I::IntoIter>> {
-        self.map_source(IterSource(numbers.into_iter()))
+    /// Runs every job, yielding results in submission order, each as soon as
+    /// it and all earlier ones are in. Jobs are pulled lazily, on the
+    /// iterating thread, and at most the pool's window is held at once.
+    pub fn map<'p, I: IntoIterator<Item = J>>(&'p self, jobs: I) -> Map<'p, J>
+    where
+        I::IntoIter: 'p,
+    {
+        self.open(true, Some(Box::new(jobs.into_iter())))
     }
 
-    /// Like [`ProcessPool::map`], for a source that may have no number ready
-    /// yet (a pipe read on another thread): meanwhile the pool keeps
-    /// delivering results and watching for deaths, timeouts and cancellation.
-    pub fn map_source<S: JobSource>(&mut self, source: S) -> Ordered<'_, S> {
-        let window = self.config.window as u64;
-        Ordered::new(Engine::new(self, source), window)
+    /// Like [`map`](ProcessPool::map), in completion order (Python's
+    /// `as_completed`): each result comes with its position in submission order.
+    pub fn map_unordered<'p, I: IntoIterator<Item = J>>(&'p self, jobs: I) -> Unordered<'p, J>
+    where
+        I::IntoIter: 'p,
+    {
+        self.open(false, Some(Box::new(jobs.into_iter()))).unordered()
     }
 
-    /// Like [`ProcessPool::map`], but yields results in completion order.
-    pub fn map_unordered<I: IntoIterator<Item = u64>>(
-        &mut self,
-        numbers: I,
-    ) -> Unordered<'_, IterSource<I::IntoIter>> {
-        Unordered::new(Engine::new(self, IterSource(numbers.into_iter())))
+    /// An ordered stream fed from elsewhere: push jobs into the [`Feeder`]
+    /// (from another thread if the input may block, such as a pipe), and
+    /// read results from the [`Map`] as they come.
+    pub fn stream(&self) -> (Feeder<'_, J>, Map<'_, J>) {
+        let (stream, shared) = self.open_stream(true);
+        let feeder = Feeder::new(&self.core, Arc::clone(&shared), stream);
+        (feeder, Map::new(&self.core, shared, stream, None))
     }
 
-    /// Closes every job channel, gives workers a moment to exit on their
-    /// own, then kills and reaps any that have not.
-    pub fn shutdown(mut self) {
-        // Dropping each job sender is what lets its worker see EOF and exit.
-        let mut processes: Vec<WorkerProcess> =
-            std::mem::take(&mut self.slots).into_iter().map(|slot| slot.process).collect();
-        let deadline = Instant::now() + Duration::from_secs(1);
-        for process in &mut processes {
-            process.reap_within(deadline.saturating_duration_since(Instant::now()));
+    /// Runs one job; the handle waits for its result.
+    pub fn submit(&self, job: J) -> JobHandle<'_, J> {
+        JobHandle::new(self.open(true, Some(Box::new(std::iter::once(job)))))
+    }
+
+    /// Stops taking jobs, closes every worker's job channel, gives workers a
+    /// moment to exit on their own, then kills and reaps any that have not.
+    /// Maps still running end with [`PoolError::ShutDown`].
+    pub fn shutdown(&self) {
+        self.stop(true);
+    }
+
+    fn stop(&self, graceful: bool) {
+        let _ = self.core.send(Command::Shutdown { graceful });
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
         }
     }
 
-    /// Starts workers until the pool has its configured number again.
-    fn ensure_workers(&mut self) -> Result<(), PoolError> {
-        let missing = self.config.workers.saturating_sub(self.slots.len());
-        if missing == 0 {
-            return Ok(());
+    fn open<'p>(&'p self, ordered: bool, jobs: Option<Box<dyn Iterator<Item = J> + 'p>>) -> Map<'p, J> {
+        let (stream, shared) = self.open_stream(ordered);
+        Map::new(&self.core, shared, stream, jobs)
+    }
+
+    fn open_stream(&self, ordered: bool) -> (StreamId, Arc<Shared<J::Output>>) {
+        let stream = self.core.new_stream();
+        let shared = Shared::new(self.core.window);
+        if let Err(error) = self.core.send(Command::Open { stream, ordered, shared: Arc::clone(&shared) }) {
+            shared.fail(Arc::new(error));
         }
-        let replacing = !self.slots.is_empty() || self.startup != Duration::ZERO;
-        let started = handshake::start_workers(&self.config.program, missing, self.config.handshake_timeout)?;
-        for worker in started {
-            let receiver_id = self.set.add(worker.results).map_err(|e| PoolError::Ipc(e.to_string()))?;
-            let pid = worker.process.pid;
-            self.slots.push(Slot {
-                process: worker.process,
-                jobs: worker.jobs,
-                receiver_id,
-                in_flight: VecDeque::new(),
-                busy_since: None,
-            });
-            if replacing {
-                self.emit(&PoolEvent::WorkerStarted { pid });
-            }
-        }
-        Ok(())
+        (stream, shared)
     }
+}
 
-    /// The live worker with the fewest batches in flight, if it has room.
-    fn least_loaded(&self, depth: usize) -> Option<usize> {
-        (0..self.slots.len())
-            .filter(|&i| self.slots[i].in_flight.len() < depth)
-            .min_by_key(|&i| self.slots[i].in_flight.len())
+impl<J: Job> Drop for ProcessPool<J> {
+    fn drop(&mut self) {
+        self.stop(false);
     }
+}
 
-    fn slot_of(&self, receiver_id: u64) -> Option<usize> {
-        self.slots.iter().position(|slot| slot.receiver_id == receiver_id)
-    }
-
-    fn remove_slot(&mut self, slot: usize) -> Slot {
-        self.slots.swap_remove(slot)
-    }
-
-    fn emit(&mut self, event: &PoolEvent) {
-        if let Some(hook) = self.config.on_event.as_mut() {
-            hook(event);
-        }
+impl<J: Job> std::fmt::Debug for ProcessPool<J> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessPool")
+            .field("job", &type_name::<J>())
+            .field("workers", &self.workers)
+            .field("pids", &self.pids())
+            .finish()
     }
 }

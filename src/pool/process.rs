@@ -1,17 +1,48 @@
 //! One worker OS process: starting it so it cannot outlive us, killing it,
 //! and reaping it.
 
+use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use procpool_worker::protocol::WORKER_FLAG;
 
 use super::error::DeathCause;
+use super::linux;
+
+/// Where a worker's stdout or stderr goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkerOutput {
+    /// Shared with the supervisor's.
+    Inherit,
+    /// Discarded.
+    Null,
+}
+
+impl WorkerOutput {
+    fn stdio(self) -> Stdio {
+        match self {
+            WorkerOutput::Inherit => Stdio::inherit(),
+            WorkerOutput::Null => Stdio::null(),
+        }
+    }
+}
+
+/// How workers are started: program, environment, directory, output.
+#[derive(Debug, Clone)]
+pub(crate) struct Launch {
+    pub program: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub current_dir: Option<PathBuf>,
+    pub stdout: WorkerOutput,
+    pub stderr: WorkerOutput,
+}
 
 /// A started worker process, before or after its handshake.
+#[derive(Debug)]
 pub(crate) struct WorkerProcess {
     pub pid: u32,
     child: Child,
@@ -19,7 +50,9 @@ pub(crate) struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Starts `program` in worker mode, pointed at the one-shot server `server_name`.
+    /// Starts the program in worker mode, pointed at the one-shot server
+    /// `server_name`, and hands it `token` on its stdin (never in argv or the
+    /// environment, which other users can read in /proc).
     ///
     /// The worker sets PR_SET_PDEATHSIG=SIGKILL itself, first thing, and checks
     /// that its parent is still the supervisor whose pid it is given (closing
@@ -27,13 +60,27 @@ impl WorkerProcess {
     /// thread that started it dies, even by SIGKILL, the kernel kills the
     /// worker too. It also exits when its job channel reaches EOF; between the
     /// two, no worker is ever orphaned. Doing this in the worker rather than
-    /// in a `pre_exec` hook lets `Command` use `posix_spawn`, which starts a
-    /// process without copying the supervisor's page tables.
-    pub fn spawn(program: &Path, server_name: &str) -> std::io::Result<WorkerProcess> {
+    /// in a `pre_exec` hook lets `Command` use `posix_spawn`.
+    pub fn spawn(launch: &Launch, server_name: &str, token: &[u8]) -> std::io::Result<WorkerProcess> {
         let supervisor = std::process::id().to_string();
-        let mut command = Command::new(program);
-        command.arg(WORKER_FLAG).arg(server_name).arg(supervisor).stdin(Stdio::null()).stdout(Stdio::null());
-        let child = command.spawn()?;
+        let mut command = Command::new(&launch.program);
+        command
+            .arg(WORKER_FLAG)
+            .arg(server_name)
+            .arg(supervisor)
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(launch.stdout.stdio())
+            .stderr(launch.stderr.stdio());
+        if let Some(dir) = &launch.current_dir {
+            command.current_dir(dir);
+        }
+        let mut child = command.spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // 16 bytes fit any pipe buffer: this never blocks. A worker that
+            // died at once makes it fail, which the handshake then reports.
+            let _ = stdin.write_all(token);
+        }
         Ok(WorkerProcess { pid: child.id(), child, reaped: None })
     }
 
@@ -54,11 +101,11 @@ impl WorkerProcess {
         self.reaped
     }
 
-    /// Waits up to `grace` for the process to end by itself, then kills it.
+    /// Waits up to `grace` for the process to end by itself (woken by the
+    /// kernel, not by polling), then kills it.
     pub fn reap_within(&mut self, grace: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + grace;
-        while self.try_reap().is_none() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(1));
+        if self.try_reap().is_none() {
+            linux::wait_for_exit(self.pid, grace);
         }
         self.kill_and_reap()
     }

@@ -1,153 +1,265 @@
-//! The iterators a map returns: [`Ordered`] (submission order, through a
-//! reorder buffer of whole chunks) and [`Unordered`] (completion order).
+//! The consumer side of a stream: the iterators a map returns and the
+//! handle `submit` returns. Results arrive as whole deliveries (runs of
+//! consecutive jobs) and are handed out one at a time.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::engine::{Chunk, Engine};
-use super::{Completed, JobSource, PoolError};
+use procpool_worker::Job;
 
-/// Walks one chunk at a time, handing its buffer back to the engine for reuse.
-struct Cursor {
-    chunk: Option<Chunk>,
-    position: usize,
+use super::dispatcher::{Command, Core};
+use super::error::{JobError, PoolError};
+use super::feeder::Feeder;
+use super::stream::{Done, Shared};
+use crate::scheduler::{DeathCause, Delivery, StreamId};
+
+/// One finished job with what the pool knows about its run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished<O> {
+    /// Position in submission order, from 0.
+    pub index: u64,
+    /// The worker process that ran it (for a failure, the last one it cost).
+    pub pid: u32,
+    /// `CLOCK_MONOTONIC` time when it started, comparable across the
+    /// processes of one machine.
+    pub started_at: Duration,
+    /// Wall time of the run, measured in the worker.
+    pub elapsed: Duration,
+    /// CPU time of the run; below `elapsed` when the core was shared.
+    pub cpu: Duration,
+    pub result: Result<O, JobError>,
 }
 
-impl Cursor {
-    fn new() -> Self {
-        Cursor { chunk: None, position: 0 }
+/// What a stream's consumer holds: the shared state and the delivery being handed out.
+#[derive(Debug)]
+struct Receiver<'p, O> {
+    core: &'p Core<O>,
+    shared: Arc<Shared<O>>,
+    stream: StreamId,
+    current: std::vec::IntoIter<Finished<O>>,
+    /// Jobs handed out so far.
+    taken: u64,
+    done: bool,
+}
+
+/// Jobs the consumer pulls from an iterator itself, when it has nothing to hand out.
+struct Inline<'p, J: Job> {
+    jobs: Box<dyn Iterator<Item = J> + 'p>,
+    feeder: Feeder<'p, J>,
+}
+
+impl<'p, O> Receiver<'p, O> {
+    fn new(core: &'p Core<O>, shared: Arc<Shared<O>>, stream: StreamId) -> Self {
+        Receiver { core, shared, stream, current: Vec::new().into_iter(), taken: 0, done: false }
     }
 
-    fn start(&mut self, chunk: Chunk) {
-        self.chunk = Some(chunk);
-        self.position = 0;
-    }
-
-    /// The next job of the current chunk, if any is left.
-    fn next<S: JobSource>(&mut self, engine: &mut Engine<'_, S>) -> Option<Completed> {
-        if let Some(Chunk::Checked { results, .. }) = self.chunk.as_ref() {
-            if let Some(&result) = results.get(self.position) {
-                self.position += 1;
-                return Some(Completed::Checked(result));
+    /// The next finished job; pulls input (if any) while nothing is ready.
+    fn next<J: Job<Output = O>>(&mut self, input: &mut Option<Inline<'p, J>>) -> Option<Finished<O>> {
+        loop {
+            if let Some(item) = self.current.next() {
+                self.taken += 1;
+                return Some(item);
             }
+            if self.done {
+                return None;
+            }
+            let mut state = self.shared.lock();
+            if let Some(delivery) = state.ready.pop_front() {
+                drop(state);
+                self.current = unpack(delivery).into_iter();
+                continue;
+            }
+            if let Some(error) = state.error.clone() {
+                self.done = true;
+                return Some(failure(self.taken, JobError::Pool(error)));
+            }
+            if state.finished {
+                self.done = true;
+                return None;
+            }
+            if let Some(inline) = input.as_mut() {
+                let room = state.allowed.saturating_sub(inline.feeder.len());
+                if room > 0 {
+                    drop(state);
+                    match feed(inline, room) {
+                        Ok(true) => *input = None,
+                        Ok(false) => {}
+                        Err(error) => {
+                            *input = None;
+                            self.done = true;
+                            return Some(failure(self.taken, error));
+                        }
+                    }
+                    continue;
+                }
+            }
+            drop(self.shared.changed.wait(state).unwrap_or_else(|p| p.into_inner()));
         }
-        match self.chunk.take()? {
-            Chunk::Checked { results, .. } => {
-                engine.recycle(results);
-                None
-            }
-            Chunk::Failed(failed) => Some(Completed::Failed(failed)),
+    }
+}
+
+/// Moves up to `room` jobs (at most one chunk) from the iterator to the
+/// feeder; ends the input, and says so, when the iterator is exhausted.
+fn feed<J: Job>(inline: &mut Inline<'_, J>, room: u64) -> Result<bool, JobError> {
+    for _ in 0..room.min(4096) {
+        match inline.jobs.next() {
+            Some(job) => inline.feeder.add(&job)?,
+            None => return inline.feeder.end().map(|()| true),
+        }
+    }
+    inline.feeder.flush().map(|()| false)
+}
+
+impl<O> Drop for Receiver<'_, O> {
+    /// A consumer that stops early closes its stream: its queued jobs are
+    /// dropped and workers still running them are replaced.
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.core.send(Command::Close { stream: self.stream });
+        }
+    }
+}
+
+fn failure<O>(index: u64, error: JobError) -> Finished<O> {
+    let pid = error.deaths().last().map_or(0, |d| d.pid);
+    Finished { index, pid, started_at: Duration::ZERO, elapsed: Duration::ZERO, cpu: Duration::ZERO, result: Err(error) }
+}
+
+fn unpack<O>(delivery: Delivery<Done<O>>) -> Vec<Finished<O>> {
+    match delivery {
+        Delivery::Results { first, results } => results
+            .into_iter()
+            .enumerate()
+            .map(|(offset, done)| Finished {
+                index: first + offset as u64,
+                pid: done.pid,
+                started_at: Duration::from_nanos(done.started_ns),
+                elapsed: Duration::from_nanos(done.elapsed_ns),
+                cpu: Duration::from_nanos(done.cpu_ns),
+                result: done.outcome.map_err(|message| JobError::Panicked { message }),
+            })
+            .collect(),
+        Delivery::Failed { index, failure: f } => {
+            let timed_out = matches!(f.deaths.last(), Some(d) if matches!(d.cause, DeathCause::TimedOut(_)));
+            let error =
+                if timed_out { JobError::TimedOut { deaths: f.deaths } } else { JobError::WorkerDied { deaths: f.deaths } };
+            vec![failure(index, error)]
         }
     }
 }
 
 /// Results of [`ProcessPool::map`](super::ProcessPool::map), in submission order.
-pub struct Ordered<'p, S> {
-    engine: Engine<'p, S>,
-    /// The reorder buffer: chunks that arrived before an earlier one, by first index.
-    held: BTreeMap<u64, Chunk>,
-    /// Index of the first job not yet moved to `current`.
-    next: u64,
-    current: Cursor,
-    window: u64,
-    finished: bool,
+///
+/// Jobs are pulled from the input lazily, on the thread that iterates,
+/// whenever nothing is ready to hand out and the window has room; at most
+/// the pool's window of jobs is held at once.
+#[must_use = "iterators are lazy: no job runs until this is iterated"]
+pub struct Map<'p, J: Job> {
+    receiver: Receiver<'p, J::Output>,
+    input: Option<Inline<'p, J>>,
 }
 
-impl<S: JobSource> Ordered<'_, S> {
-    /// Re-runs so far of jobs that were running when their worker died.
+/// Like [`Map`], with what the pool knows about each job: see [`Map::with_details`].
+#[must_use = "iterators are lazy: no job runs until this is iterated"]
+pub struct Detailed<'p, J: Job> {
+    inner: Map<'p, J>,
+}
+
+/// Results of [`ProcessPool::map_unordered`](super::ProcessPool::map_unordered),
+/// in completion order, each with its position in submission order.
+#[must_use = "iterators are lazy: no job runs until this is iterated"]
+pub struct Unordered<'p, J: Job> {
+    inner: Map<'p, J>,
+}
+
+impl<'p, J: Job> Map<'p, J> {
+    pub(crate) fn new(
+        core: &'p Core<J::Output>,
+        shared: Arc<Shared<J::Output>>,
+        stream: StreamId,
+        jobs: Option<Box<dyn Iterator<Item = J> + 'p>>,
+    ) -> Self {
+        let input = jobs.map(|jobs| Inline { jobs, feeder: Feeder::new(core, Arc::clone(&shared), stream) });
+        Map { receiver: Receiver::new(core, shared, stream), input }
+    }
+
+    /// Yields [`Finished`] records (index, worker pid, timings and result) instead of bare results.
+    pub fn with_details(self) -> Detailed<'p, J> {
+        Detailed { inner: self }
+    }
+
+    /// Jobs re-run so far after their worker died (known once the map is done).
     pub fn retries(&self) -> u64 {
-        self.engine.retries
+        self.receiver.shared.lock().retries
+    }
+
+    pub(crate) fn unordered(self) -> Unordered<'p, J> {
+        Unordered { inner: self }
+    }
+
+    fn next_finished(&mut self) -> Option<Finished<J::Output>> {
+        self.receiver.next(&mut self.input)
     }
 }
 
-impl<S: JobSource> Iterator for Ordered<'_, S> {
-    type Item = Result<Completed, PoolError>;
+impl<J: Job> Iterator for Map<'_, J> {
+    type Item = Result<J::Output, JobError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(done) = self.current.next(&mut self.engine) {
-                return Some(Ok(done));
-            }
-            if let Some(chunk) = self.held.remove(&self.next) {
-                self.next += chunk.len() as u64;
-                self.current.start(chunk);
-                continue;
-            }
-            if self.finished {
-                return None;
-            }
-            match self.engine.next_chunk(self.next + self.window) {
-                // In order, as most chunks are: no need to park it.
-                Some(Ok(chunk)) if chunk.first() == self.next => {
-                    self.next += chunk.len() as u64;
-                    self.current.start(chunk);
-                }
-                Some(Ok(chunk)) => {
-                    self.held.insert(chunk.first(), chunk);
-                }
-                Some(Err(e)) => {
-                    self.finished = true;
-                    self.held.clear();
-                    return Some(Err(e));
-                }
-                None => {
-                    self.finished = true;
-                    if let Some(&first) = self.held.keys().next() {
-                        // Never seen; a loud error beats a silently short run.
-                        self.held.clear();
-                        return Some(Err(PoolError::Incomplete { missing: self.next, held: first }));
-                    }
-                }
-            }
+        self.next_finished().map(|finished| finished.result)
+    }
+}
+
+impl<J: Job> Detailed<'_, J> {
+    /// Jobs re-run so far after their worker died (known once the map is done).
+    pub fn retries(&self) -> u64 {
+        self.inner.retries()
+    }
+}
+
+impl<J: Job> Iterator for Detailed<'_, J> {
+    type Item = Finished<J::Output>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next_finished()
+    }
+}
+
+impl<J: Job> Iterator for Unordered<'_, J> {
+    type Item = (u64, Result<J::Output, JobError>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next_finished().map(|finished| (finished.index, finished.result))
+    }
+}
+
+/// One job submitted with [`ProcessPool::submit`](super::ProcessPool::submit).
+#[must_use = "a handle does nothing unless waited on; dropping it abandons the job"]
+pub struct JobHandle<'p, J: Job> {
+    inner: Map<'p, J>,
+}
+
+impl<'p, J: Job> JobHandle<'p, J> {
+    pub(crate) fn new(inner: Map<'p, J>) -> Self {
+        JobHandle { inner }
+    }
+
+    /// Waits for the job's result.
+    pub fn wait(mut self) -> Result<J::Output, JobError> {
+        match self.inner.next_finished() {
+            Some(finished) => finished.result,
+            None => Err(JobError::Pool(Arc::new(PoolError::ShutDown))),
         }
     }
 }
 
-/// Results of [`ProcessPool::map_unordered`](super::ProcessPool::map_unordered), in completion order.
-pub struct Unordered<'p, S> {
-    engine: Engine<'p, S>,
-    current: Cursor,
-    finished: bool,
-}
-
-impl<S: JobSource> Unordered<'_, S> {
-    /// Re-runs so far of jobs that were running when their worker died.
-    pub fn retries(&self) -> u64 {
-        self.engine.retries
-    }
-}
-
-impl<S: JobSource> Iterator for Unordered<'_, S> {
-    type Item = Result<Completed, PoolError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(done) = self.current.next(&mut self.engine) {
-                return Some(Ok(done));
-            }
-            if self.finished {
-                return None;
-            }
-            match self.engine.next_chunk(u64::MAX) {
-                Some(Ok(chunk)) => self.current.start(chunk),
-                Some(Err(e)) => {
-                    self.finished = true;
-                    return Some(Err(e));
-                }
-                None => self.finished = true,
+macro_rules! debug_as {
+    ($($name:ident),*) => {$(
+        impl<J: Job> std::fmt::Debug for $name<'_, J> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
             }
         }
-    }
+    )*};
 }
-
-impl<'p, S: JobSource> Ordered<'p, S> {
-    /// Results of `engine`, reordered; submission runs at most `window` jobs ahead.
-    pub(super) fn new(engine: Engine<'p, S>, window: u64) -> Self {
-        Ordered { engine, held: BTreeMap::new(), next: 0, current: Cursor::new(), window, finished: false }
-    }
-}
-
-impl<'p, S: JobSource> Unordered<'p, S> {
-    pub(super) fn new(engine: Engine<'p, S>) -> Self {
-        Unordered { engine, current: Cursor::new(), finished: false }
-    }
-}
+debug_as!(Map, Detailed, Unordered, JobHandle);

@@ -10,7 +10,7 @@
 //! started go back whole, blamed on no one.
 
 use super::dispatch::runs_of;
-use super::types::{Death, DeathCause, Delivery, Failure, WorkerId};
+use super::types::{Action, Death, DeathCause, Delivery, Failure, Loss, StreamId, WorkerId};
 use super::{Rerun, Scheduler, Ticket, Why, Worker};
 
 /// The jobs of a ticket that have not been answered.
@@ -20,10 +20,12 @@ fn unanswered(ticket: &Ticket) -> impl Iterator<Item = u64> {
 
 impl<T> Scheduler<T> {
     /// Charges a lost worker's running job and re-queues the rest.
-    pub(super) fn bury(&mut self, worker: Worker, cause: DeathCause) {
+    pub(super) fn bury(&mut self, id: WorkerId, worker: Worker, cause: DeathCause) {
         let death = Death { pid: worker.pid, cause };
+        let mut loss = Loss { worker: id, death: death.clone(), running: None, retrying: false, suspects: Vec::new(), requeued: 0 };
         let mut tickets = worker.in_flight.into_iter();
         let Some(running) = tickets.next() else {
+            self.actions.push_back(Action::Lost(loss));
             return;
         };
         let stream = running.stream;
@@ -33,42 +35,58 @@ impl<T> Scheduler<T> {
         let pending: Vec<u64> = unanswered_running.iter().copied().filter(|&i| self.pending(stream, i)).collect();
         match unanswered_running.as_slice() {
             [] => {}
-            [index] => self.blame(stream, *index, death, pending.is_empty()),
+            [index] => self.blame(stream, *index, death, pending.is_empty(), &mut loss),
             [index, ..] if self.settings.exact_blame => {
-                self.blame(stream, *index, death, !pending.contains(index));
+                self.blame(stream, *index, death, !pending.contains(index), &mut loss);
                 let rest: Vec<u64> = pending.into_iter().filter(|i| i != index).collect();
+                loss.requeued += rest.len();
                 self.reruns.extend(runs_of(stream, &rest, Why::Requeued));
             }
             _ => {
                 for index in pending {
+                    loss.suspects.push((stream, index));
                     self.reruns.push_back(Rerun { stream, first: index, count: 1, why: Why::Suspect });
                 }
             }
         }
-        self.requeue(tickets);
+        loss.requeued += self.requeue(tickets);
+        self.actions.push_back(Action::Lost(loss));
     }
 
     /// The job `index` was running when its worker was lost: retry it, or
     /// give up on it once it has cost more workers than the retries allow.
-    fn blame(&mut self, stream: super::StreamId, index: u64, death: Death, twin_delivered: bool) {
+    fn blame(&mut self, stream: StreamId, index: u64, death: Death, twin_delivered: bool, loss: &mut Loss) {
         if twin_delivered {
             return; // its twin answered: nothing to blame or redo
         }
+        loss.running = Some((stream, index));
         let deaths = self.deaths.entry((stream, index)).or_default();
         deaths.push(death);
         if deaths.len() as u64 > u64::from(self.settings.retries) {
             let deaths = self.deaths.remove(&(stream, index)).unwrap_or_default();
             self.deliver(stream, Delivery::Failed { index, failure: Failure { deaths } });
         } else {
+            loss.retrying = true;
             self.reruns.push_back(Rerun { stream, first: index, count: 1, why: Why::Blamed });
         }
     }
 
-    /// Sends the unanswered jobs of `tickets` elsewhere, unblamed.
-    fn requeue(&mut self, tickets: impl Iterator<Item = Ticket>) {
+    /// Sends the unanswered jobs of `tickets` elsewhere, unblamed; returns how many.
+    fn requeue(&mut self, tickets: impl Iterator<Item = Ticket>) -> usize {
+        let mut requeued = 0;
         for ticket in tickets {
             let pending: Vec<u64> = unanswered(&ticket).filter(|&i| self.pending(ticket.stream, i)).collect();
+            requeued += pending.len();
             self.reruns.extend(runs_of(ticket.stream, &pending, Why::Requeued));
+        }
+        requeued
+    }
+
+    /// The last batch sent to `worker` never reached it (its channel was
+    /// already closed): it goes back unblamed. Report the death after this.
+    pub fn undeliverable(&mut self, worker: WorkerId) {
+        if let Some(ticket) = self.workers.get_mut(&worker).and_then(|w| w.in_flight.pop_back()) {
+            self.requeue(std::iter::once(ticket));
         }
     }
 
@@ -76,7 +94,7 @@ impl<T> Scheduler<T> {
     /// jobs (its stream was closed): everything it held goes back unblamed.
     pub(super) fn abandon_worker(&mut self, id: WorkerId) {
         if let Some(worker) = self.workers.remove(&id) {
-            self.requeue(worker.in_flight.into_iter());
+            let _ = self.requeue(worker.in_flight.into_iter());
             self.top_up_workers();
         }
     }

@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 pub use sizing::{BatchSizer, MAX_BATCH};
-pub use types::{Action, Death, DeathCause, Delivery, Failure, Settings, StreamId, Violation, WorkerId};
+pub use types::{Action, Death, DeathCause, Delivery, Failure, Loss, Settings, StreamId, Violation, WorkerId};
 
 use stream::Stream;
 
@@ -110,7 +110,6 @@ pub struct Scheduler<T> {
     starting: usize,
     next_worker: u64,
     streams: BTreeMap<StreamId, Stream<T>>,
-    next_stream: u64,
     reruns: VecDeque<Rerun>,
     sizer: BatchSizer,
     actions: VecDeque<Action<T>>,
@@ -130,7 +129,6 @@ impl<T> Scheduler<T> {
             starting: 0,
             next_worker: 0,
             streams: BTreeMap::new(),
-            next_stream: 0,
             reruns: VecDeque::new(),
             sizer: BatchSizer::default(),
             actions: VecDeque::new(),
@@ -242,7 +240,7 @@ impl<T> Scheduler<T> {
         let Some(worker) = self.workers.remove(&id) else {
             return;
         };
-        self.bury(worker, cause);
+        self.bury(id, worker, cause);
         self.top_up_workers();
     }
 }

@@ -5,12 +5,11 @@ use super::types::{Action, Delivery, StreamId};
 use super::Scheduler;
 
 impl<T> Scheduler<T> {
-    /// A new stream; `ordered` streams deliver in submission order.
-    pub fn open_stream(&mut self, ordered: bool) -> StreamId {
-        let id = StreamId(self.next_stream);
-        self.next_stream += 1;
+    /// A new stream named `id` (unique for the scheduler's life);
+    /// `ordered` streams deliver in submission order.
+    pub fn open_stream(&mut self, id: StreamId, ordered: bool) {
+        debug_assert!(!self.streams.contains_key(&id), "stream {id:?} opened twice");
         self.streams.insert(id, Stream::new(ordered));
-        id
     }
 
     /// How many more jobs the stream may add now without exceeding its window.

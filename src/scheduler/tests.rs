@@ -68,7 +68,12 @@ impl Sim {
     fn new(settings: Settings, ordered: [bool; 3]) -> Sim {
         let now = Instant::now();
         let mut scheduler = Scheduler::new(settings, now);
-        let streams = ordered.iter().map(|&o| (scheduler.open_stream(o), o)).collect();
+        let streams = (0..3u64)
+            .map(|i| {
+                scheduler.open_stream(StreamId(i), ordered[i as usize]);
+                (StreamId(i), ordered[i as usize])
+            })
+            .collect();
         let mut sim = Sim {
             scheduler,
             now,
@@ -114,7 +119,7 @@ impl Sim {
                             }
                         }
                     }
-                    Action::Forget { .. } | Action::Credit { .. } => {}
+                    Action::Forget { .. } | Action::Credit { .. } | Action::Lost(_) => {}
                     Action::Finished { stream, .. } => *self.finished.entry(stream).or_default() += 1,
                 }
             }

@@ -65,9 +65,26 @@ pub enum Action<T> {
     Forget { stream: StreamId, below: u64 },
     /// The stream has room for more input (see [`Scheduler::credit`](super::Scheduler::credit)).
     Credit { stream: StreamId },
+    /// A worker was lost (died, or killed for a timeout): what became of its jobs.
+    Lost(Loss),
     /// Every job of the stream has been delivered and its input has ended;
     /// `retries` jobs were re-run after their worker died.
     Finished { stream: StreamId, retries: u64 },
+}
+
+/// What a worker's loss did to the jobs it held, for the owner's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loss {
+    pub worker: WorkerId,
+    pub death: Death,
+    /// The job known to have been running, blamed for the loss.
+    pub running: Option<(StreamId, u64)>,
+    /// Whether the blamed job runs again (else it failed).
+    pub retrying: bool,
+    /// Jobs one of which was running: re-run one at a time to find which.
+    pub suspects: Vec<(StreamId, u64)>,
+    /// Jobs it had not started, sent elsewhere.
+    pub requeued: usize,
 }
 
 /// Finished jobs of one stream.

@@ -1,0 +1,222 @@
+//! Starting workers: one long-lived thread spawns every worker (a worker's
+//! PR_SET_PDEATHSIG is tied to the thread that started it, so that thread
+//! must live as long as the pool) and shakes hands with each over its own
+//! private one-shot server, without ever blocking the dispatcher or waiting
+//! forever on a worker that died or hung before connecting.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver, IpcSender};
+use procpool_worker::build_id::{build_id, build_id_hex};
+use procpool_worker::protocol::{self, Frame, Hello, Setup, PROTOCOL_VERSION};
+
+use super::error::PoolError;
+use super::linux;
+use super::process::{Launch, WorkerProcess};
+use crate::scheduler::WorkerId;
+
+/// How often pending handshakes are checked for deaths and timeouts.
+const STARTUP_TICK: Duration = Duration::from_millis(2);
+
+/// A worker that has shaken hands and been set up.
+#[derive(Debug)]
+pub(crate) struct Started {
+    pub id: WorkerId,
+    pub process: WorkerProcess,
+    pub jobs: IpcSender<Frame>,
+    pub results: IpcReceiver<Frame>,
+}
+
+/// What became of a start request.
+#[derive(Debug)]
+pub(crate) enum Startup {
+    Ready(Started),
+    Failed { id: WorkerId, error: PoolError },
+}
+
+enum Message {
+    Start(WorkerId),
+    Accepted(WorkerId, Result<Hello, String>),
+    Stop,
+}
+
+/// The spawner thread's handle: ask it for workers; dropping it stops the
+/// thread, which kills any worker still shaking hands.
+#[derive(Debug)]
+pub(crate) struct Spawner {
+    requests: mpsc::Sender<Message>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+/// A worker started and not yet shaken hands with.
+struct Pending {
+    id: WorkerId,
+    process: WorkerProcess,
+    server: String,
+    token: Vec<u8>,
+    deadline: Instant,
+}
+
+impl Spawner {
+    /// Starts the thread. `report` receives every outcome, on that thread.
+    pub fn start(
+        launch: Launch,
+        setup: Setup,
+        timeout: Duration,
+        report: impl Fn(Startup) + Send + 'static,
+    ) -> Result<Spawner, PoolError> {
+        let (requests, inbox) = mpsc::channel();
+        let looped = requests.clone();
+        let thread = thread::Builder::new()
+            .name("procpool-spawner".into())
+            .spawn(move || run(launch, setup, timeout, inbox, looped, report))
+            .map_err(PoolError::Thread)?;
+        Ok(Spawner { requests, thread: Some(thread) })
+    }
+
+    /// Asks for one more worker, named `id`.
+    pub fn request(&self, id: WorkerId) {
+        let _ = self.requests.send(Message::Start(id));
+    }
+}
+
+impl Drop for Spawner {
+    fn drop(&mut self) {
+        let _ = self.requests.send(Message::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(
+    launch: Launch,
+    setup: Setup,
+    timeout: Duration,
+    inbox: mpsc::Receiver<Message>,
+    looped: mpsc::Sender<Message>,
+    report: impl Fn(Startup),
+) {
+    let mut pending: Vec<Pending> = Vec::new();
+    loop {
+        let message = if pending.is_empty() {
+            inbox.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            inbox.recv_timeout(STARTUP_TICK)
+        };
+        match message {
+            Ok(Message::Start(id)) => match begin(&launch, id, timeout, &looped) {
+                Ok(started) => pending.push(started),
+                Err(error) => report(Startup::Failed { id, error }),
+            },
+            Ok(Message::Accepted(id, hello)) => {
+                let Some(at) = pending.iter().position(|p| p.id == id) else {
+                    continue; // given up on already
+                };
+                let started = pending.swap_remove(at);
+                report(finish(started, hello, &setup, &launch.program));
+            }
+            Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        // Deaths and timeouts before a handshake.
+        let now = Instant::now();
+        let mut at = 0;
+        while at < pending.len() {
+            let p = &mut pending[at];
+            let died = p.process.try_reap().is_some();
+            if !died && now < p.deadline {
+                at += 1;
+                continue;
+            }
+            let mut p = pending.swap_remove(at);
+            let error = if died {
+                PoolError::DiedAtStartup { pid: p.process.pid, cause: p.process.cause() }
+            } else {
+                p.process.kill_and_reap();
+                PoolError::HandshakeTimeout { pid: p.process.pid, timeout }
+            };
+            unblock(&p.server);
+            report(Startup::Failed { id: p.id, error });
+        }
+    }
+    for p in pending {
+        unblock(&p.server);
+        drop(p.process); // killed and reaped
+    }
+}
+
+/// Opens a private one-shot server, starts the worker pointed at it, and
+/// waits for its connection on a thread of its own.
+fn begin(launch: &Launch, id: WorkerId, timeout: Duration, looped: &mpsc::Sender<Message>) -> Result<Pending, PoolError> {
+    let (server, name) = IpcOneShotServer::<Hello>::new().map_err(|e| PoolError::Ipc(e.to_string()))?;
+    let socket = PathBuf::from(&name);
+    linux::make_private(&socket).map_err(|e| PoolError::Ipc(format!("cannot make {} private: {e}", socket.display())))?;
+    let token = linux::random_token();
+    let process = WorkerProcess::spawn(launch, &name, &token)
+        .map_err(|source| PoolError::Spawn { program: launch.program.display().to_string(), source })?;
+    let looped = looped.clone();
+    let accepting = thread::Builder::new().name("procpool-handshake".into()).spawn(move || {
+        let hello = server.accept().map(|(_, hello)| hello).map_err(|e| e.to_string());
+        let _ = looped.send(Message::Accepted(id, hello));
+    });
+    if let Err(e) = accepting {
+        unblock(&name);
+        return Err(PoolError::Thread(e));
+    }
+    Ok(Pending { id, process, server: name, token, deadline: Instant::now() + timeout })
+}
+
+/// Checks a worker's hello, and sets it up to run our job type.
+fn finish(mut p: Pending, hello: Result<Hello, String>, setup: &Setup, program: &std::path::Path) -> Startup {
+    let pid = p.process.pid;
+    let id = p.id;
+    let fail = |mut process: WorkerProcess, error: PoolError| {
+        process.kill_and_reap();
+        Startup::Failed { id, error }
+    };
+    let hello = match hello {
+        Ok(hello) => hello,
+        Err(reason) => {
+            // Dead before a handshake, or alive with a bad one: say which.
+            linux::wait_for_exit(pid, Duration::from_millis(200));
+            if p.process.try_reap().is_some() {
+                let cause = p.process.cause();
+                return Startup::Failed { id, error: PoolError::DiedAtStartup { pid, cause } };
+            }
+            return fail(p.process, PoolError::BadHandshake { pid, reason });
+        }
+    };
+    if hello.token != p.token || hello.pid != pid {
+        let reason = "the peer that connected is not the worker this pool started".to_string();
+        return fail(p.process, PoolError::BadHandshake { pid, reason });
+    }
+    if hello.protocol != PROTOCOL_VERSION {
+        return fail(p.process, PoolError::ProtocolMismatch { pid, theirs: hello.protocol, ours: PROTOCOL_VERSION });
+    }
+    if hello.build_id != build_id() {
+        let error = PoolError::BuildMismatch {
+            pid,
+            program: program.display().to_string(),
+            theirs: build_id_hex(&hello.build_id),
+            ours: build_id_hex(build_id()),
+        };
+        return fail(p.process, error);
+    }
+    let sent = protocol::encode(setup).map_err(PoolError::Encode).and_then(|frame| {
+        hello.jobs.send(frame).map_err(|e| PoolError::Ipc(e.to_string()))
+    });
+    if let Err(error) = sent {
+        return fail(p.process, error);
+    }
+    Startup::Ready(Started { id, process: p.process, jobs: hello.jobs, results: hello.results })
+}
+
+/// Wakes an acceptor thread whose worker never connected, by connecting to
+/// its server ourselves and hanging up, so no thread is left behind.
+fn unblock(server: &str) {
+    let _ = IpcSender::<Hello>::connect(server.to_owned());
+}
