@@ -24,7 +24,7 @@ fn main() {
     println!("{:<70} {:>10} {:>10}", "figure", "measured", "target");
 
     let thirty = std::env::temp_dir().join(format!("procpool-bench-fixture30-{}.txt", std::process::id()));
-    let numbers: Vec<String> = procpool::input::FIXTURE.iter().map(|(n, _)| n.to_string()).collect();
+    let numbers: Vec<String> = procpool_worker::primes::FIXTURE.iter().map(|(n, _)| n.to_string()).collect();
     std::fs::write(&thirty, (numbers.join("\n") + "\n").repeat(30)).unwrap();
     let thirty_path = thirty.to_str().unwrap().to_owned();
     for (label, args) in [

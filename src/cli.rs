@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::input::{parse_range, InputSpec};
-use crate::pool::MAX_WORKERS;
+use procpool::MAX_WORKERS;
 
 const EXAMPLES: &str = "\
 Examples:

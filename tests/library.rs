@@ -1,112 +1,322 @@
-//! The ProcessPool library type, used as any user would use it.
+//! The pool as a library user sees it: job types of our own, on real worker
+//! processes. This binary has its own `main` (libtest-mimic runs the tests)
+//! because the pool starts workers by re-executing it: `worker_entry` must
+//! come first.
 
 mod common;
 
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{children, children_named};
-use procpool::pool::{Completed, PoolError, ProcessPool};
-use procpool::Kernel;
-use procpool_worker::primes::reference::sieve;
+use common::children;
+use libtest_mimic::{Arguments, Failed, Trial};
+use procpool::{DeathCause, Job, JobError, ProcessPool, ProcessPoolBuilder, WorkerOutput};
+use serde::{Deserialize, Serialize};
 
-fn builder() -> procpool::pool::ProcessPoolBuilder {
-    ProcessPool::builder().program(env!("CARGO_BIN_EXE_procpool"))
+type Test = fn() -> Result<(), Failed>;
+
+fn main() {
+    procpool::worker_entry();
+    let tests: Vec<(&str, Test)> = vec![
+        ("a_user_defined_job_runs_in_order_unordered_and_alone", user_job),
+        ("a_panic_an_abort_and_a_hang_each_fail_only_their_job", panic_abort_hang),
+        ("two_job_types_run_in_one_binary_at_once", two_job_types),
+        ("several_threads_map_over_one_pool", several_threads),
+        ("the_initializer_runs_in_each_worker_and_workers_are_recycled", initializer_and_recycling),
+        ("a_repeatable_job_is_retried_after_its_worker_dies", repeatable_retry),
+        ("a_stream_is_fed_from_another_thread", fed_stream),
+        ("dropping_a_map_midway_replaces_its_busy_workers", dropped_map),
+        ("environment_and_directory_reach_the_workers", environment),
+    ];
+    let trials = tests.into_iter().map(|(name, test)| Trial::test(name, test)).collect();
+    libtest_mimic::run(&Arguments::from_args(), trials).exit();
 }
 
-/// Tests in this file share one process: count only children from `pids`.
-fn still_children(pids: &[u32]) -> Vec<u32> {
-    children(std::process::id()).into_iter().map(|(pid, _)| pid).filter(|pid| pids.contains(pid)).collect()
-}
+#[derive(Debug, Serialize, Deserialize)]
+struct Square(u64);
 
-fn checked(item: Result<Completed, PoolError>) -> (u64, u64, bool) {
-    match item.unwrap() {
-        Completed::Checked(r) => (r.index, r.n, r.prime),
-        Completed::Failed(f) => panic!("job failed: {f:?}"),
+impl Job for Square {
+    type Output = u64;
+    fn run(self) -> u64 {
+        self.0 * self.0
     }
 }
 
-#[test]
-fn ordered_map_unordered_map_and_shutdown() {
-    let primes = sieve(50_000);
-    let mut pool = builder().workers(3).kernel(Kernel::Fast).build().unwrap();
-    assert_eq!(pool.pids().len(), 3);
-    assert!(pool.pids().iter().all(|&pid| pid != std::process::id()));
+/// Fails unless none of `pids` is still our child (zombies count).
+fn none_left(pids: &HashSet<u32>) -> Result<(), Failed> {
+    let left: Vec<u32> =
+        children(std::process::id()).into_iter().map(|(p, _)| p).filter(|p| pids.contains(p)).collect();
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("workers left behind: {left:?}").into())
+    }
+}
 
-    let ordered: Vec<_> = pool.map(1..50_000u64).map(checked).collect();
-    let expected: Vec<_> =
-        (1..50_000u64).enumerate().map(|(i, n)| (i as u64, n, primes[n as usize])).collect();
-    assert_eq!(ordered, expected);
+fn check(condition: bool, what: impl Into<String>) -> Result<(), Failed> {
+    if condition {
+        Ok(())
+    } else {
+        Err(what.into().into())
+    }
+}
 
-    // The same pool again, now in completion order: same set of results.
-    let mut unordered: Vec<_> = pool.map_unordered(1..50_000u64).map(checked).collect();
-    unordered.sort();
-    assert_eq!(unordered, expected);
+fn quiet<J: Job>(builder: ProcessPoolBuilder<J>) -> ProcessPoolBuilder<J> {
+    builder.worker_stderr(WorkerOutput::Null)
+}
 
-    let pids = pool.pids();
+fn user_job() -> Result<(), Failed> {
+    let pool = ProcessPool::<Square>::builder().workers(3).build()?;
+    let pids: HashSet<u32> = pool.pids().into_iter().collect();
+    check(pids.len() == 3 && !pids.contains(&std::process::id()), format!("{pids:?}"))?;
+    let squares: Vec<u64> = pool.map((0..5000).map(Square)).collect::<Result<_, _>>()?;
+    check(squares == (0..5000u64).map(|i| i * i).collect::<Vec<_>>(), "ordered squares")?;
+    let mut unordered: Vec<(u64, u64)> =
+        pool.map_unordered((0..5000).map(Square)).map(|(i, r)| (i, r.unwrap())).collect();
+    unordered.sort_unstable();
+    check(unordered == (0..5000u64).map(|i| (i, i * i)).collect::<Vec<_>>(), "unordered squares")?;
+    check(pool.submit(Square(7)).wait()? == 49, "submit")?;
     pool.shutdown();
-    assert_eq!(still_children(&pids), Vec::<u32>::new());
+    none_left(&pids)
 }
 
-#[test]
-fn a_small_window_still_delivers_everything_in_order() {
-    let mut pool = builder().workers(2).window(3).build().unwrap();
-    let got: Vec<_> = pool.map((0..2000u64).rev()).map(checked).collect();
-    assert_eq!(got.len(), 2000);
-    assert!(got.iter().enumerate().all(|(i, &(index, n, _))| index == i as u64 && n == 1999 - i as u64));
-    drop(pool);
+/// A job that behaves as told, in its worker.
+#[derive(Debug, Serialize, Deserialize)]
+enum Behave {
+    Return(u64),
+    Panic,
+    Abort,
+    Hang,
 }
 
-#[test]
-fn dropping_a_pool_mid_run_kills_and_reaps_its_workers() {
-    let mut pool = builder().workers(2).kernel(Kernel::Book).build().unwrap();
-    let pids = pool.pids();
-    {
-        let mut results = pool.map(std::iter::repeat_n(9_999_999_999_999_917u64, 100));
-        assert!(results.next().is_some());
-    } // the run is abandoned with work in flight: those workers are killed
-    drop(pool);
-    assert_eq!(still_children(&pids), Vec::<u32>::new(), "not reaped");
+impl Job for Behave {
+    type Output = u64;
+    fn run(self) -> u64 {
+        match self {
+            Behave::Return(n) => n,
+            Behave::Panic => panic!("told to panic"),
+            Behave::Abort => std::process::abort(),
+            Behave::Hang => loop {
+                std::thread::sleep(Duration::from_secs(1));
+            },
+        }
+    }
 }
 
-#[test]
-fn a_program_that_is_not_a_worker_fails_the_build_instead_of_hanging() {
-    let error = ProcessPool::builder()
-        .program("/bin/true")
+fn panic_abort_hang() -> Result<(), Failed> {
+    let pool = quiet(ProcessPool::<Behave>::builder())
         .workers(2)
-        .handshake_timeout(Duration::from_secs(30))
-        .build()
-        .err()
-        .expect("build must fail");
-    assert!(matches!(error, PoolError::DiedAtStartup { .. }), "{error}");
-    assert!(error.to_string().contains("exited with code 0 before completing the handshake"), "{error}");
-    let left: Vec<_> =
-        children_named(std::process::id()).into_iter().filter(|(_, _, name)| name == "true").collect();
-    assert!(left.is_empty(), "workers that failed the handshake must be reaped: {left:?}");
-}
-
-#[test]
-fn a_missing_program_is_a_spawn_error() {
-    let error = ProcessPool::builder().program("/no/such/binary").build().err().expect("build must fail");
-    assert!(error.to_string().contains("/no/such/binary"), "{error}");
-}
-
-#[test]
-fn tail_duplicates_deliver_every_job_exactly_once() {
-    // Few ~1 ms jobs on more workers than jobs per worker: idle workers take
-    // copies of queued ones at the tail, and only one copy may be delivered.
-    let mut pool = builder().workers(4).kernel(Kernel::Fast).build().unwrap();
-    for _ in 0..5 {
-        let mut indices: Vec<u64> = pool
-            .map_unordered(std::iter::repeat_n(9_999_999_999_999_917u64, 7))
-            .map(|r| checked(r).0)
-            .collect();
-        indices.sort();
-        assert_eq!(indices, (0..7).collect::<Vec<_>>());
-        let ordered: Vec<_> =
-            pool.map(std::iter::repeat_n(9_999_999_999_999_917u64, 7)).map(checked).collect();
-        assert!(ordered.iter().enumerate().all(|(i, &(index, _, prime))| index == i as u64 && prime));
+        .job_timeout(Some(Duration::from_millis(500)))
+        .build()?;
+    let jobs = vec![
+        Behave::Return(1),
+        Behave::Panic,
+        Behave::Return(2),
+        Behave::Abort,
+        Behave::Hang,
+        Behave::Return(3),
+    ];
+    let mut seen = HashSet::new();
+    let results: Vec<_> = pool
+        .map(jobs)
+        .with_details()
+        .inspect(|f| {
+            seen.insert(f.pid);
+        })
+        .map(|f| f.result)
+        .collect();
+    check(results.len() == 6, format!("{results:?}"))?;
+    check(results[0] == Ok(1) && results[2] == Ok(2) && results[5] == Ok(3), format!("{results:?}"))?;
+    check(
+        results[1] == Err(JobError::Panicked { message: "told to panic".into() }),
+        format!("{:?}", results[1]),
+    )?;
+    match &results[3] {
+        Err(JobError::WorkerDied { deaths }) => {
+            check(deaths.len() == 1 && deaths[0].cause == DeathCause::Signaled(6), format!("{deaths:?}"))?
+        }
+        other => return Err(format!("abort gave {other:?}").into()),
     }
-    let pids = pool.pids();
-    pool.shutdown();
-    assert_eq!(still_children(&pids), Vec::<u32>::new());
+    match &results[4] {
+        Err(JobError::TimedOut { deaths }) => check(deaths.len() == 1, format!("{deaths:?}"))?,
+        other => return Err(format!("hang gave {other:?}").into()),
+    }
+    // The panic did not kill its worker; the abort and the hang cost one each.
+    check(pool.submit(Behave::Return(9)).wait()? == 9, "the pool still works")?;
+    seen.extend(pool.pids());
+    drop(pool);
+    none_left(&seen)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Shout(String);
+
+impl Job for Shout {
+    type Output = String;
+    fn run(self) -> String {
+        self.0.to_uppercase()
+    }
+}
+
+fn two_job_types() -> Result<(), Failed> {
+    let squares = ProcessPool::<Square>::builder().workers(1).build()?;
+    let shouts = ProcessPool::<Shout>::builder().workers(1).build()?;
+    let mut a = squares.map((0..100).map(Square));
+    let mut b = shouts.map(["a", "bc", "déf"].map(|s| Shout(s.into())));
+    check(b.next().unwrap()? == "A" && a.next().unwrap()? == 0, "interleaved")?;
+    check(b.collect::<Result<Vec<_>, _>>()? == ["BC", "DÉF"], "shouts")?;
+    check(a.map(Result::unwrap).sum::<u64>() == (0..100u64).map(|i| i * i).sum::<u64>(), "squares")?;
+    let pids: HashSet<u32> = squares.pids().into_iter().chain(shouts.pids()).collect();
+    drop((squares, shouts));
+    none_left(&pids)
+}
+
+fn several_threads() -> Result<(), Failed> {
+    let pool = ProcessPool::<Square>::builder().workers(2).build()?;
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..4u64)
+            .map(|t| {
+                let pool = &pool;
+                scope.spawn(move || {
+                    let range = t * 10_000..t * 10_000 + 3000;
+                    let got: Vec<u64> = pool.map(range.clone().map(Square)).map(Result::unwrap).collect();
+                    got == range.map(|i| i * i).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        runs.into_iter().all(|run| run.join().unwrap())
+    })
+    .then_some(())
+    .ok_or("a thread got someone else's results or the wrong order")?;
+    let pids: HashSet<u32> = pool.pids().into_iter().collect();
+    drop(pool);
+    none_left(&pids)
+}
+
+static INITIALIZED: AtomicU64 = AtomicU64::new(0);
+static RUN_HERE: AtomicU64 = AtomicU64::new(0);
+
+fn initialize() {
+    INITIALIZED.store(42, Ordering::SeqCst);
+}
+
+/// Reports, from inside its worker: the pid, whether the initializer ran,
+/// and how many jobs this worker has run.
+#[derive(Debug, Serialize, Deserialize)]
+struct WhoAmI;
+
+impl Job for WhoAmI {
+    type Output = (u32, u64, u64);
+    fn run(self) -> (u32, u64, u64) {
+        let count = RUN_HERE.fetch_add(1, Ordering::SeqCst) + 1;
+        (std::process::id(), INITIALIZED.load(Ordering::SeqCst), count)
+    }
+}
+
+fn initializer_and_recycling() -> Result<(), Failed> {
+    let pool =
+        ProcessPool::<WhoAmI>::builder().workers(2).initializer(initialize).max_jobs_per_worker(3).build()?;
+    let seen: Vec<(u32, u64, u64)> = pool.map((0..20).map(|_| WhoAmI)).collect::<Result<_, _>>()?;
+    check(seen.iter().all(|&(_, init, _)| init == 42), format!("initializer not run everywhere: {seen:?}"))?;
+    let mut per_worker: HashMap<u32, u64> = HashMap::new();
+    for &(pid, _, count) in &seen {
+        let jobs = per_worker.entry(pid).or_default();
+        *jobs += 1;
+        check(count == *jobs && count <= 3, format!("worker {pid} ran more than 3 jobs: {seen:?}"))?;
+    }
+    check(per_worker.len() >= 7, format!("20 jobs at 3 a worker need 7 workers: {per_worker:?}"))?;
+    let pids: HashSet<u32> = per_worker.keys().copied().chain(pool.pids()).collect();
+    drop(pool);
+    none_left(&pids)
+}
+
+/// Kills its worker the first time it runs (a marker file remembers), then succeeds.
+#[derive(Debug, Serialize, Deserialize)]
+struct DiesOnce(std::path::PathBuf);
+
+impl Job for DiesOnce {
+    type Output = bool;
+    fn run(self) -> bool {
+        if std::fs::create_dir(&self.0).is_ok() {
+            std::process::abort();
+        }
+        true
+    }
+}
+
+fn repeatable_retry() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let marker = dir.path().join("ran");
+    // Not declared repeatable: the death costs the job, no retry.
+    let once = quiet(ProcessPool::<DiesOnce>::builder()).workers(1).build()?;
+    let outcome = once.submit(DiesOnce(marker.clone())).wait();
+    check(matches!(outcome, Err(JobError::WorkerDied { .. })), format!("{outcome:?}"))?;
+    std::fs::remove_dir(&marker)?;
+    let pool = quiet(ProcessPool::<DiesOnce>::builder()).workers(1).repeatable(true).build()?;
+    let mut map = pool.map([DiesOnce(marker)]);
+    check(map.next().transpose()? == Some(true), "retried and succeeded")?;
+    check(map.next().is_none(), "one job")?;
+    check(map.retries() == 1, format!("{} retries", map.retries()))
+}
+
+fn fed_stream() -> Result<(), Failed> {
+    let pool = ProcessPool::<Square>::builder().workers(2).window(16).build()?;
+    let (mut feeder, results) = pool.stream();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for i in 0..1000 {
+                feeder.push(Square(i)).unwrap();
+            }
+        });
+        let got: Vec<u64> = results.map(Result::unwrap).collect();
+        check(got == (0..1000u64).map(|i| i * i).collect::<Vec<_>>(), "fed in order")
+    })
+}
+
+/// Sleeps, so a map can be dropped while workers are busy.
+#[derive(Debug, Serialize, Deserialize)]
+struct Nap(u64);
+
+impl Job for Nap {
+    type Output = u64;
+    fn run(self) -> u64 {
+        std::thread::sleep(Duration::from_millis(self.0));
+        self.0
+    }
+}
+
+fn dropped_map() -> Result<(), Failed> {
+    let pool = ProcessPool::<Nap>::builder().workers(2).build()?;
+    let before: HashSet<u32> = pool.pids().into_iter().collect();
+    let mut map = pool.map((0..100).map(|_| Nap(200)));
+    check(map.next().transpose()? == Some(200), "first nap")?;
+    drop(map);
+    // The next map gets fresh (or idle) workers and does not wait for the abandoned naps.
+    check(pool.map([Nap(1), Nap(2)]).collect::<Result<Vec<_>, _>>()? == [1, 2], "next map")?;
+    let all: HashSet<u32> = before.iter().copied().chain(pool.pids()).collect();
+    drop(pool);
+    none_left(&all)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Where;
+
+impl Job for Where {
+    type Output = (Option<String>, std::path::PathBuf);
+    fn run(self) -> Self::Output {
+        (std::env::var("PROCPOOL_LIBRARY_TEST").ok(), std::env::current_dir().unwrap())
+    }
+}
+
+fn environment() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let pool = ProcessPool::<Where>::builder()
+        .workers(1)
+        .env("PROCPOOL_LIBRARY_TEST", "yes")
+        .current_dir(dir.path())
+        .build()?;
+    let (var, cwd) = pool.submit(Where).wait()?;
+    check(var.as_deref() == Some("yes"), format!("{var:?}"))?;
+    check(cwd == dir.path().canonicalize()?, format!("{cwd:?}"))
 }

@@ -2,12 +2,16 @@
 //! libtest harness because it doubles as a fake worker: the pool under test
 //! starts it with the worker flag, and it misbehaves as `FAKE_WORKER` says.
 
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use ipc_channel::ipc::{self, IpcOneShotServer, IpcSender};
-use procpool::pool::{Completed, PoolError, ProcessPool};
-use procpool_worker::protocol::{self, Frame, Hello, JobBatch, ResultBatch, PROTOCOL_VERSION, WORKER_FLAG};
+use procpool::{JobError, Kernel, PoolError, PrimeCheck, ProcessPool};
+use procpool_worker::build_id::build_id;
+use procpool_worker::protocol::{
+    self, Frame, Hello, JobBatch, Reply, Setup, PROTOCOL_VERSION, TOKEN_BYTES, WORKER_FLAG,
+};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -15,38 +19,51 @@ fn main() {
         fake_worker(&args[2], &std::env::var("FAKE_WORKER").unwrap_or_default());
         return;
     }
-    let tests: [(&str, fn()); 6] = [
+    let tests: [(&str, fn()); 9] = [
         ("a_worker_whose_parent_is_not_its_supervisor_exits_at_once", orphan_exits_at_once),
         ("a_worker_speaking_another_protocol_version_is_rejected", another_version_is_rejected),
+        ("a_worker_of_another_build_is_rejected", another_build_is_rejected),
+        ("a_peer_without_the_secret_is_rejected", a_peer_without_the_secret_is_rejected),
+        ("a_real_worker_refuses_a_setup_from_another_build", real_worker_refuses_another_build),
         ("a_garbage_reply_fails_the_run_instead_of_hanging", garbage_reply_fails_the_run),
         ("a_reply_for_the_wrong_job_is_a_protocol_violation", wrong_index_is_a_violation),
         ("a_real_worker_rejects_a_frame_that_is_not_a_job_batch", real_worker_rejects_garbage),
         ("a_real_worker_exits_cleanly_when_its_channel_closes", real_worker_exits_on_eof),
     ];
+    println!("\nrunning {} tests", tests.len());
     for (name, test) in tests {
         test();
         println!("test {name} ... ok");
     }
+    println!("\ntest result: ok. {} passed; 0 failed; 0 ignored; 0 measured; 0 filtered out\n", tests.len());
 }
 
-/// Shakes hands (possibly lying about the version) and answers jobs badly.
+/// Shakes hands (possibly lying about its version, build or secret) and answers jobs badly.
 fn fake_worker(server: &str, behaviour: &str) {
+    let mut token = vec![0; TOKEN_BYTES];
+    std::io::stdin().read_exact(&mut token).unwrap();
+    if behaviour == "token" {
+        token[0] ^= 1;
+    }
     let hello_tx: IpcSender<Hello> = IpcSender::connect(server.to_owned()).unwrap();
     let (jobs_tx, jobs_rx) = ipc::channel::<Frame>().unwrap();
     let (results_tx, results_rx) = ipc::channel::<Frame>().unwrap();
-    let version = if behaviour == "version" { PROTOCOL_VERSION + 998 } else { PROTOCOL_VERSION };
-    hello_tx
-        .send(Hello { protocol: version, pid: std::process::id(), jobs: jobs_tx, results: results_rx })
-        .unwrap();
+    let protocol = if behaviour == "version" { PROTOCOL_VERSION + 998 } else { PROTOCOL_VERSION };
+    let build_id = if behaviour == "build" { b"another build".to_vec() } else { build_id().to_vec() };
+    let pid = std::process::id();
+    hello_tx.send(Hello { protocol, pid, build_id, token, jobs: jobs_tx, results: results_rx }).unwrap();
+    let _setup: Setup = protocol::decode(&jobs_rx.recv().unwrap()).unwrap();
     while let Ok(frame) = jobs_rx.recv() {
-        let batch: JobBatch = protocol::decode(&frame).unwrap();
+        let batch: JobBatch<PrimeCheck> = protocol::decode(&frame).unwrap();
         let reply = match behaviour {
             "garbage" => Frame(vec![0xff; 7]),
-            _ => protocol::encode(&ResultBatch {
+            _ => protocol::encode(&Reply::<bool> {
                 first_index: batch.first_index + 1000,
                 cpu_share: 1.0,
                 started_ns: 0,
-                verdicts: vec![0],
+                timings: vec![0],
+                outputs: vec![true],
+                panics: vec![],
             })
             .unwrap(),
         };
@@ -54,14 +71,14 @@ fn fake_worker(server: &str, behaviour: &str) {
     }
 }
 
-fn pool_of_fakes(behaviour: &str) -> Result<ProcessPool, PoolError> {
+fn pool_of_fakes(behaviour: &str) -> Result<ProcessPool<PrimeCheck>, PoolError> {
     // SAFETY: this harness-less test runs its tests one at a time on one thread.
     unsafe { std::env::set_var("FAKE_WORKER", behaviour) };
     ProcessPool::builder().program(std::env::current_exe().unwrap()).workers(2).build()
 }
 
 fn another_version_is_rejected() {
-    let error = pool_of_fakes("version").err().expect("the handshake must fail");
+    let error = pool_of_fakes("version").expect_err("the handshake must fail");
     match error {
         PoolError::ProtocolMismatch { theirs, ours, .. } => {
             assert_eq!((theirs, ours), (PROTOCOL_VERSION + 998, PROTOCOL_VERSION))
@@ -70,35 +87,71 @@ fn another_version_is_rejected() {
     }
 }
 
-fn first_error(behaviour: &str) -> PoolError {
-    let mut pool = pool_of_fakes(behaviour).unwrap();
-    let outcome: Result<Vec<Completed>, PoolError> = pool.map([5u64, 6, 7]).collect();
-    outcome.expect_err("the run must fail")
+fn another_build_is_rejected() {
+    let error = pool_of_fakes("build").expect_err("the handshake must fail");
+    assert!(matches!(error, PoolError::BuildMismatch { .. }), "{error}");
+    assert!(error.to_string().contains("rebuilt or replaced"), "{error}");
+}
+
+fn a_peer_without_the_secret_is_rejected() {
+    let error = pool_of_fakes("token").expect_err("the handshake must fail");
+    assert!(error.to_string().contains("not the worker this pool started"), "{error}");
+}
+
+fn first_error(behaviour: &str) -> std::sync::Arc<PoolError> {
+    let pool = pool_of_fakes(behaviour).unwrap();
+    let jobs = [5u64, 6, 7].map(|n| PrimeCheck { n, kernel: Kernel::Fast });
+    let outcome: Result<Vec<bool>, JobError> = pool.map(jobs).collect();
+    let error = outcome.expect_err("the run must fail");
+    match error {
+        JobError::Pool(error) => error,
+        other => panic!("expected a pool error, got {other}"),
+    }
 }
 
 fn garbage_reply_fails_the_run() {
     let error = first_error("garbage");
-    assert!(matches!(error, PoolError::BadFrame { .. }), "{error}");
+    assert!(matches!(*error, PoolError::BadFrame { .. }), "{error}");
     assert!(error.to_string().contains("sent a bad frame"), "{error}");
 }
 
 fn wrong_index_is_a_violation() {
     let error = first_error("wrong-index");
-    assert!(matches!(error, PoolError::ProtocolViolation { .. }), "{error}");
+    assert!(matches!(*error, PoolError::ProtocolViolation(_)), "{error}");
 }
 
-/// Plays supervisor to a real worker process; returns the worker's job sender and process.
+/// Plays supervisor to a real worker process up to the handshake; returns
+/// the worker's job sender and process.
 fn real_worker() -> (IpcSender<Frame>, std::process::Child) {
     let (server, name) = IpcOneShotServer::<Hello>::new().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_procpool"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_procpool"))
         .args([WORKER_FLAG, &name, &std::process::id().to_string()])
+        .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    child.stdin.take().unwrap().write_all(&[7; TOKEN_BYTES]).unwrap();
     let (_, hello) = server.accept().unwrap();
     assert_eq!(hello.protocol, PROTOCOL_VERSION);
     assert_eq!(hello.pid, child.id());
+    assert_eq!(hello.token, [7; TOKEN_BYTES], "the worker returns the secret it was handed");
     (hello.jobs, child)
+}
+
+fn real_worker_refuses_another_build() {
+    let (jobs, child) = real_worker();
+    let setup = Setup {
+        build_id: b"not this build".to_vec(),
+        job_type: "x".into(),
+        serve: 0,
+        init: None,
+        reply_every_job: true,
+    };
+    jobs.send(protocol::encode(&setup).unwrap()).unwrap();
+    let output = wait_output(child);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("is not the supervisor's build"), "{stderr}");
 }
 
 fn real_worker_rejects_garbage() {
@@ -123,6 +176,7 @@ fn orphan_exits_at_once() {
     // Pid 1 is never our parent: as if the supervisor died before the worker set PR_SET_PDEATHSIG.
     let child = Command::new(env!("CARGO_BIN_EXE_procpool"))
         .args([WORKER_FLAG, "/nonexistent/socket", "1"])
+        .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

@@ -28,7 +28,7 @@ fn a_killed_worker_is_replaced_and_its_job_retried_with_nothing_lost() {
     assert_eq!(code, 0, "stderr: {stderr}");
     assert!(
         stderr.contains(&format!(
-            "worker {victim} was killed by signal 9 (SIGKILL) while checking {PRIME}; retrying it"
+            "worker {victim} was killed by signal 9 (SIGKILL) while running {PRIME}; retrying it"
         )),
         "{stderr}"
     );
@@ -56,7 +56,7 @@ fn with_no_retries_the_job_fails_the_run_completes_and_exits_1() {
     assert_eq!(code, 1, "stderr: {stderr}");
     assert!(
         stderr.contains(&format!(
-            "worker {victim} was killed by signal 9 (SIGKILL) while checking {PRIME}; giving up on it"
+            "worker {victim} was killed by signal 9 (SIGKILL) while running {PRIME}; giving up on it"
         )),
         "{stderr}"
     );
@@ -97,8 +97,8 @@ fn a_job_past_the_timeout_is_killed_retried_then_failed() {
     let output = run_with_timeout(&tag, file.path(), "0.3", "1");
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.matches("exceeded the 300ms timeout").count(), 2, "{stderr}");
-    assert!(stderr.contains(&format!("while checking {slow}; retrying it")), "{stderr}");
-    assert!(stderr.contains(&format!("while checking {slow}; giving up on it")), "{stderr}");
+    assert!(stderr.contains(&format!("while running {slow}; retrying it")), "{stderr}");
+    assert!(stderr.contains(&format!("while running {slow}; giving up on it")), "{stderr}");
     let objects = json_lines(&output.stdout);
     let kinds: Vec<(&str, u64)> =
         objects.iter().take(3).map(|o| (o["type"].as_str().unwrap(), o["n"].as_u64().unwrap())).collect();
@@ -124,7 +124,7 @@ fn a_hang_inside_a_batch_is_blamed_on_the_job_that_hung_not_on_its_batch_mates()
         objects.iter().filter(|o| o["type"] == "failure").map(|o| o["n"].as_u64().unwrap()).collect();
     assert_eq!(failures, [SLOW_PRIME], "{stderr}");
     assert_eq!(objects.iter().filter(|o| o["type"] == "result").count(), lines.len() - 1);
-    assert!(stderr.contains(&format!("while checking {slow}; giving up on it")), "{stderr}");
+    assert!(stderr.contains(&format!("while running {slow}; giving up on it")), "{stderr}");
     assert!(!stderr.contains("; retrying it"), "no innocent job is blamed: {stderr}");
     let summary = objects.iter().find(|o| o["type"] == "summary").unwrap();
     assert_eq!(summary["retries"], 0, "nothing blamed was re-run");

@@ -11,7 +11,9 @@ use super::signals::StopSignals;
 use super::AppError;
 use crate::executor::{ExecError, Executor, Processes, RayonThreads, Sequential, Variant};
 use crate::input::{InputError, Numbers};
-use crate::pool::{Completed, PoolError, PoolEvent};
+use procpool::{PoolError, PoolEvent, PrimeCheck};
+
+use crate::completed::Completed;
 use crate::report::summary::{RunSummary, Tally};
 
 /// How to run one variant.
@@ -33,7 +35,8 @@ pub struct Plan<'a> {
     pub count: Option<u64>,
 }
 
-fn print_event(event: &PoolEvent) {
+/// Pool events on stderr (a job shows as its number).
+fn print_event(event: &PoolEvent<PrimeCheck>) {
     eprintln!("procpool: {event}");
 }
 
@@ -109,7 +112,7 @@ impl Plan<'_> {
 
 fn is_interrupt(error: &ExecError) -> bool {
     match error {
-        ExecError::Pool(PoolError::Cancelled) => true,
+        ExecError::Pool(e) if matches!(**e, PoolError::Cancelled) => true,
         ExecError::Sink(e) => e.kind() == io::ErrorKind::Interrupted,
         _ => false,
     }

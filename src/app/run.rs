@@ -10,13 +10,14 @@ use super::signals::StopSignals;
 use super::spool::{reopen, spool_if_needed, Spool};
 use super::AppError;
 use crate::cli::{Mode, RunArgs};
+use crate::completed::Completed;
 use crate::executor::Variant;
-use crate::pool::{available_cores, Completed};
 use crate::report::machine::Machine;
 use crate::report::output::Output;
 use crate::report::summary::RunSummary;
 use crate::report::timeline::Timeline;
 use crate::report::{json, lines, text};
+use procpool::available_cores;
 
 fn variants(mode: Mode) -> &'static [Variant] {
     match mode {

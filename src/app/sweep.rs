@@ -14,12 +14,12 @@ use super::spool::{reopen, spool_if_needed};
 use super::AppError;
 use crate::cli::SweepArgs;
 use crate::executor::Variant;
-use crate::pool::available_cores;
 use crate::report::machine::Machine;
 use crate::report::output::Output;
 use crate::report::scaling::Repeats;
 use crate::report::speedup_chart;
 use crate::report::sweep_table::{Point, Sweep};
+use procpool::available_cores;
 
 /// Repeats that disagree by more than this fraction of their median get a warning.
 const NOISY: f64 = 0.25;

@@ -5,6 +5,7 @@
 
 mod processes;
 mod rayon_threads;
+mod reorder;
 mod sequential;
 
 use std::fmt;
@@ -12,7 +13,12 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use crate::input::Numbers;
-use crate::pool::{Completed, JobSource, PoolError, Pull};
+use std::sync::Arc;
+
+use procpool::PoolError;
+
+use crate::completed::Completed;
+use crate::input::{JobSource, Pull};
 
 pub use processes::Processes;
 pub use rayon_threads::RayonThreads;
@@ -52,11 +58,17 @@ pub struct RunFacts {
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error(transparent)]
-    Pool(#[from] PoolError),
+    Pool(Arc<PoolError>),
     #[error("cannot start the rayon thread pool: {0}")]
     Rayon(#[from] rayon::ThreadPoolBuildError),
     #[error("cannot write results: {0}")]
     Sink(#[from] io::Error),
+}
+
+impl From<PoolError> for ExecError {
+    fn from(error: PoolError) -> Self {
+        ExecError::Pool(Arc::new(error))
+    }
 }
 
 /// Receives each finished job, in submission order.
@@ -65,8 +77,6 @@ pub type Sink<'a> = dyn FnMut(Completed) -> io::Result<()> + 'a;
 /// Runs numbers through a kernel and reports them, in submission order, as
 /// early as that order allows.
 pub trait Executor {
-    fn variant(&self) -> Variant;
-
     /// Processes or threads doing the checking.
     fn workers(&self) -> usize;
 

@@ -1,16 +1,23 @@
-//! The subject of the measurement: jobs on a [`ProcessPool`] of worker
-//! processes. Starting the pool is part of the run, as it is for a user.
+//! The subject of the measurement: prime checks on a [`ProcessPool`] of
+//! worker processes. Starting the pool is part of the run, as it is for a user.
+//!
+//! Numbers go in on a feeder thread, which may block on a slow pipe while
+//! this thread keeps printing results as they come.
 
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use procpool_worker::Kernel;
+use procpool::{Feeder, JobError, Kernel, PoolEvent, PrimeCheck, PrimeResult, ProcessPool, WorkerOutput};
 
-use super::{ExecError, Executor, RunFacts, Sink, Variant};
+use super::{take_chunk, ExecError, Executor, RunFacts, Sink};
+use crate::completed::{Completed, FailedJob};
 use crate::input::Numbers;
-use crate::pool::{PoolEvent, ProcessPool};
+
+/// Numbers handed to the pool at a time when they are ready.
+const FEED: usize = 4096;
 
 /// Checks numbers on a fresh [`ProcessPool`] per run.
 pub struct Processes {
@@ -18,54 +25,112 @@ pub struct Processes {
     pub workers: usize,
     pub retries: u32,
     pub timeout: Option<Duration>,
-    /// The binary to start in worker mode; `None` means this executable.
-    pub program: Option<PathBuf>,
     pub cancel: Option<Arc<AtomicBool>>,
     /// Where pool events go (the CLI prints them to stderr).
-    pub on_event: Option<fn(&PoolEvent)>,
+    pub on_event: Option<fn(&PoolEvent<PrimeCheck>)>,
 }
 
 impl Processes {
-    /// Processes with the defaults: 2 retries, no timeout, this executable.
+    /// Processes with the defaults: 2 retries, no timeout.
     pub fn new(kernel: Kernel, workers: usize) -> Self {
-        Processes { kernel, workers, retries: 2, timeout: None, program: None, cancel: None, on_event: None }
-    }
-}
-
-impl Executor for Processes {
-    fn variant(&self) -> Variant {
-        Variant::Processes
+        Processes { kernel, workers, retries: 2, timeout: None, cancel: None, on_event: None }
     }
 
-    fn workers(&self) -> usize {
-        self.workers
-    }
-
-    fn run(&mut self, numbers: &mut Numbers, sink: &mut Sink<'_>) -> Result<RunFacts, ExecError> {
+    fn pool(&self) -> Result<ProcessPool<PrimeCheck>, ExecError> {
         let mut builder = ProcessPool::builder()
             .workers(self.workers)
-            .kernel(self.kernel)
+            .repeatable(true)
             .retries(self.retries)
-            .job_timeout(self.timeout);
-        if let Some(program) = &self.program {
-            builder = builder.program(program);
-        }
+            .job_timeout(self.timeout)
+            .worker_stdout(WorkerOutput::Null);
         if let Some(flag) = &self.cancel {
             builder = builder.cancel_flag(flag.clone());
         }
         if let Some(hook) = self.on_event {
             builder = builder.on_event(hook);
         }
-        let mut pool = builder.build()?;
+        Ok(builder.build()?)
+    }
+}
+
+impl Executor for Processes {
+    fn workers(&self) -> usize {
+        self.workers
+    }
+
+    fn run(&mut self, numbers: &mut Numbers, sink: &mut Sink<'_>) -> Result<RunFacts, ExecError> {
+        let pool = self.pool()?;
         let startup = pool.startup_time();
-        let mut results = pool.map_source(numbers);
-        for completed in results.by_ref() {
-            sink(completed?)?;
-        }
-        let delivered = Some(Instant::now());
+        let (feeder, results) = pool.stream();
+        let mut results = results.with_details();
+        // Told to the feeder thread when this one stops early, so a read
+        // blocked on a pipe gives up and the thread can be joined.
+        let abandon = Arc::new(AtomicBool::new(false));
+        numbers.stop_on(Arc::clone(&abandon));
+        let kernel = self.kernel;
+        let outcome = thread::scope(|scope| {
+            let (numbers_tx, numbers_rx) = mpsc::channel();
+            scope.spawn(move || feed(numbers, feeder, kernel, numbers_tx));
+            let mut pending: VecDeque<u64> = VecDeque::new();
+            let delivered = (|| {
+                for finished in results.by_ref() {
+                    if pending.is_empty() {
+                        // Sent before the jobs themselves, so it is there already.
+                        pending.extend(numbers_rx.recv().unwrap_or_default());
+                    }
+                    let n = pending.pop_front().unwrap_or_default();
+                    let completed = match finished.result {
+                        Ok(prime) => Completed::Checked(PrimeResult {
+                            index: finished.index,
+                            n,
+                            prime,
+                            started_at: finished.started_at,
+                            elapsed: finished.elapsed,
+                            cpu: finished.cpu,
+                            pid: finished.pid,
+                        }),
+                        Err(JobError::Pool(error)) => return Err(ExecError::Pool(error)),
+                        Err(error) => Completed::Failed(FailedJob {
+                            index: finished.index,
+                            n,
+                            deaths: error.deaths().to_vec(),
+                        }),
+                    };
+                    sink(completed)?;
+                }
+                Ok(Instant::now())
+            })();
+            abandon.store(true, Ordering::Relaxed);
+            delivered
+        });
+        let delivered = outcome?;
         let retries = results.retries();
         drop(results);
         pool.shutdown();
-        Ok(RunFacts { startup, retries, delivered })
+        Ok(RunFacts { startup, retries, delivered: Some(delivered) })
+    }
+}
+
+/// Moves numbers from the input to the pool, a ready chunk at a time; each
+/// chunk goes to the consumer first, so it can name each result's number.
+fn feed(
+    numbers: &mut Numbers,
+    mut feeder: Feeder<'_, PrimeCheck>,
+    kernel: Kernel,
+    tx: mpsc::Sender<Vec<u64>>,
+) {
+    loop {
+        let chunk = take_chunk(numbers, FEED, true);
+        if chunk.is_empty() || tx.send(chunk.clone()).is_err() {
+            return;
+        }
+        for n in chunk {
+            if feeder.push(PrimeCheck { n, kernel }).is_err() {
+                return;
+            }
+        }
+        if feeder.flush().is_err() {
+            return;
+        }
     }
 }

@@ -10,14 +10,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use procpool_worker::protocol::{Outcome, PrimeResult};
+use procpool::PrimeResult;
 use procpool_worker::serve::FLUSH_AFTER;
 use procpool_worker::timing::check_timed;
+use procpool_worker::timing::Outcome;
 use procpool_worker::Kernel;
 
-use super::{take_chunk, ExecError, Executor, RunFacts, Sink, Variant};
+use super::reorder::Reorder;
+use super::{take_chunk, ExecError, Executor, RunFacts, Sink};
+use crate::completed::Completed;
 use crate::input::Numbers;
-use crate::pool::{BatchSizer, Completed, Reorder, MAX_BATCH, PIPELINE_DEPTH};
+use procpool::scheduler::{BatchSizer, MAX_BATCH, PIPELINE_DEPTH};
 
 /// How often to look for new input while some is pending and batches run.
 const INPUT_TICK: Duration = Duration::from_millis(2);
@@ -36,10 +39,6 @@ struct Reply {
 }
 
 impl Executor for RayonThreads {
-    fn variant(&self) -> Variant {
-        Variant::Rayon
-    }
-
     fn workers(&self) -> usize {
         self.threads
     }

@@ -1,13 +1,14 @@
 //! The one-core baseline: every number checked on the calling thread.
 
-use procpool_worker::protocol::PrimeResult;
+use procpool::PrimeResult;
 use procpool_worker::serve::FLUSH_AFTER;
 use procpool_worker::timing::check_timed;
 use procpool_worker::Kernel;
 
-use super::{take_chunk, ExecError, Executor, RunFacts, Sink, Variant};
+use super::{take_chunk, ExecError, Executor, RunFacts, Sink};
+use crate::completed::Completed;
 use crate::input::Numbers;
-use crate::pool::{BatchSizer, Completed};
+use procpool::scheduler::BatchSizer;
 
 /// Checks numbers one after another on the calling thread.
 pub struct Sequential {
@@ -15,10 +16,6 @@ pub struct Sequential {
 }
 
 impl Executor for Sequential {
-    fn variant(&self) -> Variant {
-        Variant::Sequential
-    }
-
     fn workers(&self) -> usize {
         1
     }

@@ -7,8 +7,10 @@
 mod lines;
 mod numbers;
 mod read_ahead;
+mod source;
 
 pub use numbers::Numbers;
+pub use source::{JobSource, Pull};
 
 use std::fs::File;
 use std::io;
@@ -16,30 +18,7 @@ use std::path::PathBuf;
 
 use lines::LineReader;
 
-/// The numbers of Python's concurrent.futures prime example, with whether
-/// each is prime, largest first (the order procpool submits them in).
-pub const FIXTURE: [(u64, bool); 20] = [
-    (9999999999999999, false),
-    (9999999999999917, true),
-    (7777777777777777, false),
-    (7777777777777753, true),
-    (7777777536340681, false),
-    (6666667141414921, false),
-    (6666666666666719, true),
-    (6666666666666666, false),
-    (5555555555555555, false),
-    (5555555555555503, true),
-    (5555553133149889, false),
-    (4444444488888889, false),
-    (4444444444444444, false),
-    (4444444444444423, true),
-    (3333335652092209, false),
-    (3333333333333333, false),
-    (3333333333333301, true),
-    (299593572317531, true),
-    (142702110479723, true),
-    (2, true),
-];
+pub use procpool_worker::primes::FIXTURE;
 
 /// Lines longer than this are rejected without reading them whole.
 pub const MAX_LINE_BYTES: usize = 4096;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::read_ahead::Message;
+use super::source::{JobSource, Pull};
 use super::InputError;
-use crate::pool::{JobSource, Pull};
 
 /// How often a blocked read looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -25,7 +25,8 @@ pub struct Numbers {
     inner: Inner,
     error: Option<InputError>,
     done: bool,
-    stop: Option<Arc<AtomicBool>>,
+    /// Flags that end a blocked read (a stop signal, or a run that gave up).
+    stop: Vec<Arc<AtomicBool>>,
 }
 
 impl Numbers {
@@ -38,7 +39,7 @@ impl Numbers {
     }
 
     fn with(inner: Inner) -> Self {
-        Numbers { inner, error: None, done: false, stop: None }
+        Numbers { inner, error: None, done: false, stop: Vec::new() }
     }
 
     /// Numbers already in memory (stdin read up front for several runs).
@@ -48,7 +49,9 @@ impl Numbers {
 
     /// Makes a blocked read give up (ending the stream) once `flag` is set.
     pub fn stop_on(&mut self, flag: Arc<AtomicBool>) {
-        self.stop = Some(flag);
+        if !self.stop.iter().any(|f| Arc::ptr_eq(f, &flag)) {
+            self.stop.push(flag);
+        }
     }
 
     /// The error that ended the stream early, if any.
@@ -125,6 +128,6 @@ impl JobSource for Numbers {
     }
 }
 
-fn raised(stop: &Option<Arc<AtomicBool>>) -> bool {
-    stop.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed))
+fn raised(stop: &[Arc<AtomicBool>]) -> bool {
+    stop.iter().any(|flag| flag.load(Ordering::Relaxed))
 }

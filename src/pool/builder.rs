@@ -204,7 +204,8 @@ impl<J: Job> ProcessPoolBuilder<J> {
             reply_every_job: self.settings.exact_blame,
         };
         let (commands, inbox) = mpsc::channel::<Command<J::Output>>();
-        let (doorbell_tx, doorbell_rx) = ipc_channel::ipc::channel::<Frame>().map_err(|e| PoolError::Ipc(e.to_string()))?;
+        let (doorbell_tx, doorbell_rx) =
+            ipc_channel::ipc::channel::<Frame>().map_err(|e| PoolError::Ipc(e.to_string()))?;
         let core = Arc::new(Core::new(commands, doorbell_tx, self.settings.window));
         let reporter = Arc::clone(&core);
         let spawner = Spawner::start(launch, setup, self.handshake_timeout, move |startup| {
@@ -232,6 +233,11 @@ impl<J: Job> ProcessPoolBuilder<J> {
             let _ = thread.join();
             return Err(error);
         }
-        Ok(ProcessPool { core, thread: std::sync::Mutex::new(Some(thread)), workers: self.settings.workers, startup: started.elapsed() })
+        Ok(ProcessPool {
+            core,
+            thread: std::sync::Mutex::new(Some(thread)),
+            workers: self.settings.workers,
+            startup: started.elapsed(),
+        })
     }
 }

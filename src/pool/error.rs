@@ -92,7 +92,9 @@ pub enum PoolError {
     ShutDown,
     #[error("cannot start a thread for the pool: {0}")]
     Thread(std::io::Error),
-    #[error("{workers} workers need {needed} open files, but the limit is {limit} (raise it with ulimit -n)")]
+    #[error(
+        "{workers} workers need {needed} open files, but the limit is {limit} (raise it with ulimit -n)"
+    )]
     TooFewDescriptors { workers: usize, needed: u64, limit: u64 },
 }
 

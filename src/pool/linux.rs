@@ -38,8 +38,10 @@ pub(crate) fn random_token() -> Vec<u8> {
         let got = unsafe { libc::getrandom(token[filled..].as_mut_ptr().cast(), token.len() - filled, 0) };
         if got <= 0 {
             // No getrandom: fall back on something unguessable enough from outside.
-            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            for (byte, seed) in token[filled..].iter_mut().zip(nanos.as_nanos().to_le_bytes().iter().cycle()) {
+            let nanos =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            for (byte, seed) in token[filled..].iter_mut().zip(nanos.as_nanos().to_le_bytes().iter().cycle())
+            {
                 *byte ^= seed ^ (std::process::id() as u8);
             }
             break;

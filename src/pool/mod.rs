@@ -33,9 +33,9 @@ pub use limits::{available_cores, descriptors_needed};
 pub use process::WorkerOutput;
 pub use results::{Detailed, Finished, JobHandle, Map, Unordered};
 
+use crate::scheduler::StreamId;
 use dispatcher::{Command, Core};
 use stream::Shared;
-use crate::scheduler::StreamId;
 
 /// The most workers one pool may have: each costs a process and up to four file
 /// descriptors, and past this a 2..256-core machine gains nothing.

@@ -84,6 +84,8 @@ impl<'p, O> Receiver<'p, O> {
                     match feed(inline, room) {
                         Ok(true) => *input = None,
                         Ok(false) => {}
+                        // The pool stopped: the stream says why (below).
+                        Err(JobError::Pool(e)) if matches!(*e, PoolError::ShutDown) => *input = None,
                         Err(error) => {
                             *input = None;
                             self.done = true;
@@ -122,7 +124,14 @@ impl<O> Drop for Receiver<'_, O> {
 
 fn failure<O>(index: u64, error: JobError) -> Finished<O> {
     let pid = error.deaths().last().map_or(0, |d| d.pid);
-    Finished { index, pid, started_at: Duration::ZERO, elapsed: Duration::ZERO, cpu: Duration::ZERO, result: Err(error) }
+    Finished {
+        index,
+        pid,
+        started_at: Duration::ZERO,
+        elapsed: Duration::ZERO,
+        cpu: Duration::ZERO,
+        result: Err(error),
+    }
 }
 
 fn unpack<O>(delivery: Delivery<Done<O>>) -> Vec<Finished<O>> {
@@ -141,8 +150,11 @@ fn unpack<O>(delivery: Delivery<Done<O>>) -> Vec<Finished<O>> {
             .collect(),
         Delivery::Failed { index, failure: f } => {
             let timed_out = matches!(f.deaths.last(), Some(d) if matches!(d.cause, DeathCause::TimedOut(_)));
-            let error =
-                if timed_out { JobError::TimedOut { deaths: f.deaths } } else { JobError::WorkerDied { deaths: f.deaths } };
+            let error = if timed_out {
+                JobError::TimedOut { deaths: f.deaths }
+            } else {
+                JobError::WorkerDied { deaths: f.deaths }
+            };
             vec![failure(index, error)]
         }
     }

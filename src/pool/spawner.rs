@@ -151,10 +151,16 @@ fn run(
 
 /// Opens a private one-shot server, starts the worker pointed at it, and
 /// waits for its connection on a thread of its own.
-fn begin(launch: &Launch, id: WorkerId, timeout: Duration, looped: &mpsc::Sender<Message>) -> Result<Pending, PoolError> {
+fn begin(
+    launch: &Launch,
+    id: WorkerId,
+    timeout: Duration,
+    looped: &mpsc::Sender<Message>,
+) -> Result<Pending, PoolError> {
     let (server, name) = IpcOneShotServer::<Hello>::new().map_err(|e| PoolError::Ipc(e.to_string()))?;
     let socket = PathBuf::from(&name);
-    linux::make_private(&socket).map_err(|e| PoolError::Ipc(format!("cannot make {} private: {e}", socket.display())))?;
+    linux::make_private(&socket)
+        .map_err(|e| PoolError::Ipc(format!("cannot make {} private: {e}", socket.display())))?;
     let token = linux::random_token();
     let process = WorkerProcess::spawn(launch, &name, &token)
         .map_err(|source| PoolError::Spawn { program: launch.program.display().to_string(), source })?;
@@ -195,7 +201,10 @@ fn finish(mut p: Pending, hello: Result<Hello, String>, setup: &Setup, program: 
         return fail(p.process, PoolError::BadHandshake { pid, reason });
     }
     if hello.protocol != PROTOCOL_VERSION {
-        return fail(p.process, PoolError::ProtocolMismatch { pid, theirs: hello.protocol, ours: PROTOCOL_VERSION });
+        return fail(
+            p.process,
+            PoolError::ProtocolMismatch { pid, theirs: hello.protocol, ours: PROTOCOL_VERSION },
+        );
     }
     if hello.build_id != build_id() {
         let error = PoolError::BuildMismatch {
@@ -206,9 +215,9 @@ fn finish(mut p: Pending, hello: Result<Hello, String>, setup: &Setup, program: 
         };
         return fail(p.process, error);
     }
-    let sent = protocol::encode(setup).map_err(PoolError::Encode).and_then(|frame| {
-        hello.jobs.send(frame).map_err(|e| PoolError::Ipc(e.to_string()))
-    });
+    let sent = protocol::encode(setup)
+        .map_err(PoolError::Encode)
+        .and_then(|frame| hello.jobs.send(frame).map_err(|e| PoolError::Ipc(e.to_string())));
     if let Err(error) = sent {
         return fail(p.process, error);
     }

@@ -5,9 +5,9 @@ use serde::Serialize;
 
 use super::machine::Machine;
 use super::summary::{OneCoreSource, RunSummary};
+use crate::completed::{Completed, FailedJob};
 use crate::executor::Variant;
-use crate::pool::{Completed, FailedJob};
-use procpool_worker::protocol::PrimeResult;
+use procpool::PrimeResult;
 
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -1,8 +1,8 @@
 //! One line per number, exactly as the book prints it.
 
-use procpool_worker::protocol::PrimeResult;
+use procpool::PrimeResult;
 
-use crate::pool::FailedJob;
+use crate::completed::FailedJob;
 
 /// `{n:>16}  {P or space} {seconds:9.6}s`, the format of Python's example.
 pub fn result_line(result: &PrimeResult) -> String {

@@ -26,7 +26,7 @@ impl Machine {
     pub fn detect() -> Self {
         let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let (logical, physical, model) = parse_cpuinfo(&cpuinfo);
-        let usable_cores = crate::pool::available_cores();
+        let usable_cores = procpool::available_cores();
         Machine {
             usable_cores,
             logical_cpus: logical.max(usable_cores),

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::completed::Completed;
 use crate::executor::{RunFacts, Variant};
-use crate::pool::Completed;
 
 /// Running totals over one variant's results.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -51,6 +51,7 @@ impl Timeline {
         self.bars.push(Bar { pid: result.pid, start: result.started_at, end, first_n: result.n, jobs: 1 });
     }
 
+    #[cfg(test)]
     pub fn bars(&self) -> &[Bar] {
         &self.bars
     }

@@ -22,7 +22,14 @@ impl<T> Scheduler<T> {
     /// Charges a lost worker's running job and re-queues the rest.
     pub(super) fn bury(&mut self, id: WorkerId, worker: Worker, cause: DeathCause) {
         let death = Death { pid: worker.pid, cause };
-        let mut loss = Loss { worker: id, death: death.clone(), running: None, retrying: false, suspects: Vec::new(), requeued: 0 };
+        let mut loss = Loss {
+            worker: id,
+            death: death.clone(),
+            running: None,
+            retrying: false,
+            suspects: Vec::new(),
+            requeued: 0,
+        };
         let mut tickets = worker.in_flight.into_iter();
         let Some(running) = tickets.next() else {
             self.actions.push_back(Action::Lost(loss));
@@ -32,7 +39,8 @@ impl<T> Scheduler<T> {
         // Blame is decided on everything unanswered, delivered twins included:
         // the worker may have been stuck on one of those.
         let unanswered_running: Vec<u64> = unanswered(&running).collect();
-        let pending: Vec<u64> = unanswered_running.iter().copied().filter(|&i| self.pending(stream, i)).collect();
+        let pending: Vec<u64> =
+            unanswered_running.iter().copied().filter(|&i| self.pending(stream, i)).collect();
         match unanswered_running.as_slice() {
             [] => {}
             [index] => self.blame(stream, *index, death, pending.is_empty(), &mut loss),
@@ -51,6 +59,10 @@ impl<T> Scheduler<T> {
         }
         loss.requeued += self.requeue(tickets);
         self.actions.push_back(Action::Lost(loss));
+        // After the report, which names the job from its stored payload.
+        if let Some((index, failure)) = self.given_up.take() {
+            self.deliver(stream, Delivery::Failed { index, failure });
+        }
     }
 
     /// The job `index` was running when its worker was lost: retry it, or
@@ -64,7 +76,7 @@ impl<T> Scheduler<T> {
         deaths.push(death);
         if deaths.len() as u64 > u64::from(self.settings.retries) {
             let deaths = self.deaths.remove(&(stream, index)).unwrap_or_default();
-            self.deliver(stream, Delivery::Failed { index, failure: Failure { deaths } });
+            self.given_up = Some((index, Failure { deaths }));
         } else {
             loss.retrying = true;
             self.reruns.push_back(Rerun { stream, first: index, count: 1, why: Why::Blamed });

@@ -29,7 +29,9 @@ impl<T> Scheduler<T> {
         if first != expected || count > remaining || count == 0 {
             return Err(Violation {
                 pid,
-                detail: format!("expected up to {remaining} results from job {expected}, got {count} from job {first}"),
+                detail: format!(
+                    "expected up to {remaining} results from job {expected}, got {count} from job {first}"
+                ),
             });
         }
         ticket.answered += count;
@@ -71,7 +73,10 @@ impl<T> Scheduler<T> {
         let mut run_first = first;
         for (index, result) in (first..).zip(results) {
             if !self.pending(stream, index) {
-                self.deliver(stream, Delivery::Results { first: run_first, results: std::mem::take(&mut run) });
+                self.deliver(
+                    stream,
+                    Delivery::Results { first: run_first, results: std::mem::take(&mut run) },
+                );
                 run_first = index + 1;
                 continue;
             }
@@ -194,13 +199,17 @@ impl<T> Scheduler<T> {
             if fresh_left {
                 return;
             }
-            let Some(idle) =
-                self.workers.iter().find(|(&id, w)| w.in_flight.is_empty() && self.quota_left(id) > 0).map(|(&id, _)| id)
+            let Some(idle) = self
+                .workers
+                .iter()
+                .find(|(&id, w)| w.in_flight.is_empty() && self.quota_left(id) > 0)
+                .map(|(&id, _)| id)
             else {
                 return;
             };
             let victim = self.workers.iter_mut().find(|(_, w)| {
-                w.in_flight.len() >= 2 && w.in_flight.back().is_some_and(|t| t.answered == 0 && !t.twin && !t.risky)
+                w.in_flight.len() >= 2
+                    && w.in_flight.back().is_some_and(|t| t.answered == 0 && !t.twin && !t.risky)
             });
             let Some((_, victim)) = victim else {
                 return;

@@ -33,7 +33,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 pub use sizing::{BatchSizer, MAX_BATCH};
-pub use types::{Action, Death, DeathCause, Delivery, Failure, Loss, Settings, StreamId, Violation, WorkerId};
+pub use types::{
+    Action, Death, DeathCause, Delivery, Failure, Loss, Settings, StreamId, Violation, WorkerId,
+};
 
 use stream::Stream;
 
@@ -117,6 +119,8 @@ pub struct Scheduler<T> {
     cursor: u64,
     /// Deaths charged to each job still being retried.
     deaths: HashMap<(StreamId, u64), Vec<Death>>,
+    /// A job the loss being handled has made fail, delivered after its report.
+    given_up: Option<(u64, Failure)>,
 }
 
 impl<T> Scheduler<T> {
@@ -134,6 +138,7 @@ impl<T> Scheduler<T> {
             actions: VecDeque::new(),
             cursor: 0,
             deaths: HashMap::new(),
+            given_up: None,
         };
         scheduler.top_up_workers();
         scheduler
@@ -172,7 +177,8 @@ impl<T> Scheduler<T> {
     /// A worker the shell started for [`Action::StartWorker`] has shaken hands.
     pub fn worker_ready(&mut self, worker: WorkerId, pid: u32) {
         self.starting = self.starting.saturating_sub(1);
-        self.workers.insert(worker, Worker { pid, in_flight: VecDeque::new(), busy_since: None, jobs_sent: 0 });
+        self.workers
+            .insert(worker, Worker { pid, in_flight: VecDeque::new(), busy_since: None, jobs_sent: 0 });
         self.dispatch();
     }
 

@@ -99,7 +99,10 @@ impl Sim {
                     Action::StartWorker(id) => self.starting.push(id),
                     Action::Send { worker, stream, first, count } => {
                         *self.sent.entry(worker).or_default() += count;
-                        self.workers.get_mut(&worker).expect("send to a live worker").push_back((stream, first, count, 0));
+                        self.workers
+                            .get_mut(&worker)
+                            .expect("send to a live worker")
+                            .push_back((stream, first, count, 0));
                     }
                     Action::Kill { worker } | Action::Retire { worker } => {
                         self.workers.remove(&worker);
@@ -217,7 +220,10 @@ impl Sim {
             let got = self.got.get(&id).cloned().unwrap_or_default();
             let mut indices: Vec<u64> = got.iter().map(|&(index, _)| index).collect();
             if ordered {
-                assert!(indices.windows(2).all(|w| w[0] < w[1]), "ordered stream {i} out of order: {indices:?}");
+                assert!(
+                    indices.windows(2).all(|w| w[0] < w[1]),
+                    "ordered stream {i} out of order: {indices:?}"
+                );
             }
             indices.sort_unstable();
             assert_eq!(indices, (0..self.added[i]).collect::<Vec<_>>(), "stream {i}: not exactly once");

@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// The classic fixture, largest first, as `procpool` submits it.
-pub const FIXTURE: [(u64, bool); 20] = procpool::input::FIXTURE;
+pub const FIXTURE: [(u64, bool); 20] = procpool_worker::primes::FIXTURE;
 
 /// The largest prime below 2^64: the book kernel needs seconds for it.
 pub const SLOW_PRIME: u64 = 18_446_744_073_709_551_557;

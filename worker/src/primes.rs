@@ -10,6 +10,31 @@ use serde::{Deserialize, Serialize};
 pub use book::is_prime_book;
 pub use fast::is_prime_fast;
 
+/// The numbers of Python's concurrent.futures prime example, with whether
+/// each is prime, largest first (the order procpool submits them in).
+pub const FIXTURE: [(u64, bool); 20] = [
+    (9999999999999999, false),
+    (9999999999999917, true),
+    (7777777777777777, false),
+    (7777777777777753, true),
+    (7777777536340681, false),
+    (6666667141414921, false),
+    (6666666666666719, true),
+    (6666666666666666, false),
+    (5555555555555555, false),
+    (5555555555555503, true),
+    (5555553133149889, false),
+    (4444444488888889, false),
+    (4444444444444444, false),
+    (4444444444444423, true),
+    (3333335652092209, false),
+    (3333333333333333, false),
+    (3333333333333301, true),
+    (299593572317531, true),
+    (142702110479723, true),
+    (2, true),
+];
+
 /// Which primality check a job runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Kernel {
@@ -59,6 +84,13 @@ impl crate::Job for PrimeCheck {
 
     fn run(self) -> bool {
         self.kernel.is_prime(self.n)
+    }
+}
+
+impl std::fmt::Display for PrimeCheck {
+    /// The number, as messages about the job show it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.n)
     }
 }
 

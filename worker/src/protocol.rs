@@ -207,7 +207,11 @@ pub fn encode_job<J: Serialize>(job: &J, out: &mut Vec<u8>) -> Result<(), CodecE
 
 /// A [`JobBatch`] frame from `count` jobs already encoded back to back by
 /// [`encode_job`]: the batch's header, then their bytes as they are.
-pub fn batch_frame(first_index: u64, count: usize, jobs: impl FnOnce(&mut Vec<u8>)) -> Result<Frame, CodecError> {
+pub fn batch_frame(
+    first_index: u64,
+    count: usize,
+    jobs: impl FnOnce(&mut Vec<u8>),
+) -> Result<Frame, CodecError> {
     let mut bytes = bincode::serde::encode_to_vec((first_index, count as u64), config())?;
     jobs(&mut bytes);
     if bytes.len() > MAX_FRAME_BYTES {

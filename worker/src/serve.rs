@@ -12,7 +12,9 @@ use ipc_channel::IpcError;
 use crate::build_id::{build_id, build_id_hex};
 use crate::entry;
 use crate::job::Job;
-use crate::protocol::{self, CodecError, Frame, Hello, JobBatch, Reply, Setup, PROTOCOL_VERSION, TOKEN_BYTES};
+use crate::protocol::{
+    self, CodecError, Frame, Hello, JobBatch, Reply, Setup, PROTOCOL_VERSION, TOKEN_BYTES,
+};
 use crate::timing::run_timed;
 
 /// A batch that runs longer than this sends the results it has so far, so the
@@ -33,7 +35,9 @@ pub enum ServeError {
     Codec(#[from] CodecError),
     #[error("supervisor {supervisor} is gone")]
     Orphaned { supervisor: u32 },
-    #[error("this binary (build {ours}) is not the supervisor's build ({theirs}): was it rebuilt or replaced?")]
+    #[error(
+        "this binary (build {ours}) is not the supervisor's build ({theirs}): was it rebuilt or replaced?"
+    )]
     BuildMismatch { ours: String, theirs: String },
     #[error("asked to serve jobs of type {theirs}, but this entry point serves {ours}")]
     JobTypeMismatch { ours: &'static str, theirs: String },
@@ -58,7 +62,8 @@ pub fn serve(server_name: &str, supervisor: u32) -> Result<(), ServeError> {
     // decides what happens to workers, so a worker ignores SIGINT.
     ignore_interrupts();
     let token = read_token()?;
-    let hello_tx: IpcSender<Hello> = IpcSender::connect(server_name.to_owned()).map_err(ServeError::Connect)?;
+    let hello_tx: IpcSender<Hello> =
+        IpcSender::connect(server_name.to_owned()).map_err(ServeError::Connect)?;
     let (jobs_tx, jobs_rx) = ipc::channel::<Frame>().map_err(ServeError::Connect)?;
     let (results_tx, results_rx) = ipc::channel::<Frame>().map_err(ServeError::Connect)?;
     hello_tx
@@ -111,7 +116,10 @@ pub fn serve_jobs<J: Job>(link: Link) -> Result<(), ServeError> {
         let first = batch.first_index;
         run_timed(
             batch.jobs,
-            |job| catch_unwind(AssertUnwindSafe(|| job.run())).map_err(|payload| panic_message(payload.as_ref())),
+            |job| {
+                catch_unwind(AssertUnwindSafe(|| job.run()))
+                    .map_err(|payload| panic_message(payload.as_ref()))
+            },
             flush_after,
             |segment| {
                 let frame = protocol::encode(&Reply::pack(first + segment.offset as u64, segment))?;

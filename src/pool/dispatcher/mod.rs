@@ -130,7 +130,9 @@ impl<J: Job> Dispatcher<J> {
                 Some(wait) => match self.set.try_select_timeout(wait) {
                     Ok(events) => Ok(events),
                     Err(TrySelectError::Empty) => Ok(Vec::new()),
-                    Err(TrySelectError::IoError(e)) if e.kind() == std::io::ErrorKind::Interrupted => Ok(Vec::new()),
+                    Err(TrySelectError::IoError(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+                        Ok(Vec::new())
+                    }
                     Err(TrySelectError::IoError(e)) => Err(e.to_string()),
                 },
             };
@@ -252,7 +254,8 @@ impl<J: Job> Dispatcher<J> {
                 };
                 let pid = started.process.pid;
                 self.by_receiver.insert(receiver, started.id);
-                self.links.insert(started.id, Link { process: started.process, jobs: started.jobs, receiver });
+                self.links
+                    .insert(started.id, Link { process: started.process, jobs: started.jobs, receiver });
                 self.scheduler.worker_ready(started.id, pid);
                 self.publish_pids();
                 if self.first_workers_left > 0 {
@@ -416,7 +419,13 @@ impl<J: Job> Dispatcher<J> {
         };
         let running = loss.running.and_then(|key| job(&self.streams, key));
         let suspects = loss.suspects.iter().filter_map(|&key| job(&self.streams, key)).collect();
-        self.emit(PoolEvent::WorkerDied { death: loss.death, running, retrying: loss.retrying, suspects, requeued: loss.requeued });
+        self.emit(PoolEvent::WorkerDied {
+            death: loss.death,
+            running,
+            retrying: loss.retrying,
+            suspects,
+            requeued: loss.requeued,
+        });
     }
 
     fn emit(&mut self, event: PoolEvent<J>) {
