@@ -31,12 +31,14 @@ pub fn worker_entry() {
         (Some(server), Some(supervisor)) => match procpool_worker::serve::serve(&server, supervisor) {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("procpool worker {}: {e}", std::process::id());
+                report::output::stderr_line(&format!("procpool worker {}: {e}", std::process::id()));
                 1
             }
         },
         _ => {
-            eprintln!("procpool worker: usage: procpool {WORKER_FLAG} SERVER SUPERVISOR_PID (started by a pool, not by hand)");
+            report::output::stderr_line(&format!(
+                "procpool worker: usage: procpool {WORKER_FLAG} SERVER SUPERVISOR_PID (started by a pool, not by hand)"
+            ));
             2
         }
     };

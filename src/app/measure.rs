@@ -12,6 +12,7 @@ use super::AppError;
 use crate::executor::{ExecError, Executor, Processes, RayonThreads, Sequential, Variant};
 use crate::input::{InputError, Numbers};
 use crate::pool::{Completed, PoolError, PoolEvent};
+use crate::report::output::stderr_line;
 use crate::report::summary::{RunSummary, Tally};
 
 /// How to run one variant.
@@ -34,7 +35,7 @@ pub struct Plan<'a> {
 }
 
 fn print_event(event: &PoolEvent) {
-    eprintln!("procpool: {event}");
+    stderr_line(&format!("procpool: {event}"));
 }
 
 impl Plan<'_> {
@@ -80,12 +81,7 @@ impl Plan<'_> {
         });
         let returned = Instant::now();
         drop(progress);
-        let interrupted = |tally: &Tally| AppError::Interrupted {
-            signal: self.stop.name(),
-            code: self.stop.exit_code(),
-            variant: self.variant,
-            results: tally.jobs + tally.failed,
-        };
+        let interrupted = |tally: &Tally| self.stop.error(self.variant, tally.jobs + tally.failed);
         let facts = match outcome {
             // A stop signal can also end the input early, which looks like success.
             Ok(_) if self.stop.raised() => return Err(interrupted(&tally)),
