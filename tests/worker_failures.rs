@@ -135,7 +135,7 @@ fn a_hang_inside_a_batch_is_blamed_on_the_job_that_hung_not_on_its_batch_mates()
 fn a_stopped_worker_without_a_timeout_is_waited_for() {
     // SIGSTOP is a pause, not a death: with no --timeout the run waits until SIGCONT.
     let tag = Tag::new("sigstop");
-    let file = input_file(&vec![PRIME; 8]);
+    let file = input_file(&[PRIME; 8]);
     let mut command = tag.std_cmd();
     command.args(["2", "--mode", "processes", "--kernel", "book", "--input"]).arg(file.path());
     let run = run_interrupted(command, 2, |supervisor, workers| {
