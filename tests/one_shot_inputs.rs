@@ -90,3 +90,19 @@ fn process_substitution_is_read_once() {
     assert_eq!(stdout.matches(": 100 checked (25 prime)").count(), 2, "{stdout}");
     tag.assert_none_left();
 }
+
+#[test]
+fn a_tmpdir_that_cannot_hold_the_copy_is_one_line_before_anything_runs() {
+    let tag = Tag::new("copy-tmpdir");
+    tag.cmd()
+        .args(["2", "--input", "-"])
+        .env("TMPDIR", "/nonexistent")
+        .write_stdin(hundred())
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicates::str::starts_with(
+            "procpool: <stdin>: cannot create its copy for the later runs in /nonexistent (TMPDIR): ",
+        ));
+    tag.assert_none_left();
+}
