@@ -179,11 +179,16 @@ impl RunArgs {
 }
 
 fn parse_workers(text: &str) -> Result<usize, String> {
-    let workers: usize = text.parse().map_err(|_| format!("{text:?} is not a whole number"))?;
+    let range = format!("must be between 1 and {MAX_WORKERS}");
+    let workers: usize = text.parse().map_err(|e: std::num::ParseIntError| match e.kind() {
+        // Digits, just too many of them for a usize.
+        std::num::IntErrorKind::PosOverflow => format!("too large: {range}"),
+        _ => format!("{text:?} is not a whole number"),
+    })?;
     if (1..=MAX_WORKERS).contains(&workers) {
         Ok(workers)
     } else {
-        Err(format!("must be between 1 and {MAX_WORKERS}"))
+        Err(range)
     }
 }
 

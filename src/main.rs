@@ -1,3 +1,4 @@
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -9,30 +10,40 @@ mod executor;
 mod input;
 mod report;
 
+use app::AppError;
 use cli::Cli;
+use report::output::stderr_line;
 
 fn main() -> ExitCode {
     procpool::worker_entry();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        // --help and --version
         Err(e) if !e.use_stderr() => {
-            // --help and --version
-            let _ = e.print();
-            return ExitCode::SUCCESS;
+            return match e.print().and_then(|()| io::stdout().flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(AppError::Output(e)),
+            };
         }
         Err(e) => {
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("procpool: {} (see --help)", first.trim_start_matches("error: "));
+            stderr_line(&format!("procpool: {} (see --help)", first.trim_start_matches("error: ")));
             return ExitCode::from(2);
         }
     };
     match app::run(&cli) {
         Ok(code) => code,
-        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("procpool: {e}");
-            e.exit_code()
-        }
+        Err(e) => fail(e),
     }
+}
+
+/// One line on stderr and the error's exit code; a reader that left stdout
+/// early (`procpool | head`) is no failure and gets neither.
+fn fail(error: AppError) -> ExitCode {
+    if error.is_broken_pipe() {
+        return ExitCode::SUCCESS;
+    }
+    stderr_line(&format!("procpool: {error}"));
+    error.exit_code()
 }

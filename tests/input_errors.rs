@@ -96,6 +96,25 @@ fn stdin_input_and_its_errors() {
 }
 
 #[test]
+fn a_bad_first_stdin_line_is_named_in_every_mode() {
+    let tag = Tag::new("stdin-first-line");
+    for mode in ["compare", "all", "processes"] {
+        for (input, message) in [
+            ("abc\n97\n", "<stdin>:1: not a decimal number: \"abc\""),
+            ("18446744073709551616\n", "<stdin>:1: out of range (the largest allowed is 18446744073709551615): \"18446744073709551616\""),
+        ] {
+            tag.cmd()
+                .args(["2", "--input", "-", "--mode", mode])
+                .write_stdin(input)
+                .assert()
+                .code(2)
+                .stderr(predicate::str::diff(format!("procpool: {message}\n")));
+        }
+    }
+    tag.assert_none_left();
+}
+
+#[test]
 fn empty_missing_and_unreadable_inputs() {
     let tag = Tag::new("sources");
     let empty = input_file(&["# nothing here", ""]);
@@ -135,10 +154,18 @@ fn bad_arguments_exit_2_with_one_line() {
         vec!["--timeout", "0.05"],
         vec!["--mode", "rayon", "--timeout", "5"],
         vec!["--mode", "sequential", "--retries", "1"],
+        vec!["99999999999999999999"],
     ] {
         let output = tag.cmd().args(&args).assert().code(2).get_output().clone();
         let stderr = String::from_utf8(output.stderr).unwrap();
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("procpool: "), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn a_huge_worker_count_is_too_large_not_malformed() {
+    Tag::new("huge-workers").cmd().arg("99999999999999999999").assert().code(2).stderr(predicate::str::diff(
+        "procpool: invalid value '99999999999999999999' for '[WORKERS]': too large: must be between 1 and 1024 (see --help)\n",
+    ));
 }

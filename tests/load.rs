@@ -43,3 +43,21 @@ fn millions_of_numbers_through_stdin_stay_under_fifty_megabytes() {
     assert!(peak_mib < 50, "peak RSS {peak_mib} MiB: input or results are being held in memory");
     tag.assert_none_left();
 }
+
+#[test]
+fn ten_million_numbers_on_stdin_in_compare_mode_stay_under_fifty_megabytes() {
+    // Two variants need the numbers twice: stdin is copied to a temporary file, not kept in memory.
+    let tag = Tag::new("memory-compare");
+    const COUNT: u64 = 10_000_000;
+    let mut command = tag.std_cmd();
+    command.args(["2", "--input", "-", "--quiet", "--json"]);
+    let run = run_with_numbers_on_stdin(command, COUNT);
+    assert!(run.success);
+    let objects = json_lines(&run.stdout);
+    let summaries: Vec<_> = objects.iter().filter(|o| o["type"] == "summary").collect();
+    assert_eq!(summaries.len(), 2);
+    assert!(summaries.iter().all(|s| s["jobs"] == COUNT), "every number delivered to both variants");
+    let peak_mib = run.peak_rss_kib / 1024;
+    assert!(peak_mib < 50, "peak RSS {peak_mib} MiB: stdin is being held in memory");
+    tag.assert_none_left();
+}

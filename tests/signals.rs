@@ -46,12 +46,16 @@ fn sigint_stops_with_a_correct_prefix_and_exit_130() {
 }
 
 #[test]
-fn sigterm_stops_with_exit_143() {
+fn sigterm_and_sighup_stop_with_exit_143_and_129() {
+    // SIGHUP: the terminal was closed. Stop alike, keep the printed prefix, leave no worker.
     let tag = Tag::new("sigterm");
-    let (code, stdout, stderr) = stop_mid_run(&tag, Signal::SIGTERM);
-    assert_eq!(code, 143, "{stderr}");
-    assert_correct_prefix(&stdout);
-    assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
+    for (signal, exit) in [(Signal::SIGTERM, 143), (Signal::SIGHUP, 129)] {
+        let (code, stdout, stderr) = stop_mid_run(&tag, signal);
+        assert_eq!(code, exit, "{stderr}");
+        assert_correct_prefix(&stdout);
+        assert!(stderr.contains(&format!("stopped by {signal}")), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
     tag.assert_none_left();
 }
 
@@ -92,12 +96,12 @@ fn workers_of_a_killed_supervisor_exit_by_themselves() {
     tag.assert_none_left();
 }
 
-/// Sends SIGTERM to the whole process group of a run mid-way, as
+/// Sends `signal` to the whole process group of a run mid-way, as
 /// `kill -TERM -- -PGID` or a terminal hang-up would; returns (code, stdout, stderr).
-fn terminate_group(tag: &Tag, args: &[&str], workers: usize) -> (Option<i32>, String, String) {
+fn signal_group(tag: &Tag, args: &[&str], workers: usize, signal: Signal) -> (Option<i32>, String, String) {
     let mut command = tag.std_cmd();
     command.args(args);
-    let run = run_interrupted(command, workers, |supervisor, _| send(-(supervisor as i32), Signal::SIGTERM));
+    let run = run_interrupted(command, workers, |supervisor, _| send(-(supervisor as i32), signal));
     (run.code, run.stdout, run.stderr)
 }
 
@@ -105,8 +109,12 @@ fn terminate_group(tag: &Tag, args: &[&str], workers: usize) -> (Option<i32>, St
 fn sigterm_to_the_group_during_cheap_jobs_replaces_nothing() {
     // Cheap jobs keep the supervisor dispatching, not waiting: the stop must be seen there too.
     let tag = Tag::new("pgroup-cheap");
-    let (code, _, stderr) =
-        terminate_group(&tag, &["4", "--mode", "processes", "-q", "--range", "1..100000000"], 4);
+    let (code, _, stderr) = signal_group(
+        &tag,
+        &["4", "--mode", "processes", "-q", "--range", "1..100000000"],
+        4,
+        Signal::SIGTERM,
+    );
     assert_eq!(code, Some(143), "{stderr}");
     assert!(!stderr.contains("replacement") && !stderr.contains("retrying"), "{stderr}");
     tag.assert_none_left();
@@ -117,10 +125,15 @@ fn sigterm_to_the_whole_process_group_stops_without_replacing_workers() {
     let tag = Tag::new("pgroup");
     let file = input_file(&vec![PRIME; 40]);
     let path = file.path().to_str().unwrap();
-    let (code, stdout, stderr) =
-        terminate_group(&tag, &["2", "--mode", "processes", "--kernel", "book", "--input", path], 2);
-    assert_eq!(code, Some(143), "{stderr}");
-    assert_correct_prefix(&stdout);
-    assert!(!stderr.contains("replacement"), "workers killed by the group signal were replaced: {stderr}");
+    for (signal, exit) in [(Signal::SIGTERM, 143), (Signal::SIGHUP, 129)] {
+        let args = ["2", "--mode", "processes", "--kernel", "book", "--input", path];
+        let (code, stdout, stderr) = signal_group(&tag, &args, 2, signal);
+        assert_eq!(code, Some(exit), "{stderr}");
+        assert_correct_prefix(&stdout);
+        assert!(
+            !stderr.contains("replacement"),
+            "workers killed by the group {signal} were replaced: {stderr}"
+        );
+    }
     tag.assert_none_left();
 }

@@ -65,7 +65,7 @@ fn a_number_is_printed_while_the_rest_of_the_pipe_is_still_unwritten() {
 #[test]
 fn a_stop_signal_ends_a_run_waiting_on_a_silent_pipe() {
     let tag = Tag::new("silent");
-    // compare reads stdin up front; processes streams it: both must hear the signal.
+    // compare copies stdin as its first run reads it; processes only reads it: both must hear the signal.
     for mode in ["compare", "processes", "rayon"] {
         let mut child = tag
             .std_cmd()

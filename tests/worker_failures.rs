@@ -130,3 +130,31 @@ fn a_hang_inside_a_batch_is_blamed_on_the_job_that_hung_not_on_its_batch_mates()
     assert_eq!(summary["retries"], 0, "nothing blamed was re-run");
     tag.assert_none_left();
 }
+
+#[test]
+fn a_stopped_worker_without_a_timeout_is_waited_for() {
+    // SIGSTOP is a pause, not a death: with no --timeout the run waits until SIGCONT.
+    let tag = Tag::new("sigstop");
+    let file = input_file(&[PRIME; 8]);
+    let mut command = tag.std_cmd();
+    command.args(["2", "--mode", "processes", "--kernel", "book", "--input"]).arg(file.path());
+    let run = run_interrupted(command, 2, |supervisor, workers| {
+        send(workers[0] as i32, Signal::SIGSTOP);
+        // Long enough for the other worker to run out of work.
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let running = common::children(std::process::id())
+            .iter()
+            .any(|&(pid, state)| pid == supervisor && state != 'Z');
+        send(workers[0] as i32, Signal::SIGCONT);
+        assert!(running, "the run ended while a worker was stopped");
+    });
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        run.stdout.lines().filter(|l| l.starts_with(&format!("{PRIME}  P "))).count(),
+        8,
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.is_empty(), "nothing was killed or retried: {}", run.stderr);
+    tag.assert_none_left();
+}

@@ -14,6 +14,7 @@ use crate::input::{InputError, Numbers};
 use procpool::{PoolError, PoolEvent, PrimeCheck};
 
 use crate::completed::Completed;
+use crate::report::output::stderr_line;
 use crate::report::summary::{RunSummary, Tally};
 
 /// How to run one variant.
@@ -37,7 +38,7 @@ pub struct Plan<'a> {
 
 /// Pool events on stderr (a job shows as its number).
 fn print_event(event: &PoolEvent<PrimeCheck>) {
-    eprintln!("procpool: {event}");
+    stderr_line(&format!("procpool: {event}"));
 }
 
 impl Plan<'_> {
@@ -83,12 +84,7 @@ impl Plan<'_> {
         });
         let returned = Instant::now();
         drop(progress);
-        let interrupted = |tally: &Tally| AppError::Interrupted {
-            signal: self.stop.name(),
-            code: self.stop.exit_code(),
-            variant: self.variant,
-            results: tally.jobs + tally.failed,
-        };
+        let interrupted = |tally: &Tally| self.stop.error(self.variant, tally.jobs + tally.failed);
         let facts = match outcome {
             // A stop signal can also end the input early, which looks like success.
             Ok(_) if self.stop.raised() => return Err(interrupted(&tally)),

@@ -5,10 +5,9 @@ mod measure;
 mod progress;
 mod run;
 mod signals;
-mod spool;
 mod sweep;
 
-use std::io;
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
@@ -30,7 +29,7 @@ pub enum AppError {
     Interrupted { signal: &'static str, code: u8, variant: Variant, results: u64 },
     #[error("cannot install signal handlers: {0}")]
     Signals(io::Error),
-    #[error("cannot write results: {0}")]
+    #[error("cannot write to stdout: {0}")]
     Output(#[from] io::Error),
     #[error("cannot write the chart {path}: {reason}")]
     Chart { path: String, reason: String },
@@ -46,9 +45,10 @@ impl AppError {
         io.kind() == io::ErrorKind::BrokenPipe
     }
 
-    /// 2 for bad usage or input, 130/143 for a stop signal, 1 for a run that failed.
+    /// 2 for bad usage or input, 129/130/143 for a stop signal, 1 for a run that failed.
     pub fn exit_code(&self) -> ExitCode {
         match self {
+            AppError::Input(InputError::Thread { .. }) => ExitCode::from(1),
             AppError::Input(_) | AppError::Usage(_) => ExitCode::from(2),
             AppError::Interrupted { code, .. } => ExitCode::from(*code),
             _ => ExitCode::from(1),
@@ -60,8 +60,12 @@ impl AppError {
 pub fn run(cli: &Cli) -> Result<ExitCode, AppError> {
     match &cli.command {
         Some(Command::Completions { shell }) => {
+            // Generated in memory: clap_complete panics on a write error.
             let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(*shell, &mut command, "procpool", &mut io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut command, "procpool", &mut script);
+            let mut stdout = io::stdout().lock();
+            stdout.write_all(&script).and_then(|()| stdout.flush())?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Sweep(args)) => {

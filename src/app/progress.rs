@@ -3,6 +3,7 @@
 //! those). No colours, so NO_COLOR has nothing to turn off.
 
 use std::io::IsTerminal;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -55,9 +56,24 @@ impl Progress {
         bar.set_style(style.progress_chars("=> "));
         bar.set_prefix(self.label.clone());
         bar.set_position(self.done);
-        bar.enable_steady_tick(Duration::from_millis(200));
+        keep_ticking(&bar);
         bar
     }
+}
+
+/// Redraws the bar every 200 ms so its clock moves during a long job, until
+/// the bar is dropped. A thread of our own rather than indicatif's steady
+/// tick, whose spawn panics when no thread can be started: then the bar only
+/// moves as jobs finish.
+fn keep_ticking(bar: &ProgressBar) {
+    let weak = bar.downgrade();
+    let _ = thread::Builder::new().name("progress".into()).spawn(move || loop {
+        thread::sleep(Duration::from_millis(200));
+        match weak.upgrade() {
+            Some(bar) if !bar.is_finished() => bar.tick(),
+            _ => return,
+        }
+    });
 }
 
 impl Drop for Progress {

@@ -7,11 +7,11 @@ use procpool_worker::Kernel;
 
 use super::measure::Plan;
 use super::signals::StopSignals;
-use super::spool::{reopen, spool_if_needed, Spool};
 use super::AppError;
 use crate::cli::{Mode, RunArgs};
 use crate::completed::Completed;
 use crate::executor::Variant;
+use crate::input::Reopener;
 use crate::report::machine::Machine;
 use crate::report::output::Output;
 use crate::report::summary::RunSummary;
@@ -37,16 +37,17 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
     let kernel = Kernel::from(args.source.kernel);
     let spec = args.source.spec();
     let variants = variants(args.mode);
-    let spooled = spool_if_needed(&spec, variants.len(), stop, variants[0])?;
-    let count = spooled.as_ref().map(Spool::len).or(spec.len_hint());
+    let mut input = Reopener::new(spec.clone(), variants.len())?;
+    let mut count = spec.len_hint();
     let stdout_is_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
 
-    let out = Output::stdout();
+    let closed = stop.clone();
+    let out = Output::stdout(move || closed.stdout_closed());
     let mut summaries: Vec<RunSummary> = Vec::new();
     let mut measured_one_core = None;
     let mut timeline = args.timeline.as_ref().map(|_| Timeline::default());
     for (position, &variant) in variants.iter().enumerate() {
-        let mut numbers = reopen(&spec, &spooled)?;
+        let mut numbers = input.open()?;
         let per_number = !args.quiet && (args.json || position == 0);
         let workers = if variant == Variant::Sequential { 1 } else { workers };
         if !args.json {
@@ -82,11 +83,8 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
             }
             Ok(())
         })?;
-        // Stdin read up front ended at a bad line: its prefix has run once, now the error.
-        if let Some(error) = spooled.as_ref().and_then(Spool::error) {
-            out.flush()?;
-            return Err(error.clone().into());
-        }
+        // Later runs' headers and progress bars know how many numbers there are.
+        count = count.or(Some(summary.tally.jobs + summary.tally.failed));
         if variant == Variant::Sequential {
             measured_one_core = Some(summary.wall);
         }

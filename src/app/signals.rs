@@ -1,10 +1,18 @@
-//! SIGINT and SIGTERM: remembered, not acted on in the handler. The pool
-//! polls the flag and stops; the app then reports how far it got.
+//! SIGINT, SIGTERM and SIGHUP (the terminal closed): remembered, not acted
+//! on in the handler. The pool polls the flag and stops; the app then reports
+//! how far it got. A reader that left stdout raises the same flag, so a run
+//! stops at once instead of at its next line.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+use super::AppError;
+use crate::executor::Variant;
+
+/// Stands for "stdout's reader left" where a signal number would be.
+const STDOUT_CLOSED: usize = usize::MAX;
 
 /// Which stop signal arrived, if any.
 #[derive(Clone)]
@@ -18,7 +26,7 @@ impl StopSignals {
     pub fn install() -> std::io::Result<Self> {
         let stop =
             StopSignals { flag: Arc::new(AtomicBool::new(false)), which: Arc::new(AtomicUsize::new(0)) };
-        for signal in [SIGINT, SIGTERM] {
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
             signal_hook::flag::register_usize(signal, Arc::clone(&stop.which), signal as usize)?;
             signal_hook::flag::register(signal, Arc::clone(&stop.flag))?;
         }
@@ -29,17 +37,21 @@ impl StopSignals {
         self.flag.load(Ordering::Relaxed)
     }
 
-    /// The conventional exit code: 128 + the signal number (130, 143).
-    pub fn exit_code(&self) -> u8 {
-        let signal = self.which.load(Ordering::Relaxed);
-        128 + if signal == 0 { SIGINT as u8 } else { signal as u8 }
+    /// Stops the run because nobody reads its output any more.
+    pub fn stdout_closed(&self) {
+        let _ = self.which.compare_exchange(0, STDOUT_CLOSED, Ordering::Relaxed, Ordering::Relaxed);
+        self.flag.store(true, Ordering::Relaxed);
     }
 
-    pub fn name(&self) -> &'static str {
-        if self.which.load(Ordering::Relaxed) == SIGTERM as usize {
-            "SIGTERM"
-        } else {
-            "SIGINT"
-        }
+    /// Why the `variant` run stopped after `results` results: a signal, with
+    /// the conventional exit code 128 + its number, or a closed stdout.
+    pub fn error(&self, variant: Variant, results: u64) -> AppError {
+        let (signal, number) = match self.which.load(Ordering::Relaxed) {
+            STDOUT_CLOSED => return AppError::Output(std::io::ErrorKind::BrokenPipe.into()),
+            n if n == SIGTERM as usize => ("SIGTERM", SIGTERM),
+            n if n == SIGHUP as usize => ("SIGHUP", SIGHUP),
+            _ => ("SIGINT", SIGINT),
+        };
+        AppError::Interrupted { signal, code: 128 + number as u8, variant, results }
     }
 }

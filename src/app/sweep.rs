@@ -10,12 +10,12 @@ use procpool_worker::Kernel;
 use super::measure::Plan;
 use super::progress::Progress;
 use super::signals::StopSignals;
-use super::spool::{reopen, spool_if_needed};
 use super::AppError;
 use crate::cli::SweepArgs;
 use crate::executor::Variant;
+use crate::input::Reopener;
 use crate::report::machine::Machine;
-use crate::report::output::Output;
+use crate::report::output::{stderr_line, Output};
 use crate::report::scaling::Repeats;
 use crate::report::speedup_chart;
 use crate::report::sweep_table::{Point, Sweep};
@@ -32,11 +32,10 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     let spec = args.source.spec();
     let variants = [Variant::Processes, Variant::Rayon];
     let total_runs = args.runs as usize * max * variants.len();
-    let spooled = spool_if_needed(&spec, total_runs, stop, Variant::Processes)?;
-    if let Some(error) = spooled.as_ref().and_then(|spool| spool.error()) {
-        return Err(error.clone().into());
-    }
+    let mut input = Reopener::new(spec.clone(), total_runs)?;
     let source = spec.name();
+    let closed = stop.clone();
+    let out = Output::stdout(move || closed.stdout_closed());
 
     let mut walls: BTreeMap<(usize, Variant), Vec<Duration>> = BTreeMap::new();
     let mut jobs = 0;
@@ -47,7 +46,7 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     for _ in 0..args.runs {
         for workers in 1..=max {
             for variant in variants {
-                let mut numbers = reopen(&spec, &spooled)?;
+                let mut numbers = input.open()?;
                 let plan = Plan {
                     variant,
                     workers,
@@ -77,7 +76,7 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
         .collect();
     let sweep = Sweep { points, kernel: kernel.name(), source, jobs, runs: args.runs, machine };
     for point in sweep.noisy(NOISY) {
-        eprintln!(
+        stderr_line(&format!(
             "procpool: warning: the {} runs of {} at {} workers disagree by {:.0}% ({:.3}s to {:.3}s); is the machine busy?",
             point.repeats.walls().len(),
             point.variant,
@@ -85,9 +84,8 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
             100.0 * point.repeats.spread(),
             point.repeats.min(),
             point.repeats.max()
-        );
+        ));
     }
-    let out = Output::stdout();
     if args.json {
         out.line(&sweep.json())?;
     } else if args.csv {

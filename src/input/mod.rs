@@ -2,21 +2,26 @@
 //! / `-`. Files are read lazily, line by line, on their own thread
 //! (`read_ahead`), so a slow pipe never stalls the run; the first bad line
 //! ends the stream and is kept as an [`InputError`] naming the source, line
-//! and text.
+//! and text. Sources that can be read only once are copied for later runs
+//! ([`Reopener`]).
 
+mod copy;
 mod lines;
 mod numbers;
 mod read_ahead;
+mod reopen;
 mod source;
 
 pub use numbers::Numbers;
+pub use reopen::Reopener;
 pub use source::{JobSource, Pull};
 
 use std::fs::File;
-use std::io;
-use std::path::PathBuf;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use lines::LineReader;
+use read_ahead::Open;
 
 pub use procpool_worker::primes::FIXTURE;
 
@@ -43,6 +48,10 @@ pub enum InputError {
     BadLine { origin: String, line: u64, text: String, reason: String },
     #[error("{origin}: {reason}")]
     Source { origin: String, reason: String },
+    /// No thread could be started to read the input (e.g. `ulimit -u`):
+    /// the machine's limits, not the input, are at fault.
+    #[error("cannot start a thread to read {origin}: {reason}")]
+    Thread { origin: String, reason: String },
 }
 
 impl InputSpec {
@@ -65,22 +74,61 @@ impl InputSpec {
         }
     }
 
-    /// Starts reading. Stdin can be opened once; a file once per call.
+    /// Starts reading. A file is opened here, so that a missing one is
+    /// reported before anything runs; stdin and other sources that can be
+    /// read only once are opened on the reader thread, where a blocking
+    /// open(2) (a FIFO with no writer) cannot hold up a stop signal.
     pub fn open(&self) -> Result<Numbers, InputError> {
-        let source = self.name();
-        Ok(match self {
-            InputSpec::Fixture => Numbers::in_memory(FIXTURE.iter().map(|&(n, _)| n)),
-            InputSpec::Range { start, end } => Numbers::in_memory(*start..*end),
-            InputSpec::File(path) => {
-                let file = File::open(path)
-                    .map_err(|e| InputError::Source { origin: source.clone(), reason: io_reason(&e) })?;
-                Numbers::streamed(read_ahead::spawn(LineReader::new(source, Box::new(file))))
-            }
-            InputSpec::Stdin => {
-                Numbers::streamed(read_ahead::spawn(LineReader::new(source, Box::new(io::stdin()))))
-            }
-        })
+        self.open_copying(None)
     }
+
+    /// As [`InputSpec::open`], also copying every byte read to `copy`.
+    fn open_copying(&self, copy: Option<Arc<File>>) -> Result<Numbers, InputError> {
+        let open: Open = match self {
+            InputSpec::Fixture => return Ok(Numbers::in_memory(FIXTURE.iter().map(|&(n, _)| n))),
+            InputSpec::Range { start, end } => return Ok(Numbers::in_memory(*start..*end)),
+            InputSpec::Stdin => Box::new(|| Ok(Box::new(io::stdin()))),
+            InputSpec::File(path) if self.read_once()? => {
+                let path = path.clone();
+                Box::new(move || Ok(Box::new(File::open(path)?)))
+            }
+            InputSpec::File(path) => {
+                let file = File::open(path).map_err(|e| self.error(&e))?;
+                Box::new(move || Ok(Box::new(file)))
+            }
+        };
+        let open = match copy {
+            Some(file) => Box::new(move || {
+                Ok(Box::new(copy::Tee { source: open()?, copy: file }) as Box<dyn Read + Send>)
+            }),
+            None => open,
+        };
+        Ok(Numbers::streamed(read_ahead::spawn(self.name(), open)?))
+    }
+
+    /// True for stdin and for paths that name something that cannot be read
+    /// twice: a FIFO, `/dev/stdin` or `/proc/self/fd/N` on a pipe, `<(...)`,
+    /// a character device, a socket. stat(2) says so without blocking.
+    pub fn read_once(&self) -> Result<bool, InputError> {
+        match self {
+            InputSpec::Stdin => Ok(true),
+            InputSpec::File(path) => Ok(!reopenable(path).map_err(|e| self.error(&e))?),
+            InputSpec::Fixture | InputSpec::Range { .. } => Ok(false),
+        }
+    }
+
+    /// This source, and what went wrong with it.
+    fn error(&self, error: &io::Error) -> InputError {
+        InputError::Source { origin: self.name(), reason: io_reason(error) }
+    }
+}
+
+/// Regular files, directories (reported when read) and block devices give
+/// the same bytes each time they are opened.
+fn reopenable(path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::metadata(path)?.file_type();
+    Ok(kind.is_file() || kind.is_dir() || kind.is_block_device())
 }
 
 /// Parses `START..END` (END exclusive, START < END).
@@ -129,8 +177,10 @@ mod tests {
 
     /// Reads `text` the way a file is read: parsed on the read-ahead thread.
     fn read(text: &[u8]) -> (Vec<u64>, Option<InputError>) {
-        let lines = LineReader::new("t".into(), Box::new(io::Cursor::new(text.to_vec())));
-        let mut numbers = Numbers::streamed(read_ahead::spawn(lines));
+        let text = text.to_vec();
+        let lines =
+            read_ahead::spawn("t".into(), Box::new(move || Ok(Box::new(io::Cursor::new(text))))).unwrap();
+        let mut numbers = Numbers::streamed(lines);
         let values: Vec<u64> = numbers.by_ref().collect();
         (values, numbers.error().cloned())
     }

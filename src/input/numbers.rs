@@ -14,7 +14,7 @@ use super::InputError;
 const STOP_POLL: Duration = Duration::from_millis(50);
 
 enum Inner {
-    /// The fixture, a range, or stdin read up front: always ready.
+    /// The fixture or a range: always ready.
     Memory(Box<dyn Iterator<Item = u64> + Send>),
     /// A file or pipe parsed on the read-ahead thread.
     Stream { messages: Receiver<Message>, batch: std::vec::IntoIter<u64> },
@@ -40,11 +40,6 @@ impl Numbers {
 
     fn with(inner: Inner) -> Self {
         Numbers { inner, error: None, done: false, stop: Vec::new() }
-    }
-
-    /// Numbers already in memory (stdin read up front for several runs).
-    pub fn from_vec(numbers: Vec<u64>) -> Self {
-        Numbers::in_memory(numbers.into_iter())
     }
 
     /// Makes a blocked read give up (ending the stream) once `flag` is set.

@@ -1,12 +1,17 @@
 //! Standard output that is both fast and prompt: lines are buffered, and a
 //! background thread flushes whatever is pending every few milliseconds, so a
-//! million lines cost a few hundred writes yet a line never waits long.
+//! million lines cost a few hundred writes yet a line never waits long. The
+//! same thread notices a reader that left (`procpool | head -1`) while no
+//! line is being written, e.g. during a long job.
 
 use std::io::{self, BufWriter, Write};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 /// How long a finished line may wait in the buffer.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
@@ -15,7 +20,7 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
 /// one lock per line.
 struct Sink {
     writer: BufWriter<io::Stdout>,
-    error: Option<io::ErrorKind>,
+    error: Option<io::Error>,
 }
 
 struct Shared {
@@ -32,42 +37,46 @@ impl Shared {
 /// Buffered stdout with a periodic flush. Dropping it flushes and stops the thread.
 pub struct Output {
     shared: Arc<Shared>,
+    /// None when no thread could be started: then every line is flushed at once.
     flusher: Option<JoinHandle<()>>,
 }
 
 impl Output {
-    pub fn stdout() -> Self {
+    /// `on_closed` is called once, from the flusher thread, when stdout's
+    /// reader has gone, so a run can stop at once instead of at its next line.
+    pub fn stdout(on_closed: impl FnOnce() + Send + 'static) -> Self {
         let shared = Arc::new(Shared {
             sink: Mutex::new(Sink { writer: BufWriter::with_capacity(1 << 16, io::stdout()), error: None }),
             stop: AtomicBool::new(false),
         });
         let background = Arc::clone(&shared);
-        let flusher = thread::spawn(move || {
-            while !background.stop.load(Ordering::Relaxed) {
-                thread::park_timeout(FLUSH_EVERY);
-                let mut sink = background.sink();
-                if let Err(e) = sink.writer.flush() {
-                    sink.error = Some(e.kind());
-                    return;
-                }
-            }
-        });
-        Output { shared, flusher: Some(flusher) }
+        let flusher = thread::Builder::new()
+            .name("stdout".into())
+            .spawn(move || flush_until_stopped(&background, on_closed));
+        Output { shared, flusher: flusher.ok() }
     }
 
     /// Writes one line (a newline is added).
     pub fn line(&self, text: &str) -> io::Result<()> {
         let mut sink = self.shared.sink();
-        if let Some(kind) = sink.error {
-            return Err(kind.into());
+        if let Some(error) = &sink.error {
+            return Err(copy(error));
         }
         sink.writer.write_all(text.as_bytes())?;
-        sink.writer.write_all(b"\n")
+        sink.writer.write_all(b"\n")?;
+        if self.flusher.is_none() {
+            sink.writer.flush()?;
+        }
+        Ok(())
     }
 
     /// Flushes now.
     pub fn flush(&self) -> io::Result<()> {
-        self.shared.sink().writer.flush()
+        let mut sink = self.shared.sink();
+        match &sink.error {
+            Some(error) => Err(copy(error)),
+            None => sink.writer.flush(),
+        }
     }
 }
 
@@ -80,4 +89,44 @@ impl Drop for Output {
         }
         let _ = self.flush();
     }
+}
+
+/// The flusher thread: flushes every [`FLUSH_EVERY`] until dropped or until
+/// stdout fails; a reader that left is an error too, found without writing.
+fn flush_until_stopped(shared: &Shared, on_closed: impl FnOnce()) {
+    while !shared.stop.load(Ordering::Relaxed) {
+        thread::park_timeout(FLUSH_EVERY);
+        let mut sink = shared.sink();
+        let flushed = if reader_gone() { Err(io::ErrorKind::BrokenPipe.into()) } else { sink.writer.flush() };
+        if let Err(error) = flushed {
+            let closed = error.kind() == io::ErrorKind::BrokenPipe;
+            sink.error = Some(error);
+            drop(sink);
+            if closed {
+                on_closed();
+            }
+            return;
+        }
+    }
+}
+
+/// True when stdout is a pipe or socket whose reader has gone (POLLERR or
+/// POLLHUP), which a write would only discover at the next line.
+fn reader_gone() -> bool {
+    let stdout = io::stdout();
+    let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::empty())];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(1))
+        && fds[0].revents().is_some_and(|events| events.intersects(PollFlags::POLLERR | PollFlags::POLLHUP))
+}
+
+/// The same error again, for every later write (io::Error is not Clone).
+fn copy(error: &io::Error) -> io::Error {
+    error.raw_os_error().map_or_else(|| error.kind().into(), io::Error::from_raw_os_error)
+}
+
+/// Writes one line to stderr. A stderr that cannot be written (a closed
+/// pipe, a full disk) loses the line, never the run: `eprintln!` would panic.
+pub fn stderr_line(text: &str) {
+    let mut stderr = io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes()).and_then(|()| stderr.write_all(b"\n"));
 }

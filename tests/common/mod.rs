@@ -167,3 +167,36 @@ pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}")))
         .collect()
 }
+
+/// Waits for `child`, but kills it and fails if it has not exited within 20 s:
+/// a guard against a hang (liveness, not speed).
+pub fn wait_guarded(child: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after 20 s, killed");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The write end of a pipe whose reader has already gone: writing to it
+/// fails with EPIPE, as for `procpool ... | head -1` once head has exited.
+pub fn broken_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer
+}
+
+/// A named pipe (FIFO) in a fresh temporary directory, made by mkfifo(1).
+pub fn fifo() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("numbers.fifo");
+    assert!(Command::new("mkfifo").arg(&path).status().unwrap().success());
+    (dir, path)
+}

@@ -1,0 +1,165 @@
+//! Output that cannot be written (a pipe whose reader left, a full disk) and
+//! threads that cannot be started: one line and an exit code, never a panic,
+//! and a broken stderr never costs a result.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Output, Stdio};
+
+use common::{broken_pipe, input_file, send, wait_for_children, wait_guarded, Tag, SLOW_PRIME};
+use nix::sys::signal::Signal;
+
+fn dev_full() -> std::fs::File {
+    std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap()
+}
+
+fn assert_no_panic(output: &Output) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(101), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_bad_line_with_stdout_and_stderr_closed_still_exits_2() {
+    // `procpool 2 --input bad.txt 2>&1 | head -1`, once head has gone.
+    let tag = Tag::new("bad-line-closed");
+    let bad = input_file(&["abc"]);
+    let pipe = broken_pipe();
+    let status = tag
+        .std_cmd()
+        .args(["2", "--input"])
+        .arg(bad.path())
+        .stdout(pipe.try_clone().unwrap())
+        .stderr(pipe)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
+    tag.assert_none_left();
+}
+
+#[test]
+fn writing_completions_or_help_that_cannot_be_written_fails_cleanly() {
+    let tag = Tag::new("completions-closed");
+    for args in [&["completions", "bash"][..], &["--help"], &["--version"], &["completions", "zsh"]] {
+        let full = tag.std_cmd().args(args).stdout(dev_full()).stderr(Stdio::piped()).output().unwrap();
+        assert_no_panic(&full);
+        assert_eq!(full.status.code(), Some(1), "{args:?} to /dev/full");
+        let stderr = String::from_utf8_lossy(&full.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("procpool: ") && stderr.contains("No space left"), "{stderr}");
+        // A reader that left early: quiet, as for a run (`procpool | head`).
+        let closed = tag.std_cmd().args(args).stdout(broken_pipe()).stderr(Stdio::piped()).output().unwrap();
+        assert_no_panic(&closed);
+        assert_eq!(closed.status.code(), Some(0), "{args:?} to a closed pipe");
+        assert!(closed.stderr.is_empty(), "{}", String::from_utf8_lossy(&closed.stderr));
+    }
+}
+
+#[test]
+fn a_run_whose_stdout_is_full_says_so_and_exits_1() {
+    let tag = Tag::new("run-full");
+    let output = tag.std_cmd().args(["2"]).stdout(dev_full()).stderr(Stdio::piped()).output().unwrap();
+    assert_no_panic(&output);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("procpool: cannot write results: No space left"), "{stderr}");
+    tag.assert_none_left();
+}
+
+#[test]
+fn a_killed_worker_is_still_retried_when_stderr_is_closed() {
+    let tag = Tag::new("stderr-closed-kill");
+    let file = input_file(&vec!["9999999999999917"; 30]);
+    let mut child = tag
+        .std_cmd()
+        .args(["2", "--mode", "processes", "--kernel", "book", "--json", "--input"])
+        .arg(file.path())
+        .stdout(Stdio::piped())
+        .stderr(broken_pipe())
+        .spawn()
+        .unwrap();
+    let workers = wait_for_children(child.id(), 2);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    send(workers[0] as i32, Signal::SIGKILL);
+    let stdout = std::io::read_to_string(child.stdout.take().unwrap()).unwrap();
+    let status = wait_guarded(&mut child, "run with a closed stderr");
+    assert_eq!(status.code(), Some(0), "{stdout}");
+    let results = common::json_lines(stdout.as_bytes());
+    assert_eq!(results.iter().filter(|o| o["type"] == "result").count(), 30, "every result delivered");
+    tag.assert_none_left();
+}
+
+#[test]
+fn a_closed_stdout_ends_a_long_job_without_waiting_for_its_result() {
+    let tag = Tag::new("stdout-closed-long");
+    let mut child = tag
+        .std_cmd()
+        .args(["1", "--mode", "processes", "--kernel", "book", "--input", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // One job of many seconds, and stdin left open: no result, and no end of input, is coming.
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{SLOW_PRIME}").unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut header = String::new();
+    stdout.read_line(&mut header).unwrap();
+    assert!(header.starts_with("Checking "), "{header}");
+    wait_for_children(child.id(), 1);
+    drop(stdout); // the reader leaves, as `head -1` does
+    let status = wait_guarded(&mut child, "run with a closed stdout");
+    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    drop(stdin);
+    tag.assert_none_left();
+}
+
+/// Runs procpool as the unprivileged user `nobody` with no threads or
+/// processes allowed (`ulimit -u 0`): every thread spawn and fork fails.
+fn without_threads(tag: &Tag, args: &[&str]) -> Output {
+    let mut command = tag.std_cmd();
+    command.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).uid(65534).gid(65534);
+    // SAFETY: one async-signal-safe call between fork and exec, after the switch to `nobody`.
+    unsafe {
+        command.pre_exec(|| {
+            Ok(nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NPROC, 0, 0)?)
+        });
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn no_thread_or_process_to_spare_gives_one_line_and_exit_1() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to run procpool as another user (root ignores ulimit -u)");
+        return;
+    }
+    let tag = Tag::new("ulimit-u");
+    let file = input_file(&["7", "11"]);
+    std::fs::set_permissions(file.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let path = file.path().to_str().unwrap();
+    for (args, needs) in [
+        (vec!["2", "--mode", "sequential", "--input", path], "the input's read-ahead thread"),
+        (vec!["2", "--mode", "processes"], "worker processes"),
+        (vec!["2", "--mode", "rayon"], "rayon's threads"),
+    ] {
+        let output = without_threads(&tag, &args);
+        assert_no_panic(&output);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{needs}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{needs}: {stderr}");
+        assert!(stderr.starts_with("procpool: "), "{needs}: {stderr}");
+    }
+    // Stdout's periodic flusher is a convenience: without it every line is flushed at once.
+    let output = without_threads(&tag, &["2", "--mode", "sequential"]);
+    assert_no_panic(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("20 checked (9 prime)"));
+    tag.assert_none_left();
+}
