@@ -27,13 +27,16 @@ pub struct Feeder<'p, J: Job> {
     stream: StreamId,
     /// Jobs handed to the dispatcher so far.
     sent: u64,
+    /// The window's end as last read: the shared state is locked only when
+    /// this is reached, not for every job.
+    allowed: u64,
     pending: Segment,
     ended: bool,
 }
 
 impl<'p, J: Job> Feeder<'p, J> {
     pub(crate) fn new(core: &'p Core<J::Output>, shared: Arc<Shared<J::Output>>, stream: StreamId) -> Self {
-        Feeder { core, shared, stream, sent: 0, pending: Segment::default(), ended: false }
+        Feeder { core, shared, stream, sent: 0, allowed: 0, pending: Segment::default(), ended: false }
     }
 
     /// Jobs accepted so far (sent or buffered).
@@ -46,15 +49,13 @@ impl<'p, J: Job> Feeder<'p, J> {
         self.len() == 0
     }
 
-    /// How many more jobs fit in the window right now.
-    pub(crate) fn room(&self) -> u64 {
-        self.shared.lock().allowed.saturating_sub(self.len())
-    }
-
     /// Adds a job, waiting while the window is full. Fails if the pool has
     /// stopped or the job cannot be encoded.
     pub fn push(&mut self, job: J) -> Result<(), JobError> {
-        if self.room() == 0 {
+        if self.allowed <= self.len() {
+            self.allowed = self.shared.lock().allowed;
+        }
+        if self.allowed <= self.len() {
             self.flush()?;
             let mut state = self.shared.lock();
             while state.allowed <= self.len() && state.error.is_none() && !state.finished {
@@ -63,6 +64,7 @@ impl<'p, J: Job> Feeder<'p, J> {
             if let Some(error) = &state.error {
                 return Err(JobError::Pool(Arc::clone(error)));
             }
+            self.allowed = state.allowed;
         }
         self.add(&job)
     }

@@ -36,7 +36,8 @@ struct Receiver<'p, O> {
     core: &'p Core<O>,
     shared: Arc<Shared<O>>,
     stream: StreamId,
-    current: std::vec::IntoIter<Finished<O>>,
+    /// The delivery being handed out, converted one job at a time.
+    current: Current<O>,
     /// Jobs handed out so far.
     taken: u64,
     done: bool,
@@ -50,7 +51,7 @@ struct Inline<'p, J: Job> {
 
 impl<'p, O> Receiver<'p, O> {
     fn new(core: &'p Core<O>, shared: Arc<Shared<O>>, stream: StreamId) -> Self {
-        Receiver { core, shared, stream, current: Vec::new().into_iter(), taken: 0, done: false }
+        Receiver { core, shared, stream, current: Current::Empty, taken: 0, done: false }
     }
 
     /// The next finished job; pulls input (if any) while nothing is ready.
@@ -66,7 +67,7 @@ impl<'p, O> Receiver<'p, O> {
             let mut state = self.shared.lock();
             if let Some(delivery) = state.ready.pop_front() {
                 drop(state);
-                self.current = unpack(delivery).into_iter();
+                self.current = Current::from(delivery);
                 continue;
             }
             if let Some(error) = state.error.clone() {
@@ -134,28 +135,51 @@ fn failure<O>(index: u64, error: JobError) -> Finished<O> {
     }
 }
 
-fn unpack<O>(delivery: Delivery<Done<O>>) -> Vec<Finished<O>> {
-    match delivery {
-        Delivery::Results { first, results } => results
-            .into_iter()
-            .enumerate()
-            .map(|(offset, done)| Finished {
-                index: first + offset as u64,
-                pid: done.pid,
-                started_at: Duration::from_nanos(done.started_ns),
-                elapsed: Duration::from_nanos(done.elapsed_ns),
-                cpu: Duration::from_nanos(done.cpu_ns),
-                result: done.outcome.map_err(|message| JobError::Panicked { message }),
-            })
-            .collect(),
-        Delivery::Failed { index, failure: f } => {
-            let timed_out = matches!(f.deaths.last(), Some(d) if matches!(d.cause, DeathCause::TimedOut(_)));
-            let error = if timed_out {
-                JobError::TimedOut { deaths: f.deaths }
-            } else {
-                JobError::WorkerDied { deaths: f.deaths }
-            };
-            vec![failure(index, error)]
+/// A delivery being handed out.
+#[derive(Debug)]
+enum Current<O> {
+    Empty,
+    Results { next: u64, results: std::vec::IntoIter<Done<O>> },
+    Failed(Option<Finished<O>>),
+}
+
+impl<O> From<Delivery<Done<O>>> for Current<O> {
+    fn from(delivery: Delivery<Done<O>>) -> Self {
+        match delivery {
+            Delivery::Results { first, results } => Current::Results { next: first, results: results.into_iter() },
+            Delivery::Failed { index, failure: f } => {
+                let timed_out = matches!(f.deaths.last(), Some(d) if matches!(d.cause, DeathCause::TimedOut(_)));
+                let error = if timed_out {
+                    JobError::TimedOut { deaths: f.deaths }
+                } else {
+                    JobError::WorkerDied { deaths: f.deaths }
+                };
+                Current::Failed(Some(failure(index, error)))
+            }
+        }
+    }
+}
+
+impl<O> Iterator for Current<O> {
+    type Item = Finished<O>;
+
+    fn next(&mut self) -> Option<Finished<O>> {
+        match self {
+            Current::Empty => None,
+            Current::Failed(failed) => failed.take(),
+            Current::Results { next, results } => {
+                let done = results.next()?;
+                let index = *next;
+                *next += 1;
+                Some(Finished {
+                    index,
+                    pid: done.pid,
+                    started_at: Duration::from_nanos(done.started_ns),
+                    elapsed: Duration::from_nanos(done.elapsed_ns),
+                    cpu: Duration::from_nanos(done.cpu_ns),
+                    result: done.outcome.map_err(|message| JobError::Panicked { message }),
+                })
+            }
         }
     }
 }
