@@ -142,3 +142,35 @@ fn bad_arguments_exit_2_with_one_line() {
         assert!(stderr.starts_with("procpool: "), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn trailing_comments_and_a_byte_order_mark_are_accepted_in_every_mode() {
+    let tag = Tag::new("comments");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), b"\xef\xbb\xbf97 # prime\n98# even\n").unwrap();
+    for mode in ["processes", "compare", "all"] {
+        tag.cmd().args(["2", "--mode", mode, "--input"]).arg(file.path()).assert().success().stdout(
+            predicate::str::contains("              97  P ")
+                .and(predicate::str::contains("              98    ")),
+        );
+    }
+    tag.assert_none_left();
+}
+
+#[test]
+fn an_empty_file_or_a_directory_is_named_with_no_header_before_it() {
+    let tag = Tag::new("no-header");
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (path, what) in [(empty.path(), "no numbers to check"), (dir.path(), "is a directory")] {
+        for mode in ["processes", "compare"] {
+            let output = tag.cmd().args(["2", "--mode", mode, "--input"]).arg(path).assert().code(2);
+            let output = output.get_output();
+            assert!(output.stdout.is_empty(), "{}", String::from_utf8_lossy(&output.stdout));
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(stderr, format!("procpool: {}: {what}", path.display()) + &stderr[stderr.find(what).unwrap() + what.len()..]);
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        }
+    }
+    tag.assert_none_left();
+}

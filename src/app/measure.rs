@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use procpool_worker::Kernel;
 
+use super::busy::CpuSample;
 use super::progress::Progress;
 use super::signals::StopSignals;
 use super::AppError;
@@ -15,6 +16,7 @@ use crate::pool::{Completed, PoolError, PoolEvent};
 use crate::report::summary::{RunSummary, Tally};
 
 /// How to run one variant.
+#[derive(Clone)]
 pub struct Plan<'a> {
     pub variant: Variant,
     pub workers: usize,
@@ -69,6 +71,7 @@ impl Plan<'_> {
         // Wall time runs from before the executor starts (worker processes or
         // threads included) to the moment the last result has been handed
         // on (what a user waits for); tearing the pool down afterwards is not.
+        let before = CpuSample::now();
         let started = Instant::now();
         let outcome = executor.run(numbers, &mut |completed: Completed| {
             if self.stop.raised() {
@@ -79,6 +82,7 @@ impl Plan<'_> {
             each(&completed)
         });
         let returned = Instant::now();
+        let others_busy = CpuSample::now().zip(before).map(|(after, before)| after.others_since(&before));
         drop(progress);
         let interrupted = |tally: &Tally| AppError::Interrupted {
             signal: self.stop.name(),
@@ -103,7 +107,10 @@ impl Plan<'_> {
         }
         let wall = facts.delivered.unwrap_or(returned).saturating_duration_since(started);
         let one_core = if self.variant == Variant::Sequential { Some(wall) } else { self.measured_one_core };
-        Ok(RunSummary::new(self.variant, executor.workers(), self.cores, tally, facts, wall, one_core))
+        let mut summary =
+            RunSummary::new(self.variant, executor.workers(), self.cores, tally, facts, wall, one_core);
+        summary.others_busy = others_busy;
+        Ok(summary)
     }
 }
 

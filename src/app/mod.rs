@@ -1,6 +1,9 @@
 //! The command-line program: dispatches to a measured run, a sweep, or
 //! completions, and turns every failure into one message and an exit code.
 
+mod baseline;
+mod busy;
+mod chart_path;
 mod measure;
 mod progress;
 mod run;

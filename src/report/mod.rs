@@ -12,3 +12,4 @@ pub mod summary;
 pub mod sweep_table;
 pub mod text;
 pub mod timeline;
+pub mod words;
