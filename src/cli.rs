@@ -179,6 +179,24 @@ impl RunArgs {
     }
 }
 
+/// clap reads a word after WORKERS as a subcommand and calls it one
+/// ("the subcommand 'extra' cannot be used with '[WORKERS]'"); say instead
+/// that it is an extra word, and where the real subcommands go.
+pub fn stray_word_error(error: &clap::Error) -> Option<clap::Error> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::ArgumentConflict {
+        return None;
+    }
+    let Some(ContextValue::String(word)) = error.get(ContextKind::InvalidSubcommand) else {
+        return None;
+    };
+    let message = format!(
+        "unexpected argument '{word}': procpool takes one WORKERS number; \
+         the commands `sweep` and `completions` come first, without WORKERS"
+    );
+    Some(<Cli as clap::CommandFactory>::command().error(ErrorKind::UnknownArgument, message))
+}
+
 fn parse_workers(text: &str) -> Result<usize, String> {
     let workers: usize = text.parse().map_err(|_| format!("{text:?} is not a whole number"))?;
     if (1..=MAX_WORKERS).contains(&workers) {

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use procpool::cli::Cli;
+use procpool::cli::{stray_word_error, Cli};
 
 fn main() -> ExitCode {
     procpool::worker_entry();
@@ -13,9 +13,8 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("procpool: {} (see --help)", first.trim_start_matches("error: "));
+            // clap's whole message: the allowed values, the near match, the usage line.
+            let _ = stray_word_error(&e).unwrap_or(e).print();
             return ExitCode::from(2);
         }
     };
