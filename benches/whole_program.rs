@@ -30,7 +30,10 @@ fn main() {
     for (label, args) in [
         ("fixture, fast kernel", vec!["2", "--quiet", "--json", "--kernel", "fast"]),
         ("fixture, book kernel", vec!["2", "--quiet", "--json", "--kernel", "book"]),
-        ("fixture x30, fast kernel", vec!["2", "--quiet", "--json", "--kernel", "fast", "--input", &thirty_path]),
+        (
+            "fixture x30, fast kernel",
+            vec!["2", "--quiet", "--json", "--kernel", "fast", "--input", &thirty_path],
+        ),
     ] {
         let runs: Vec<Vec<Value>> = (0..RUNS).map(|_| json_run(&args)).collect();
         report(
@@ -46,8 +49,9 @@ fn main() {
     }
     let _ = std::fs::remove_file(&thirty);
 
-    let small: Vec<Vec<Value>> =
-        (0..RUNS).map(|_| json_run(&["2", "--range", "1..1000001", "--kernel", "fast", "--quiet", "--json"])).collect();
+    let small: Vec<Vec<Value>> = (0..RUNS)
+        .map(|_| json_run(&["2", "--range", "1..1000001", "--kernel", "fast", "--quiet", "--json"]))
+        .collect();
     report(
         "2. 1,000,000 small numbers, 2 workers: processes / rayon",
         median(small.iter().map(|r| comparison(r))),

@@ -54,7 +54,8 @@ fn mode_all_takes_the_best_of_several_sequential_runs_after_a_warm_up() {
             assert!(text.contains("timing noise"), "{text}");
         }
     }
-    let json = tag.cmd().args(["2", "--mode", "all", "--quiet", "--json", "--kernel", "fast"]).assert().success();
+    let json =
+        tag.cmd().args(["2", "--mode", "all", "--quiet", "--json", "--kernel", "fast"]).assert().success();
     let objects = json_lines(&json.get_output().stdout);
     let sequential = objects.iter().find(|o| o["variant"] == "sequential").unwrap();
     assert_eq!(sequential["one_core_runs"], 3);

@@ -22,7 +22,7 @@ pub fn best_of(
     let quiet = Plan { progress: false, ..plan.clone() };
     let mut best: Option<RunSummary> = None;
     for _ in 0..runs {
-        let summary = quiet.measure(&mut numbers()?, &mut |_| Ok(()))?;
+        let summary = quiet.measure(&mut numbers()?, &mut |_, _| Ok(()))?;
         if best.as_ref().is_none_or(|b| summary.wall < b.wall) {
             best = Some(summary);
         }

@@ -76,9 +76,9 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
             count,
         };
         let mut recorder = if position == 0 { timeline.as_mut() } else { None };
-        let mut summary = plan.measure(&mut numbers, &mut |completed| {
+        let mut summary = plan.measure(&mut numbers, &mut |completed, thread| {
             if let (Some(timeline), Completed::Checked(result)) = (recorder.as_deref_mut(), completed) {
-                timeline.record(result);
+                timeline.record(result, thread);
             }
             if per_number {
                 header.by_ref().try_for_each(|line| out.line(&line))?;

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use procpool_worker::Kernel;
 
+use super::busy::CpuSample;
+use super::chart_path;
 use super::measure::Plan;
 use super::progress::Progress;
 use super::signals::StopSignals;
@@ -18,8 +20,9 @@ use crate::pool::available_cores;
 use crate::report::machine::Machine;
 use crate::report::output::Output;
 use crate::report::scaling::Repeats;
-use crate::report::speedup_chart;
 use crate::report::sweep_table::{Point, Sweep};
+use crate::report::text::BUSY;
+use crate::report::{speedup_chart, sweep_noise};
 
 /// Repeats that disagree by more than this fraction of their median get a warning.
 const NOISY: f64 = 0.25;
@@ -32,6 +35,9 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     let spec = args.source.spec();
     let variants = [Variant::Processes, Variant::Rayon];
     let total_runs = args.runs as usize * max * variants.len();
+    if let Some(path) = &args.plot {
+        chart_path::check("--plot", path)?;
+    }
     let spooled = spool_if_needed(&spec, total_runs, stop, Variant::Processes)?;
     if let Some(error) = spooled.as_ref().and_then(|spool| spool.error()) {
         return Err(error.clone().into());
@@ -41,6 +47,7 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     let mut walls: BTreeMap<(usize, Variant), Vec<Duration>> = BTreeMap::new();
     let mut jobs = 0;
     let mut any_failed = false;
+    let before = CpuSample::now();
     let mut progress = Progress::new(!args.json && !args.csv, "sweep".into(), Some(total_runs as u64));
     // Repeats are interleaved (every point once, then again) so that a slow
     // spell on a shared machine spreads over all points instead of one.
@@ -61,7 +68,7 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
                     source: &source,
                     count: None,
                 };
-                let summary = plan.measure(&mut numbers, &mut |_| Ok(()))?;
+                let summary = plan.measure(&mut numbers, &mut |_, _| Ok(()))?;
                 jobs = summary.tally.jobs;
                 any_failed |= summary.tally.failed > 0;
                 walls.entry((workers, variant)).or_default().push(summary.wall);
@@ -70,6 +77,7 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
         }
     }
     drop(progress);
+    let others_busy = CpuSample::now().zip(before).map(|(after, before)| after.others_since(&before));
 
     let points = walls
         .into_iter()
@@ -87,6 +95,15 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
             point.repeats.max()
         );
     }
+    for warning in sweep_noise::implausible(&sweep) {
+        eprintln!("procpool: warning: {warning}");
+    }
+    if let Some(share) = others_busy.filter(|&share| share > BUSY) {
+        eprintln!(
+            "procpool: warning: the machine was busy: other processes took {:.0}% of its CPU time during the sweep, so every figure is noisy",
+            100.0 * share
+        );
+    }
     let out = Output::stdout();
     if args.json {
         out.line(&sweep.json())?;
@@ -102,8 +119,11 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     if let Some(path) = &args.plot {
         speedup_chart::draw(&sweep, path)
             .map_err(|reason| AppError::Chart { path: path.display().to_string(), reason })?;
-        if !args.json && !args.csv {
-            out.line(&format!("Chart written to {}", path.display()))?;
+        let written = format!("Chart written to {}", path.display());
+        if args.json || args.csv {
+            eprintln!("procpool: {written}");
+        } else {
+            out.line(&written)?;
         }
     }
     out.flush()?;

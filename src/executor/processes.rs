@@ -60,7 +60,7 @@ impl Executor for Processes {
         let startup = pool.startup_time();
         let mut results = pool.map_source(numbers);
         for completed in results.by_ref() {
-            sink(completed?)?;
+            sink(completed?, None)?;
         }
         let delivered = Some(Instant::now());
         let retries = results.retries();

@@ -200,7 +200,15 @@ mod tests {
     #[test]
     fn a_speedup_above_the_cores_is_flagged() {
         let run = summary(2, 2, &[1000; 4], 2000);
-        let faster = RunSummary::new(run.variant, 2, 2, run.tally, run.facts, run.wall, Some(Duration::from_millis(4300)));
+        let faster = RunSummary::new(
+            run.variant,
+            2,
+            2,
+            run.tally,
+            run.facts,
+            run.wall,
+            Some(Duration::from_millis(4300)),
+        );
         assert!(faster.beats_perfect());
     }
 

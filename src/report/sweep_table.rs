@@ -37,8 +37,9 @@ pub struct Row {
     pub wall_max: f64,
     /// Median wall with 1 worker / median wall with `workers`, same variant.
     pub speedup: f64,
+    /// Speedup / min(workers, cores).
     pub efficiency: f64,
-    /// Karp-Flatt serial fraction; absent at 1 worker.
+    /// Karp-Flatt serial fraction with p = min(workers, cores); absent at p = 1.
     pub karp_flatt: Option<f64>,
     pub walls: Vec<f64>,
 }
@@ -51,6 +52,7 @@ struct SweepJson<'a> {
     input: &'a str,
     jobs: u64,
     runs: u32,
+    speedup_over: &'static str,
     points: Vec<Row>,
 }
 
@@ -66,6 +68,8 @@ impl Sweep {
                     .find(|p| p.variant == point.variant && p.workers == 1)
                     .map_or(point.repeats.median(), |p| p.repeats.median());
                 let s = speedup(one, point.repeats.median());
+                // Against what the machine allows, as in a normal run's summary.
+                let p = point.workers.min(self.machine.usable_cores).max(1);
                 Row {
                     variant: point.variant,
                     workers: point.workers,
@@ -74,8 +78,8 @@ impl Sweep {
                     wall_min: point.repeats.min(),
                     wall_max: point.repeats.max(),
                     speedup: s,
-                    efficiency: efficiency(s, point.workers),
-                    karp_flatt: karp_flatt(s, point.workers),
+                    efficiency: efficiency(s, p),
+                    karp_flatt: karp_flatt(s, p),
                     walls: point.repeats.walls().to_vec(),
                 }
             })
@@ -99,7 +103,11 @@ impl Sweep {
                 self.runs,
                 self.machine.cores_phrase()
             ),
-            "median wall in seconds (min-max); speedup over 1 worker of the same variant; K-F = Karp-Flatt serial fraction".into(),
+            "median wall in seconds (min-max); speedup = wall at 1 worker / wall at p, same variant".into(),
+            format!(
+                "(not a normal run's one-core time); eff. = speedup / min(p, {0}); K-F = Karp-Flatt serial fraction, same p",
+                self.machine.usable_cores
+            ),
             String::new(),
             format!("{:>7}  {:^44}  {:^44}", "", "processes", "rayon"),
             format!(
@@ -165,6 +173,7 @@ impl Sweep {
             input: &self.source,
             jobs: self.jobs,
             runs: self.runs,
+            speedup_over: "the same variant at 1 worker",
             points: self.rows(),
         })
         .expect("sweep types always serialize")
@@ -193,7 +202,7 @@ mod tests {
             source: "the fixture".into(),
             jobs: 20,
             runs: 3,
-            machine: Machine::detect(),
+            machine: Machine { usable_cores: 4, ..Machine::detect() },
         }
     }
 

@@ -1,8 +1,8 @@
 //! The human-readable summary lines and the comparison table.
 
 use super::machine::Machine;
-use super::words::{count, secs};
 use super::summary::{ratio, OneCoreSource, RunSummary};
+use super::words::{count, secs};
 use crate::executor::Variant;
 
 /// What a variant's run is called in headers: "2 processes", "2 rayon threads", "1 thread".
@@ -24,8 +24,8 @@ pub fn header(numbers: Option<u64>, source: &str, variant: Variant, workers: usi
 }
 
 /// Other processes taking more than this share of the machine make a run's
-/// figures worth a caveat.
-const BUSY: f64 = 0.10;
+/// (or a sweep's) figures worth a caveat.
+pub const BUSY: f64 = 0.10;
 
 /// The indented lines under `Total time`.
 pub fn summary_lines(s: &RunSummary, kernel: &str, machine: &Machine) -> Vec<String> {
