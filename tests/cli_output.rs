@@ -33,7 +33,7 @@ fn mode_all_measures_one_core() {
     let output =
         tag.cmd().args(["2", "--mode", "all", "--quiet"]).assert().success().get_output().stdout.clone();
     let text = String::from_utf8(output).unwrap();
-    assert!(text.contains("measured by the sequential run"), "{text}");
+    assert!(text.contains("the best of 3 sequential runs after a warm-up"), "{text}");
     assert_eq!(text.matches("Total time: ").count(), 3);
     tag.assert_none_left();
 }

@@ -51,8 +51,12 @@ pub fn summary_lines(s: &RunSummary, kernel: &str, machine: &Machine) -> Vec<Str
         ));
     } else {
         lines.push(format!(
-            "  speedup {:.2}x over one core (perfect here: {}.00x), efficiency {:.1}% of {cores}{}",
+            "  speedup {:.2}x over one core ({}; perfect here: {}.00x), efficiency {:.1}% of {cores}{}",
             s.speedup(),
+            match s.one_core_source {
+                OneCoreSource::Measured => "its time measured",
+                OneCoreSource::DerivedFromCpu => "the jobs' CPU time",
+            },
             s.usable_cores(),
             100.0 * s.efficiency(),
             s.karp_flatt().map_or_else(String::new, |e| format!(", Karp-Flatt {e:.3}")),
