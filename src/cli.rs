@@ -180,7 +180,7 @@ impl RunArgs {
 }
 
 /// clap reads a word after WORKERS as a subcommand and calls it one
-/// ("the subcommand 'extra' cannot be used with '[WORKERS]'"); say instead
+/// (`the subcommand 'extra' cannot be used with '[WORKERS]'`); say instead
 /// that it is an extra word, and where the real subcommands go.
 pub fn stray_word_error(error: &clap::Error) -> Option<clap::Error> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
