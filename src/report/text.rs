@@ -165,3 +165,56 @@ pub fn comparison_lines(runs: &[RunSummary]) -> Vec<String> {
     ));
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::RunFacts;
+    use crate::pool::Completed;
+    use crate::report::summary::Tally;
+    use std::time::Duration;
+
+    /// 2 workers on 2 cores, 4 s of job CPU time, `wall_ms` of wall, baseline `one_core_ms`.
+    fn run(wall_ms: u64, one_core_ms: Option<u64>, others_busy: Option<f64>) -> RunSummary {
+        let mut tally = Tally::default();
+        for _ in 0..4 {
+            tally.add(&Completed::Checked(procpool_worker::PrimeResult {
+                index: 0,
+                n: 3,
+                prime: true,
+                started_at: Duration::ZERO,
+                elapsed: Duration::from_secs(1),
+                cpu: Duration::from_secs(1),
+                pid: 7,
+            }));
+        }
+        let wall = Duration::from_millis(wall_ms);
+        let one_core = one_core_ms.map(Duration::from_millis);
+        let mut s = RunSummary::new(Variant::Rayon, 2, 2, tally, RunFacts::default(), wall, one_core);
+        s.others_busy = others_busy;
+        s
+    }
+
+    fn machine() -> Machine {
+        Machine { usable_cores: 2, physical_cores: None, ..Machine::detect() }
+    }
+
+    #[test]
+    fn a_figure_above_perfect_gets_a_note_naming_the_noise() {
+        let lines = summary_lines(&run(2000, Some(4300), None), "book", &machine()).join("\n");
+        assert!(
+            lines.contains("speedup 2.15x") && lines.contains("note: better than 2 cores allow"),
+            "{lines}"
+        );
+        assert!(lines.contains("measured at different moments"), "{lines}");
+        let plain = summary_lines(&run(2100, None, None), "book", &machine()).join("\n");
+        assert!(!plain.contains("note:"), "{plain}");
+    }
+
+    #[test]
+    fn a_busy_machine_gets_a_note() {
+        let lines = summary_lines(&run(2100, None, Some(0.4)), "book", &machine()).join("\n");
+        assert!(lines.contains("note: the machine was busy: other processes took 40%"), "{lines}");
+        assert!(!summary_lines(&run(2100, None, Some(0.05)), "book", &machine()).join("\n").contains("busy"));
+    }
+}
