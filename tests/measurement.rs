@@ -87,6 +87,8 @@ fn sweep_csv_and_json() {
     let doc = &json_lines(&json)[0];
     assert_eq!(doc["type"], "sweep");
     assert_eq!(doc["speedup_over"], "the same variant at 1 worker");
+    assert!(doc["others_busy"].is_null() || doc["others_busy"].as_f64().is_some(), "{doc}");
+    assert!(doc.as_object().unwrap().contains_key("others_busy"));
     assert_eq!(doc["jobs"], 20);
     for field in ["usable_cores", "logical_cpus", "os", "procpool_version"] {
         assert!(!doc["machine"][field].is_null(), "machine lacks {field}");

@@ -83,7 +83,7 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
         .into_iter()
         .map(|((workers, variant), walls)| Point { variant, workers, repeats: Repeats::new(&walls) })
         .collect();
-    let sweep = Sweep { points, kernel: kernel.name(), source, jobs, runs: args.runs, machine };
+    let sweep = Sweep { points, kernel: kernel.name(), source, jobs, runs: args.runs, machine, others_busy };
     for point in sweep.noisy(NOISY) {
         eprintln!(
             "procpool: warning: the {} runs of {} at {} workers disagree by {:.0}% ({:.3}s to {:.3}s); is the machine busy?",
@@ -98,7 +98,7 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     for warning in sweep_noise::implausible(&sweep) {
         eprintln!("procpool: warning: {warning}");
     }
-    if let Some(share) = others_busy.filter(|&share| share > BUSY) {
+    if let Some(share) = sweep.others_busy.filter(|&share| share > BUSY) {
         eprintln!(
             "procpool: warning: the machine was busy: other processes took {:.0}% of its CPU time during the sweep, so every figure is noisy",
             100.0 * share

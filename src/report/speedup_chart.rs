@@ -7,6 +7,7 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use super::sweep_table::{Row, Sweep};
+use super::words::count;
 use crate::executor::Variant;
 
 /// Draws the chart for `sweep` into `path`.
@@ -36,8 +37,10 @@ fn draw_chart(sweep: &Sweep, path: &Path) -> Result<(), Box<dyn std::error::Erro
     let mut chart = ChartBuilder::on(&root)
         .caption(
             format!(
-                "procpool sweep: speedup over 1 worker of the same variant ({} jobs, kernel {}, median of {} runs)",
-                sweep.jobs, sweep.kernel, sweep.runs
+                "procpool sweep: speedup over 1 worker of the same variant ({}, kernel {}, median of {})",
+                count(sweep.jobs, "job", "jobs"),
+                sweep.kernel,
+                count(sweep.runs, "run", "runs")
             ),
             ("sans-serif", 18),
         )

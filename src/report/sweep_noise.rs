@@ -75,6 +75,7 @@ mod tests {
             jobs: 20,
             runs: 1,
             machine: Machine { usable_cores: 2, ..Machine::detect() },
+            others_busy: None,
         }
     }
 

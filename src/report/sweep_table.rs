@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::machine::Machine;
 use super::scaling::{efficiency, karp_flatt, speedup, Repeats};
+use super::words::count;
 use crate::executor::Variant;
 
 /// Repeated runs of one variant at one worker count.
@@ -24,6 +25,8 @@ pub struct Sweep {
     pub jobs: u64,
     pub runs: u32,
     pub machine: Machine,
+    /// Share of the machine's CPU time other processes took during the sweep.
+    pub others_busy: Option<f64>,
 }
 
 /// One row of the table, every figure derived.
@@ -53,6 +56,7 @@ struct SweepJson<'a> {
     jobs: u64,
     runs: u32,
     speedup_over: &'static str,
+    others_busy: Option<f64>,
     points: Vec<Row>,
 }
 
@@ -94,16 +98,19 @@ impl Sweep {
     /// The table for people: processes and rayon side by side.
     pub fn text_lines(&self) -> Vec<String> {
         let rows = self.rows();
+        // Runs under a second are shown in milliseconds, so tiny sweeps keep their digits.
+        let slowest = rows.iter().map(|r| r.wall_max).fold(0.0, f64::max);
+        let (unit, scale) = if slowest < 1.0 { ("milliseconds", 1e3) } else { ("seconds", 1.0) };
         let mut lines = vec![
             format!(
-                "Sweep: {} numbers from {}, kernel {}, {} run(s) per point, on {}",
-                self.jobs,
+                "Sweep: {} from {}, kernel {}, {} per point, on {}",
+                count(self.jobs, "number", "numbers"),
                 self.source,
                 self.kernel,
-                self.runs,
+                count(self.runs, "run", "runs"),
                 self.machine.cores_phrase()
             ),
-            "median wall in seconds (min-max); speedup = wall at 1 worker / wall at p, same variant".into(),
+            format!("median wall in {unit} (min-max); speedup = wall at 1 worker / wall at p, same variant"),
             format!(
                 "(not a normal run's one-core time); eff. = speedup / min(p, {0}); K-F = Karp-Flatt serial fraction, same p",
                 self.machine.usable_cores
@@ -124,7 +131,12 @@ impl Sweep {
             let cell = |variant| match rows.iter().find(|r| r.variant == variant && r.workers == w) {
                 Some(r) => format!(
                     "{:>20} {:>7.2}x {:>6.1}% {:>6}",
-                    format!("{:.3} ({:.3}-{:.3})", r.wall_median, r.wall_min, r.wall_max),
+                    format!(
+                        "{:.3} ({:.3}-{:.3})",
+                        r.wall_median * scale,
+                        r.wall_min * scale,
+                        r.wall_max * scale
+                    ),
                     r.speedup,
                     100.0 * r.efficiency,
                     r.karp_flatt.map_or("-".into(), |e| format!("{e:.3}")),
@@ -174,6 +186,7 @@ impl Sweep {
             jobs: self.jobs,
             runs: self.runs,
             speedup_over: "the same variant at 1 worker",
+            others_busy: self.others_busy,
             points: self.rows(),
         })
         .expect("sweep types always serialize")
@@ -203,6 +216,7 @@ mod tests {
             jobs: 20,
             runs: 3,
             machine: Machine { usable_cores: 4, ..Machine::detect() },
+            others_busy: None,
         }
     }
 
@@ -234,6 +248,21 @@ mod tests {
         assert_eq!(value["points"].as_array().unwrap().len(), 4);
         assert_eq!(value["points"][2]["karp_flatt"], 0.25);
         assert!(value["machine"]["usable_cores"].as_u64().unwrap() >= 1);
+    }
+
+    #[test]
+    fn tiny_sweeps_are_shown_in_milliseconds_and_one_run_is_singular() {
+        let mut tiny = sweep();
+        tiny.runs = 1;
+        for point in &mut tiny.points {
+            let walls: Vec<Duration> =
+                point.repeats.walls().iter().map(|&w| Duration::from_secs_f64(w / 1000.0)).collect();
+            point.repeats = Repeats::new(&walls);
+        }
+        let text = tiny.text_lines().join("\n");
+        assert!(text.contains("1 run per point") && text.contains("median wall in milliseconds"), "{text}");
+        assert!(text.contains("4.000 (3.950-4.050)"), "{text}");
+        assert!(sweep().text_lines().join("\n").contains("median wall in seconds"));
     }
 
     #[test]
