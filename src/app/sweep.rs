@@ -22,6 +22,7 @@ use crate::report::output::Output;
 use crate::report::scaling::Repeats;
 use crate::report::sweep_table::{Point, Sweep};
 use crate::report::text::BUSY;
+use crate::report::words::{count, secs};
 use crate::report::{speedup_chart, sweep_noise};
 
 /// Repeats that disagree by more than this fraction of their median get a warning.
@@ -86,13 +87,13 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     let sweep = Sweep { points, kernel: kernel.name(), source, jobs, runs: args.runs, machine, others_busy };
     for point in sweep.noisy(NOISY) {
         eprintln!(
-            "procpool: warning: the {} runs of {} at {} workers disagree by {:.0}% ({:.3}s to {:.3}s); is the machine busy?",
+            "procpool: warning: the {} runs of {} at {} disagree by {:.0}% ({} to {}); is the machine busy?",
             point.repeats.walls().len(),
             point.variant,
-            point.workers,
+            count(point.workers as u64, "worker", "workers"),
             100.0 * point.repeats.spread(),
-            point.repeats.min(),
-            point.repeats.max()
+            secs(Duration::from_secs_f64(point.repeats.min())),
+            secs(Duration::from_secs_f64(point.repeats.max()))
         );
     }
     for warning in sweep_noise::implausible(&sweep) {
