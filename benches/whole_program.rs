@@ -28,9 +28,12 @@ fn main() {
     std::fs::write(&thirty, (numbers.join("\n") + "\n").repeat(30)).unwrap();
     let thirty_path = thirty.to_str().unwrap().to_owned();
     for (label, args) in [
-        ("fixture, fast kernel", vec!["2", "--quiet", "--json"]),
+        ("fixture, fast kernel", vec!["2", "--quiet", "--json", "--kernel", "fast"]),
         ("fixture, book kernel", vec!["2", "--quiet", "--json", "--kernel", "book"]),
-        ("fixture x30, fast kernel", vec!["2", "--quiet", "--json", "--input", &thirty_path]),
+        (
+            "fixture x30, fast kernel",
+            vec!["2", "--quiet", "--json", "--kernel", "fast", "--input", &thirty_path],
+        ),
     ] {
         let runs: Vec<Vec<Value>> = (0..RUNS).map(|_| json_run(&args)).collect();
         report(
@@ -46,8 +49,9 @@ fn main() {
     }
     let _ = std::fs::remove_file(&thirty);
 
-    let small: Vec<Vec<Value>> =
-        (0..RUNS).map(|_| json_run(&["2", "--range", "1..1000001", "--quiet", "--json"])).collect();
+    let small: Vec<Vec<Value>> = (0..RUNS)
+        .map(|_| json_run(&["2", "--range", "1..1000001", "--kernel", "fast", "--quiet", "--json"]))
+        .collect();
     report(
         "2. 1,000,000 small numbers, 2 workers: processes / rayon",
         median(small.iter().map(|r| comparison(r))),
@@ -118,7 +122,7 @@ fn comparison(objects: &[Value]) -> f64 {
 /// while `count` numbers stream through stdin in processes mode.
 fn peak_rss_mib(count: u64) -> f64 {
     let mut command = Command::new(EXE);
-    command.args(["2", "--input", "-", "--mode", "processes", "--quiet"]);
+    command.args(["2", "--input", "-", "--mode", "processes", "--kernel", "fast", "--quiet"]);
     let run = peak_rss::run_with_numbers_on_stdin(command, count);
     assert!(run.success && String::from_utf8_lossy(&run.stdout).contains("Total time"));
     run.peak_rss_kib as f64 / 1024.0

@@ -30,7 +30,9 @@ fn main() {
     for (n, outcome) in (0..12).zip(pool.map((0..12).map(Risky))) {
         match outcome {
             Ok(value) => println!("job {n:>2}: returned {value}"),
-            Err(JobError::Panicked { message }) => println!("job {n:>2}: panicked: {message} (its worker lives on)"),
+            Err(JobError::Panicked { message }) => {
+                println!("job {n:>2}: panicked: {message} (its worker lives on)")
+            }
             Err(e @ JobError::WorkerDied { .. }) => println!("job {n:>2}: {e} (a new worker took its place)"),
             Err(e) => println!("job {n:>2}: {e}"),
         }

@@ -90,5 +90,8 @@ fn main() {
         }
     }
     let all_at_once = procspawn_queues_all(10_000);
-    println!("procspawn with all 10000 calls queued at once: {}", if all_at_once { "ran" } else { "failed (too many open files)" });
+    println!(
+        "procspawn with all 10000 calls queued at once: {}",
+        if all_at_once { "ran" } else { "failed (too many open files)" }
+    );
 }

@@ -14,8 +14,9 @@ Examples:
   procpool --mode all 2                also time one core, measured instead of derived
   procpool --range 1..1000001 --quiet 2
   seq 1000 2000 | procpool --input - --mode processes --json
-  procpool 4 --kernel book --timeline run.svg    which worker ran which number, when
-  procpool sweep 8 --kernel book --plot speedup.svg
+  procpool 4 --timeline run.svg       which worker ran which number, when
+  procpool --range 1..1000001 --kernel fast 2    answers quickly; too little work to measure speedup
+  procpool sweep 8 --plot speedup.svg
   procpool completions bash > /etc/bash_completion.d/procpool";
 
 /// Run prime checks on worker processes and measure how the work scales over cores.
@@ -32,7 +33,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the numbers with 1..=MAX workers, processes and rayon side by side, and tabulate the scaling
-    #[command(after_help = "Example:\n  procpool sweep 4 --kernel book --runs 5 --plot speedup.svg")]
+    #[command(after_help = "Example:\n  procpool sweep 4 --runs 5 --plot speedup.svg")]
     Sweep(SweepArgs),
     /// Print a shell completion script to stdout
     Completions {
@@ -52,8 +53,8 @@ pub struct InputArgs {
     #[arg(long, value_name = "START..END", value_parser = parse_range)]
     pub range: Option<InputSpec>,
 
-    /// The primality kernel
-    #[arg(long, value_enum, default_value_t = KernelArg::Fast)]
+    /// The primality kernel: the book's loop measures real work; `fast` gets answers quickly
+    #[arg(long, value_enum, default_value_t = KernelArg::Book)]
     pub kernel: KernelArg,
 }
 
@@ -176,6 +177,24 @@ impl RunArgs {
         }
         Ok(())
     }
+}
+
+/// clap reads a word after WORKERS as a subcommand and calls it one
+/// (`the subcommand 'extra' cannot be used with '[WORKERS]'`); say instead
+/// that it is an extra word, and where the real subcommands go.
+pub fn stray_word_error(error: &clap::Error) -> Option<clap::Error> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::ArgumentConflict {
+        return None;
+    }
+    let Some(ContextValue::String(word)) = error.get(ContextKind::InvalidSubcommand) else {
+        return None;
+    };
+    let message = format!(
+        "unexpected argument '{word}': procpool takes one WORKERS number; \
+         the commands `sweep` and `completions` come first, without WORKERS"
+    );
+    Some(<Cli as clap::CommandFactory>::command().error(ErrorKind::UnknownArgument, message))
 }
 
 fn parse_workers(text: &str) -> Result<usize, String> {

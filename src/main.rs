@@ -11,7 +11,7 @@ mod input;
 mod report;
 
 use app::AppError;
-use cli::Cli;
+use cli::{stray_word_error, Cli};
 use report::output::stderr_line;
 
 fn main() -> ExitCode {
@@ -26,9 +26,8 @@ fn main() -> ExitCode {
             };
         }
         Err(e) => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            stderr_line(&format!("procpool: {} (see --help)", first.trim_start_matches("error: ")));
+            // clap's whole message: the allowed values, the near match, the usage line.
+            let _ = stray_word_error(&e).unwrap_or(e).print();
             return ExitCode::from(2);
         }
     };

@@ -33,7 +33,7 @@ fn mode_all_measures_one_core() {
     let output =
         tag.cmd().args(["2", "--mode", "all", "--quiet"]).assert().success().get_output().stdout.clone();
     let text = String::from_utf8(output).unwrap();
-    assert!(text.contains("measured by the sequential run"), "{text}");
+    assert!(text.contains("the best of 3 sequential runs after a warm-up"), "{text}");
     assert_eq!(text.matches("Total time: ").count(), 3);
     tag.assert_none_left();
 }
@@ -102,4 +102,37 @@ fn help_and_version() {
         .assert()
         .success()
         .stdout(predicates::str::contains(env!("CARGO_PKG_VERSION")));
+}
+
+/// A line with every number masked, milliseconds written as seconds, runs
+/// of spaces as one, and what depends on the machine or the moment left out,
+/// so two real runs of the same command on any machine compare equal.
+fn shape(line: &str) -> String {
+    let mut masked = String::new();
+    for c in line.chars() {
+        if !c.is_ascii_digit() {
+            masked.push(c);
+        } else if !masked.ends_with('#') {
+            masked.push('#');
+        }
+    }
+    let masked =
+        masked.replace("#.# ms", "#.#s").replace(" (oversubscribed #:#)", "").replace(" less ", " longer ");
+    masked.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn the_readmes_first_sample_is_what_the_default_command_prints() {
+    let readme = include_str!("../README.md");
+    let section = readme.split("## A real run").nth(1).unwrap();
+    let sample = section.split("```").nth(1).unwrap();
+    let tag = Tag::new("readme");
+    let output = tag.cmd().arg("12").assert().success().get_output().stdout.clone();
+    let real = String::from_utf8(output).unwrap();
+    // Notes come and go with the machine's load; everything else must match.
+    let shapes = |text: &str| -> Vec<String> {
+        text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("  note:")).map(shape).collect()
+    };
+    assert_eq!(shapes(sample), shapes(&real), "README sample:\n{sample}\nreal output:\n{real}");
+    tag.assert_none_left();
 }

@@ -134,7 +134,7 @@ fn empty_missing_and_unreadable_inputs() {
 }
 
 #[test]
-fn bad_arguments_exit_2_with_one_line() {
+fn bad_arguments_exit_2_with_one_message() {
     let tag = Tag::new("args");
     for args in [
         vec!["0"],
@@ -158,8 +158,14 @@ fn bad_arguments_exit_2_with_one_line() {
     ] {
         let output = tag.cmd().args(&args).assert().code(2).get_output().clone();
         let stderr = String::from_utf8(output.stderr).unwrap();
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.starts_with("procpool: "), "{args:?}: {stderr}");
+        // clap's own errors come whole (with the usage line); the program's are one line.
+        if stderr.starts_with("error: ") {
+            assert!(stderr.contains("--help"), "{args:?}: {stderr}");
+        } else {
+            assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+            assert!(stderr.starts_with("procpool: "), "{args:?}: {stderr}");
+        }
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
 
@@ -168,4 +174,55 @@ fn a_huge_worker_count_is_too_large_not_malformed() {
     Tag::new("huge-workers").cmd().arg("99999999999999999999").assert().code(2).stderr(predicate::str::diff(
         "procpool: invalid value '99999999999999999999' for '[WORKERS]': too large: must be between 1 and 1024 (see --help)\n",
     ));
+}
+
+#[test]
+fn argument_errors_list_the_allowed_values_and_the_near_match() {
+    let tag = Tag::new("clap");
+    for (args, wanted) in [
+        (vec!["--kernel", "Book"], vec!["possible values: book, fast", "'book'"]),
+        (vec!["--mode", "seq"], vec!["sequential", "compare"]),
+        (vec!["completions", "tcsh"], vec!["bash", "zsh", "fish"]),
+        (vec!["2", "-q", "extra"], vec!["unexpected argument 'extra'", "Usage: procpool"]),
+    ] {
+        let output = tag.cmd().args(&args).assert().code(2).get_output().clone();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        for text in wanted {
+            assert!(stderr.contains(text), "{args:?} should say {text:?}: {stderr}");
+        }
+        assert!(!stderr.contains("subcommand 'extra'"), "{stderr}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn trailing_comments_and_a_byte_order_mark_are_accepted_in_every_mode() {
+    let tag = Tag::new("comments");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), b"\xef\xbb\xbf97 # prime\n98# even\n").unwrap();
+    for mode in ["processes", "compare", "all"] {
+        tag.cmd().args(["2", "--mode", mode, "--input"]).arg(file.path()).assert().success().stdout(
+            predicate::str::contains("              97  P ")
+                .and(predicate::str::contains("              98    ")),
+        );
+    }
+    tag.assert_none_left();
+}
+
+#[test]
+fn an_empty_file_or_a_directory_is_named_with_no_header_before_it() {
+    let tag = Tag::new("no-header");
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (path, what) in [(empty.path(), "no numbers to check"), (dir.path(), "is a directory")] {
+        for mode in ["processes", "compare"] {
+            let output = tag.cmd().args(["2", "--mode", mode, "--input"]).arg(path).assert().code(2);
+            let output = output.get_output();
+            assert!(output.stdout.is_empty(), "{}", String::from_utf8_lossy(&output.stdout));
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.starts_with(&format!("procpool: {}: {what}", path.display())), "{stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        }
+    }
+    tag.assert_none_left();
 }

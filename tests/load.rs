@@ -34,7 +34,7 @@ fn millions_of_numbers_through_stdin_stay_under_fifty_megabytes() {
     let tag = Tag::new("memory");
     const COUNT: u64 = 3_000_000;
     let mut command = tag.std_cmd();
-    command.args(["2", "--input", "-", "--mode", "processes", "--quiet", "--json"]);
+    command.args(["2", "--input", "-", "--mode", "processes", "--kernel", "fast", "--quiet", "--json"]);
     let run = run_with_numbers_on_stdin(command, COUNT);
     assert!(run.success);
     let objects = json_lines(&run.stdout);

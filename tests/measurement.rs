@@ -27,6 +27,9 @@ fn sweep_prints_a_side_by_side_table_and_draws_the_chart() {
     let (output, chart, _dir) = run_with_chart(&tag, &["sweep", "3", "--runs", "2", "--plot"], "speedup.svg");
     let text = String::from_utf8(output).unwrap();
     assert!(text.contains("processes") && text.contains("rayon") && text.contains("K-F"), "{text}");
+    // Its baseline is labelled so it is not mistaken for a normal run's one-core time.
+    assert!(text.contains("speedup = wall at 1 worker / wall at p, same variant"), "{text}");
+    assert!(text.contains("not a normal run's one-core time"), "{text}");
     for workers in 1..=3 {
         assert!(
             text.lines().any(|l| l.trim_start().starts_with(&format!("{workers} "))),
@@ -83,6 +86,9 @@ fn sweep_csv_and_json() {
         .clone();
     let doc = &json_lines(&json)[0];
     assert_eq!(doc["type"], "sweep");
+    assert_eq!(doc["speedup_over"], "the same variant at 1 worker");
+    assert!(doc["others_busy"].is_null() || doc["others_busy"].as_f64().is_some(), "{doc}");
+    assert!(doc.as_object().unwrap().contains_key("others_busy"));
     assert_eq!(doc["jobs"], 20);
     for field in ["usable_cores", "logical_cpus", "os", "procpool_version"] {
         assert!(!doc["machine"][field].is_null(), "machine lacks {field}");

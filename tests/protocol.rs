@@ -30,12 +30,21 @@ fn main() {
         ("a_real_worker_rejects_a_frame_that_is_not_a_job_batch", real_worker_rejects_garbage),
         ("a_real_worker_exits_cleanly_when_its_channel_closes", real_worker_exits_on_eof),
     ];
-    println!("\nrunning {} tests", tests.len());
-    for (name, test) in tests {
-        test();
-        println!("test {name} ... ok");
-    }
-    println!("\ntest result: ok. {} passed; 0 failed; 0 ignored; 0 measured; 0 filtered out\n", tests.len());
+    // libtest-mimic gives the standard `test ... ok` lines and `test result:`
+    // summary (and --list, filters) without libtest, which would not let this
+    // binary double as a fake worker. One at a time: the tests share FAKE_WORKER.
+    let mut arguments = libtest_mimic::Arguments::from_args();
+    arguments.test_threads = Some(1);
+    let trials = tests
+        .into_iter()
+        .map(|(name, test)| {
+            libtest_mimic::Trial::test(name, move || {
+                test();
+                Ok(())
+            })
+        })
+        .collect();
+    libtest_mimic::run(&arguments, trials).exit();
 }
 
 /// Shakes hands (possibly lying about its version, build or secret) and answers jobs badly.

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use procpool_worker::Kernel;
 
+use super::busy::CpuSample;
 use super::progress::Progress;
 use super::signals::StopSignals;
 use super::AppError;
@@ -18,6 +19,7 @@ use crate::report::output::stderr_line;
 use crate::report::summary::{RunSummary, Tally};
 
 /// How to run one variant.
+#[derive(Clone)]
 pub struct Plan<'a> {
     pub variant: Variant,
     pub workers: usize,
@@ -63,7 +65,7 @@ impl Plan<'_> {
     pub fn measure(
         &self,
         numbers: &mut Numbers,
-        each: &mut dyn FnMut(&Completed) -> io::Result<()>,
+        each: &mut dyn FnMut(&Completed, Option<usize>) -> io::Result<()>,
     ) -> Result<RunSummary, AppError> {
         numbers.stop_on(self.stop.flag.clone());
         let mut executor = self.executor();
@@ -73,16 +75,18 @@ impl Plan<'_> {
         // Wall time runs from before the executor starts (worker processes or
         // threads included) to the moment the last result has been handed
         // on (what a user waits for); tearing the pool down afterwards is not.
+        let before = CpuSample::now();
         let started = Instant::now();
-        let outcome = executor.run(numbers, &mut |completed: Completed| {
+        let outcome = executor.run(numbers, &mut |completed: Completed, thread| {
             if self.stop.raised() {
                 return Err(io::Error::new(io::ErrorKind::Interrupted, "stop signal"));
             }
             tally.add(&completed);
             progress.tick();
-            each(&completed)
+            each(&completed, thread)
         });
         let returned = Instant::now();
+        let others_busy = CpuSample::now().zip(before).map(|(after, before)| after.others_since(&before));
         drop(progress);
         let interrupted = |tally: &Tally| self.stop.error(self.variant, tally.jobs + tally.failed);
         let facts = match outcome {
@@ -102,7 +106,10 @@ impl Plan<'_> {
         }
         let wall = facts.delivered.unwrap_or(returned).saturating_duration_since(started);
         let one_core = if self.variant == Variant::Sequential { Some(wall) } else { self.measured_one_core };
-        Ok(RunSummary::new(self.variant, executor.workers(), self.cores, tally, facts, wall, one_core))
+        let mut summary =
+            RunSummary::new(self.variant, executor.workers(), self.cores, tally, facts, wall, one_core);
+        summary.others_busy = others_busy;
+        Ok(summary)
     }
 }
 

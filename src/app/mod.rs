@@ -1,6 +1,9 @@
 //! The command-line program: dispatches to a measured run, a sweep, or
 //! completions, and turns every failure into one message and an exit code.
 
+mod baseline;
+mod busy;
+mod chart_path;
 mod measure;
 mod progress;
 mod run;
@@ -45,11 +48,12 @@ impl AppError {
         io.kind() == io::ErrorKind::BrokenPipe
     }
 
-    /// 2 for bad usage or input, 129/130/143 for a stop signal, 1 for a run that failed.
+    /// 2 for bad usage or input (a chart path that turned out unwritable
+    /// included), 129/130/143 for a stop signal, 1 for a run that failed.
     pub fn exit_code(&self) -> ExitCode {
         match self {
             AppError::Input(InputError::Thread { .. }) => ExitCode::from(1),
-            AppError::Input(_) | AppError::Usage(_) => ExitCode::from(2),
+            AppError::Input(_) | AppError::Usage(_) | AppError::Chart { .. } => ExitCode::from(2),
             AppError::Interrupted { code, .. } => ExitCode::from(*code),
             _ => ExitCode::from(1),
         }
@@ -79,5 +83,16 @@ pub fn run(cli: &Cli) -> Result<ExitCode, AppError> {
             let stop = StopSignals::install().map_err(AppError::Signals)?;
             run::run(&cli.run, &stop)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chart_that_cannot_be_written_is_a_usage_error_not_a_failed_run() {
+        let chart = AppError::Chart { path: "t.svg".into(), reason: "disk full".into() };
+        assert_eq!(chart.exit_code(), ExitCode::from(2));
     }
 }

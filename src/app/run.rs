@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use procpool_worker::Kernel;
 
+use super::baseline::{self, BASELINE_RUNS};
+use super::chart_path;
 use super::measure::Plan;
 use super::signals::StopSignals;
 use super::AppError;
@@ -37,7 +39,11 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
     let kernel = Kernel::from(args.source.kernel);
     let spec = args.source.spec();
     let variants = variants(args.mode);
-    let mut input = Reopener::new(spec.clone(), variants.len())?;
+    if let Some(path) = &args.timeline {
+        chart_path::check("--timeline", path)?;
+    }
+    let repeats = if args.mode == Mode::All { BASELINE_RUNS } else { 0 };
+    let mut input = Reopener::new(spec.clone(), variants.len() + repeats)?;
     let mut count = spec.len_hint();
     let stdout_is_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
 
@@ -46,16 +52,18 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
     let mut summaries: Vec<RunSummary> = Vec::new();
     let mut measured_one_core = None;
     let mut timeline = args.timeline.as_ref().map(|_| Timeline::default());
+    let mut written = Vec::new();
     for (position, &variant) in variants.iter().enumerate() {
         let mut numbers = input.open()?;
         let per_number = !args.quiet && (args.json || position == 0);
         let workers = if variant == Variant::Sequential { 1 } else { workers };
-        if !args.json {
-            if position > 0 {
-                out.line("")?;
-            }
-            out.line(&text::header(count, &spec.name(), variant, workers))?;
-        }
+        // The header waits for the first line under it, so an input that
+        // fails at once (empty, a directory) shows only its error.
+        let header = (!args.json).then(|| {
+            let blank = if position > 0 { "\n" } else { "" };
+            format!("{blank}{}", text::header(count, &spec.name(), variant, workers))
+        });
+        let mut header = header.into_iter();
         let plan = Plan {
             variant,
             workers,
@@ -70,11 +78,12 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
             count,
         };
         let mut recorder = if position == 0 { timeline.as_mut() } else { None };
-        let summary = plan.measure(&mut numbers, &mut |completed| {
+        let mut summary = plan.measure(&mut numbers, &mut |completed, thread| {
             if let (Some(timeline), Completed::Checked(result)) = (recorder.as_deref_mut(), completed) {
-                timeline.record(result);
+                timeline.record(result, thread);
             }
             if per_number {
+                header.by_ref().try_for_each(|line| out.line(&line))?;
                 out.line(&match (completed, args.json) {
                     (_, true) => json::completed(variant, completed),
                     (Completed::Checked(result), false) => lines::result_line(result),
@@ -83,9 +92,11 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
             }
             Ok(())
         })?;
+        header.try_for_each(|line| out.line(&line))?;
         // Later runs' headers and progress bars know how many numbers there are.
         count = count.or(Some(summary.tally.jobs + summary.tally.failed));
-        if variant == Variant::Sequential {
+        if variant == Variant::Sequential && repeats > 0 {
+            summary = baseline::best_of(repeats, &plan, || Ok(input.open()?))?;
             measured_one_core = Some(summary.wall);
         }
         if args.json {
@@ -101,6 +112,7 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
                 timeline
                     .draw(path, &summary, kernel.name())
                     .map_err(|reason| AppError::Chart { path: path.display().to_string(), reason })?;
+                written.push(format!("Timeline written to {}", path.display()));
             }
         }
         summaries.push(summary);
@@ -115,6 +127,14 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
             for line in text::comparison_lines(&summaries) {
                 out.line(&line)?;
             }
+        }
+    }
+    for line in written {
+        // Text mode says it with the results; JSON Lines keep stdout to JSON.
+        if args.json {
+            eprintln!("procpool: {line}");
+        } else {
+            out.line(&line)?;
         }
     }
     out.flush()?;

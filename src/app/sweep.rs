@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use procpool_worker::Kernel;
 
+use super::busy::CpuSample;
+use super::chart_path;
 use super::measure::Plan;
 use super::progress::Progress;
 use super::signals::StopSignals;
@@ -17,8 +19,10 @@ use crate::input::Reopener;
 use crate::report::machine::Machine;
 use crate::report::output::{stderr_line, Output};
 use crate::report::scaling::Repeats;
-use crate::report::speedup_chart;
 use crate::report::sweep_table::{Point, Sweep};
+use crate::report::text::BUSY;
+use crate::report::words::{count, secs};
+use crate::report::{speedup_chart, sweep_noise};
 use procpool::available_cores;
 
 /// Repeats that disagree by more than this fraction of their median get a warning.
@@ -32,6 +36,9 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     let spec = args.source.spec();
     let variants = [Variant::Processes, Variant::Rayon];
     let total_runs = args.runs as usize * max * variants.len();
+    if let Some(path) = &args.plot {
+        chart_path::check("--plot", path)?;
+    }
     let mut input = Reopener::new(spec.clone(), total_runs)?;
     let source = spec.name();
     let closed = stop.clone();
@@ -40,6 +47,7 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     let mut walls: BTreeMap<(usize, Variant), Vec<Duration>> = BTreeMap::new();
     let mut jobs = 0;
     let mut any_failed = false;
+    let before = CpuSample::now();
     let mut progress = Progress::new(!args.json && !args.csv, "sweep".into(), Some(total_runs as u64));
     // Repeats are interleaved (every point once, then again) so that a slow
     // spell on a shared machine spreads over all points instead of one.
@@ -60,7 +68,7 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
                     source: &source,
                     count: None,
                 };
-                let summary = plan.measure(&mut numbers, &mut |_| Ok(()))?;
+                let summary = plan.measure(&mut numbers, &mut |_, _| Ok(()))?;
                 jobs = summary.tally.jobs;
                 any_failed |= summary.tally.failed > 0;
                 walls.entry((workers, variant)).or_default().push(summary.wall);
@@ -69,21 +77,31 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
         }
     }
     drop(progress);
+    let others_busy = CpuSample::now().zip(before).map(|(after, before)| after.others_since(&before));
 
     let points = walls
         .into_iter()
         .map(|((workers, variant), walls)| Point { variant, workers, repeats: Repeats::new(&walls) })
         .collect();
-    let sweep = Sweep { points, kernel: kernel.name(), source, jobs, runs: args.runs, machine };
+    let sweep = Sweep { points, kernel: kernel.name(), source, jobs, runs: args.runs, machine, others_busy };
     for point in sweep.noisy(NOISY) {
         stderr_line(&format!(
-            "procpool: warning: the {} runs of {} at {} workers disagree by {:.0}% ({:.3}s to {:.3}s); is the machine busy?",
+            "procpool: warning: the {} runs of {} at {} disagree by {:.0}% ({} to {}); is the machine busy?",
             point.repeats.walls().len(),
             point.variant,
-            point.workers,
+            count(point.workers as u64, "worker", "workers"),
             100.0 * point.repeats.spread(),
-            point.repeats.min(),
-            point.repeats.max()
+            secs(Duration::from_secs_f64(point.repeats.min())),
+            secs(Duration::from_secs_f64(point.repeats.max()))
+        ));
+    }
+    for warning in sweep_noise::implausible(&sweep) {
+        stderr_line(&format!("procpool: warning: {warning}"));
+    }
+    if let Some(share) = sweep.others_busy.filter(|&share| share > BUSY) {
+        stderr_line(&format!(
+            "procpool: warning: the machine was busy: other processes took {:.0}% of its CPU time during the sweep, so every figure is noisy",
+            100.0 * share
         ));
     }
     if args.json {
@@ -100,8 +118,11 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     if let Some(path) = &args.plot {
         speedup_chart::draw(&sweep, path)
             .map_err(|reason| AppError::Chart { path: path.display().to_string(), reason })?;
-        if !args.json && !args.csv {
-            out.line(&format!("Chart written to {}", path.display()))?;
+        let written = format!("Chart written to {}", path.display());
+        if args.json || args.csv {
+            eprintln!("procpool: {written}");
+        } else {
+            out.line(&written)?;
         }
     }
     out.flush()?;

@@ -71,8 +71,10 @@ impl From<PoolError> for ExecError {
     }
 }
 
-/// Receives each finished job, in submission order.
-pub type Sink<'a> = dyn FnMut(Completed) -> io::Result<()> + 'a;
+/// Receives each finished job, in submission order, with the index of the
+/// thread that ran it when threads of one process share the work (rayon):
+/// the pid tells worker processes apart, only this tells threads apart.
+pub type Sink<'a> = dyn FnMut(Completed, Option<usize>) -> io::Result<()> + 'a;
 
 /// Runs numbers through a kernel and reports them, in submission order, as
 /// early as that order allows.

@@ -96,7 +96,7 @@ impl Executor for Processes {
                             deaths: error.deaths().to_vec(),
                         }),
                     };
-                    sink(completed)?;
+                    sink(completed, None)?;
                 }
                 Ok(Instant::now())
             })();

@@ -31,10 +31,12 @@ pub struct RayonThreads {
     pub threads: usize,
 }
 
-/// Outcomes for jobs from `first` on; `last` marks the end of a batch.
+/// Outcomes for jobs from `first` on, run by pool thread `thread`; `last`
+/// marks the end of a batch.
 struct Reply {
     first: u64,
     outcomes: Vec<Outcome>,
+    thread: usize,
     last: bool,
 }
 
@@ -53,7 +55,7 @@ impl Executor for RayonThreads {
         pool.in_place_scope_fifo(|scope| {
             let (tx, rx) = mpsc::channel::<Reply>();
             let mut sizer = BatchSizer::default();
-            let mut reorder: Reorder<(u64, Outcome)> = Reorder::default();
+            let mut reorder: Reorder<(u64, Outcome, usize)> = Reorder::default();
             // Numbers of the jobs not yet released, from index `reorder.next_index()` on.
             let mut submitted = Vec::<u64>::new();
             let mut next_index = 0u64;
@@ -77,13 +79,19 @@ impl Executor for RayonThreads {
                     let (tx, stop) = (tx.clone(), &stop);
                     scope.spawn_fifo(move |_| {
                         if stop.load(Ordering::Relaxed) {
-                            let _ = tx.send(Reply { first, outcomes: Vec::new(), last: true });
+                            let _ = tx.send(Reply { first, outcomes: Vec::new(), thread: 0, last: true });
                             return; // the sink failed; nobody wants the rest
                         }
+                        let thread = rayon::current_thread_index().unwrap_or(0);
                         let _ = check_timed(kernel, &batch, FLUSH_AFTER, |segment| {
                             let (offset, outcomes) = (segment.offset, segment.outcomes);
                             let last = offset + outcomes.len() == batch.len();
-                            tx.send(Reply { first: first + offset as u64, outcomes: outcomes.to_vec(), last })
+                            tx.send(Reply {
+                                first: first + offset as u64,
+                                outcomes: outcomes.to_vec(),
+                                thread,
+                                last,
+                            })
                         });
                     });
                 }
@@ -107,13 +115,14 @@ impl Executor for RayonThreads {
                 for (i, outcome) in reply.outcomes.iter().enumerate() {
                     let index = reply.first + i as u64;
                     total += Duration::from_nanos(outcome.elapsed_ns);
-                    reorder.insert(index, (submitted[(index - held_from) as usize], *outcome));
+                    reorder.insert(index, (submitted[(index - held_from) as usize], *outcome, reply.thread));
                 }
                 sizer.observe(reply.outcomes.len(), total);
-                while let Some((n, outcome)) = reorder.pop() {
+                while let Some((n, outcome, thread)) = reorder.pop() {
                     if failure.is_none() {
                         let index = reorder.next_index() - 1;
-                        failure = sink(Completed::Checked(PrimeResult::new(index, n, outcome, pid))).err();
+                        let result = PrimeResult::new(index, n, outcome, pid);
+                        failure = sink(Completed::Checked(result), Some(thread)).err();
                         stop.store(failure.is_some(), Ordering::Relaxed);
                     }
                 }

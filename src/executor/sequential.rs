@@ -37,7 +37,7 @@ impl Executor for Sequential {
                     let result =
                         PrimeResult::new(index + (offset + i) as u64, chunk[offset + i], *outcome, pid);
                     total += result.elapsed;
-                    sink(Completed::Checked(result))?;
+                    sink(Completed::Checked(result), None)?;
                 }
                 sizer.observe(outcomes.len(), total);
                 Ok::<_, std::io::Error>(())

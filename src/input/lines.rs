@@ -1,5 +1,7 @@
 //! Parsing a file or pipe line by line: one decimal number per line, blank
-//! lines and `#` comments skipped, the first bad line reported and final.
+//! lines and `#` comments (whole-line or trailing) skipped, a UTF-8
+//! byte-order mark on the first line ignored, the first bad line reported
+//! and final.
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -66,8 +68,10 @@ impl Iterator for LineReader {
                 let text = String::from_utf8_lossy(&self.buffer).into_owned();
                 return Some(Err(self.bad(text.trim(), "not valid UTF-8 text")));
             };
-            let text = text.trim();
-            if text.is_empty() || text.starts_with('#') {
+            // Editors on Windows save a byte-order mark; it is not part of the number.
+            let text = if self.line == 1 { text.strip_prefix('\u{feff}').unwrap_or(text) } else { text };
+            let text = without_comment(text).trim();
+            if text.is_empty() {
                 continue;
             }
             return Some(match parse_number(text) {
@@ -80,6 +84,11 @@ impl Iterator for LineReader {
         }
         None
     }
+}
+
+/// The line up to its `#`, so `97  # prime` reads as 97.
+fn without_comment(text: &str) -> &str {
+    text.split_once('#').map_or(text, |(number, _comment)| number)
 }
 
 /// Keeps error messages on one readable line.

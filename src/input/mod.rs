@@ -88,6 +88,10 @@ impl InputSpec {
             InputSpec::Fixture => return Ok(Numbers::in_memory(FIXTURE.iter().map(|&(n, _)| n))),
             InputSpec::Range { start, end } => return Ok(Numbers::in_memory(*start..*end)),
             InputSpec::Stdin => Box::new(|| Ok(Box::new(io::stdin()))),
+            InputSpec::File(path) if path.is_dir() => {
+                let reason = "is a directory; --input takes a file with one number per line".into();
+                return Err(InputError::Source { origin: self.name(), reason });
+            }
             InputSpec::File(path) if self.read_once()? => {
                 let path = path.clone();
                 Box::new(move || Ok(Box::new(File::open(path)?)))
@@ -188,6 +192,15 @@ mod tests {
     #[test]
     fn skips_blanks_and_comments_and_trims() {
         assert_eq!(read(b"# header\n 7 \n\n\t8\r\n9").0, [7, 8, 9]);
+    }
+
+    #[test]
+    fn trailing_comments_and_a_byte_order_mark_are_not_part_of_the_number() {
+        assert_eq!(read(b"\xef\xbb\xbf97\n98 # even\n99# odd\n").0, [97, 98, 99]);
+        // A mark anywhere but the start of the input is a bad character.
+        let (values, error) = read(b"5\n\xef\xbb\xbf6\n");
+        assert_eq!(values, [5]);
+        assert!(error.unwrap().to_string().starts_with("t:2: not a decimal number"));
     }
 
     #[test]

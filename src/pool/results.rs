@@ -146,9 +146,12 @@ enum Current<O> {
 impl<O> From<Delivery<Done<O>>> for Current<O> {
     fn from(delivery: Delivery<Done<O>>) -> Self {
         match delivery {
-            Delivery::Results { first, results } => Current::Results { next: first, results: results.into_iter() },
+            Delivery::Results { first, results } => {
+                Current::Results { next: first, results: results.into_iter() }
+            }
             Delivery::Failed { index, failure: f } => {
-                let timed_out = matches!(f.deaths.last(), Some(d) if matches!(d.cause, DeathCause::TimedOut(_)));
+                let timed_out =
+                    matches!(f.deaths.last(), Some(d) if matches!(d.cause, DeathCause::TimedOut(_)));
                 let error = if timed_out {
                     JobError::TimedOut { deaths: f.deaths }
                 } else {

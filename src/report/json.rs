@@ -44,8 +44,11 @@ struct SummaryJson<'a> {
     wall_over_bound: f64,
     one_core: f64,
     one_core_source: OneCoreSource,
+    one_core_runs: usize,
     speedup: f64,
     efficiency: f64,
+    karp_flatt: Option<f64>,
+    others_busy: Option<f64>,
     pids: usize,
 }
 
@@ -103,8 +106,11 @@ pub fn summary(s: &RunSummary, kernel: &str, machine: &Machine) -> String {
         wall_over_bound: s.wall_over_bound(),
         one_core: s.one_core.as_secs_f64(),
         one_core_source: s.one_core_source,
+        one_core_runs: s.one_core_runs,
         speedup: s.speedup(),
         efficiency: s.efficiency(),
+        karp_flatt: s.karp_flatt(),
+        others_busy: s.others_busy,
         pids: s.tally.pids.len(),
     }))
 }

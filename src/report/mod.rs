@@ -9,6 +9,8 @@ pub mod output;
 pub mod scaling;
 pub mod speedup_chart;
 pub mod summary;
+pub mod sweep_noise;
 pub mod sweep_table;
 pub mod text;
 pub mod timeline;
+pub mod words;

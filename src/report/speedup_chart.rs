@@ -3,9 +3,11 @@
 
 use std::path::Path;
 
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use super::sweep_table::{Row, Sweep};
+use super::words::count;
 use crate::executor::Variant;
 
 /// Draws the chart for `sweep` into `path`.
@@ -35,8 +37,10 @@ fn draw_chart(sweep: &Sweep, path: &Path) -> Result<(), Box<dyn std::error::Erro
     let mut chart = ChartBuilder::on(&root)
         .caption(
             format!(
-                "procpool sweep: speedup over 1 worker ({} jobs, kernel {}, median of {} runs)",
-                sweep.jobs, sweep.kernel, sweep.runs
+                "procpool sweep: speedup over 1 worker of the same variant ({}, kernel {}, median of {})",
+                count(sweep.jobs, "job", "jobs"),
+                sweep.kernel,
+                count(sweep.runs, "run", "runs")
             ),
             ("sans-serif", 18),
         )
@@ -47,7 +51,7 @@ fn draw_chart(sweep: &Sweep, path: &Path) -> Result<(), Box<dyn std::error::Erro
     chart
         .configure_mesh()
         .x_desc("workers (processes or threads)")
-        .y_desc("speedup over 1 worker")
+        .y_desc("speedup over 1 worker, same variant")
         .x_labels(max_workers.min(32))
         .x_label_formatter(&|x| format!("{x:.0}"))
         .draw()?;
@@ -56,41 +60,54 @@ fn draw_chart(sweep: &Sweep, path: &Path) -> Result<(), Box<dyn std::error::Erro
     chart
         .draw_series(DashedLineSeries::new(ideal, 6, 4, BLACK.stroke_width(1)))?
         .label("ideal (speedup = workers)")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.stroke_width(1)));
+        .legend(|(x, y)| DashedPathElement::new([(x, y), (x + 18, y)], 4, 3, BLACK.stroke_width(1)));
     let limit: Vec<(f64, f64)> = (1..=max_workers).map(|w| (w as f64, w.min(cores) as f64)).collect();
     let grey = RGBColor(150, 150, 150);
     chart
         .draw_series(LineSeries::new(limit, grey.stroke_width(3)))?
         .label(format!("hardware limit: min(workers, {cores} cores)"))
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], grey.stroke_width(3)));
+    let orange = RGBColor(200, 120, 0);
     chart
         .draw_series(DashedLineSeries::new(
             [(cores as f64, 0.0), (cores as f64, top)],
             3,
             3,
-            RGBColor(200, 120, 0).stroke_width(2),
+            orange.stroke_width(2),
         ))?
         .label(format!("{cores} cores on this machine"))
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RGBColor(200, 120, 0).stroke_width(2)));
+        .legend(move |(x, y)| DashedPathElement::new([(x, y), (x + 18, y)], 3, 3, orange.stroke_width(2)));
 
-    for (variant, colour) in [(Variant::Processes, BLUE), (Variant::Rayon, RED)] {
+    // The two variants often agree: each is nudged sideways and marked with
+    // its own shape, so neither hides the other.
+    for (variant, colour, nudge) in [(Variant::Processes, BLUE, -0.07), (Variant::Rayon, RED, 0.07)] {
         let mine: Vec<&Row> = rows.iter().filter(|r| r.variant == variant).collect();
         if mine.is_empty() {
             continue;
         }
-        chart
-            .draw_series(LineSeries::new(
-                mine.iter().map(|r| (r.workers as f64, r.speedup)),
-                colour.stroke_width(2),
-            ))?
-            .label(format!("{variant} (median, min-max bars)"))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
-        chart.draw_series(
-            mine.iter().map(|r| Circle::new((r.workers as f64, r.speedup), 4, colour.filled())),
-        )?;
+        let at = |r: &Row| r.workers as f64 + nudge;
+        let points = mine.iter().map(|r| (at(r), r.speedup));
+        let line = chart
+            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
+            .label(format!("{variant} (median, min-max bars)"));
+        if variant == Variant::Processes {
+            line.legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new([(0, 0), (16, 0)], colour.stroke_width(2))
+                    + Circle::new((8, 0), 4, colour.filled())
+            });
+            chart.draw_series(points.map(|p| Circle::new(p, 4, colour.filled())))?;
+        } else {
+            line.legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new([(0, 0), (16, 0)], colour.stroke_width(2))
+                    + TriangleMarker::new((8, 0), 5, colour.filled())
+            });
+            chart.draw_series(points.map(|p| TriangleMarker::new(p, 5, colour.filled())))?;
+        }
         chart.draw_series(mine.iter().map(|r| {
             let (low, high) = speedup_range(&rows, r);
-            ErrorBar::new_vertical(r.workers as f64, low, r.speedup, high, colour.filled(), 8)
+            ErrorBar::new_vertical(at(r), low, r.speedup, high, colour.filled(), 8)
         }))?;
     }
     chart

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use super::scaling::karp_flatt;
 use crate::completed::Completed;
 use crate::executor::{RunFacts, Variant};
 
@@ -62,6 +63,11 @@ pub struct RunSummary {
     pub wall: Duration,
     pub one_core: Duration,
     pub one_core_source: OneCoreSource,
+    /// Share of the machine's CPU time that other processes took during the
+    /// run (see `app::busy`), when it could be read.
+    pub others_busy: Option<f64>,
+    /// How many timed runs the measured one-core time is the best of.
+    pub one_core_runs: usize,
 }
 
 impl RunSummary {
@@ -79,7 +85,18 @@ impl RunSummary {
             Some(measured) => (measured, OneCoreSource::Measured),
             None => (tally.cpu_sum, OneCoreSource::DerivedFromCpu),
         };
-        RunSummary { variant, workers, cores, tally, facts, wall, one_core, one_core_source }
+        RunSummary {
+            variant,
+            workers,
+            cores,
+            tally,
+            facts,
+            wall,
+            one_core,
+            one_core_source,
+            others_busy: None,
+            one_core_runs: 1,
+        }
     }
 
     /// Cores the run could use at once: a perfect speedup equals this.
@@ -102,9 +119,23 @@ impl RunSummary {
         ratio(self.one_core, self.wall)
     }
 
-    /// Speedup per worker (classic parallel efficiency).
+    /// Speedup per core the run could use: against what this machine allows,
+    /// so 12 workers on 2 cores at 1.9x read 95%, not 16%.
     pub fn efficiency(&self) -> f64 {
-        self.speedup() / self.workers.max(1) as f64
+        self.speedup() / self.usable_cores() as f64
+    }
+
+    /// The Karp-Flatt serial fraction with the same p as [`Self::efficiency`];
+    /// none when only one core could be used.
+    pub fn karp_flatt(&self) -> Option<f64> {
+        karp_flatt(self.speedup(), self.usable_cores())
+    }
+
+    /// True when a figure beats what the machine can do: a speedup above the
+    /// usable cores or a wall time under its lower bound. Only noise does that.
+    pub fn beats_perfect(&self) -> bool {
+        let bound = self.lower_bound();
+        self.speedup() > self.usable_cores() as f64 || (!bound.is_zero() && self.wall < bound)
     }
 }
 
@@ -153,6 +184,32 @@ mod tests {
         assert!((run.wall_over_bound() - 1.05).abs() < 1e-9);
         assert!((run.speedup() - 4.0 / 2.1).abs() < 1e-9);
         assert!((run.efficiency() - 2.0 / 2.1).abs() < 1e-9);
+        assert!(!run.beats_perfect());
+    }
+
+    #[test]
+    fn efficiency_and_karp_flatt_count_only_the_cores_the_run_could_use() {
+        // 12 workers on 2 cores at 1.9x: 95% of what the machine allows.
+        let run = summary(12, 2, &[950; 4], 2000);
+        assert!((run.speedup() - 1.9).abs() < 1e-9);
+        assert!((run.efficiency() - 0.95).abs() < 1e-9);
+        assert!((run.karp_flatt().unwrap() - (1.0 / 1.9 - 0.5) / 0.5).abs() < 1e-9);
+        assert_eq!(summary(1, 2, &[1000], 1000).karp_flatt(), None);
+    }
+
+    #[test]
+    fn a_speedup_above_the_cores_is_flagged() {
+        let run = summary(2, 2, &[1000; 4], 2000);
+        let faster = RunSummary::new(
+            run.variant,
+            2,
+            2,
+            run.tally,
+            run.facts,
+            run.wall,
+            Some(Duration::from_millis(4300)),
+        );
+        assert!(faster.beats_perfect());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::machine::Machine;
 use super::scaling::{efficiency, karp_flatt, speedup, Repeats};
+use super::words::count;
 use crate::executor::Variant;
 
 /// Repeated runs of one variant at one worker count.
@@ -24,6 +25,8 @@ pub struct Sweep {
     pub jobs: u64,
     pub runs: u32,
     pub machine: Machine,
+    /// Share of the machine's CPU time other processes took during the sweep.
+    pub others_busy: Option<f64>,
 }
 
 /// One row of the table, every figure derived.
@@ -37,8 +40,9 @@ pub struct Row {
     pub wall_max: f64,
     /// Median wall with 1 worker / median wall with `workers`, same variant.
     pub speedup: f64,
+    /// Speedup / min(workers, cores).
     pub efficiency: f64,
-    /// Karp-Flatt serial fraction; absent at 1 worker.
+    /// Karp-Flatt serial fraction with p = min(workers, cores); absent at p = 1.
     pub karp_flatt: Option<f64>,
     pub walls: Vec<f64>,
 }
@@ -51,6 +55,8 @@ struct SweepJson<'a> {
     input: &'a str,
     jobs: u64,
     runs: u32,
+    speedup_over: &'static str,
+    others_busy: Option<f64>,
     points: Vec<Row>,
 }
 
@@ -66,6 +72,8 @@ impl Sweep {
                     .find(|p| p.variant == point.variant && p.workers == 1)
                     .map_or(point.repeats.median(), |p| p.repeats.median());
                 let s = speedup(one, point.repeats.median());
+                // Against what the machine allows, as in a normal run's summary.
+                let p = point.workers.min(self.machine.usable_cores).max(1);
                 Row {
                     variant: point.variant,
                     workers: point.workers,
@@ -74,8 +82,8 @@ impl Sweep {
                     wall_min: point.repeats.min(),
                     wall_max: point.repeats.max(),
                     speedup: s,
-                    efficiency: efficiency(s, point.workers),
-                    karp_flatt: karp_flatt(s, point.workers),
+                    efficiency: efficiency(s, p),
+                    karp_flatt: karp_flatt(s, p),
                     walls: point.repeats.walls().to_vec(),
                 }
             })
@@ -90,16 +98,23 @@ impl Sweep {
     /// The table for people: processes and rayon side by side.
     pub fn text_lines(&self) -> Vec<String> {
         let rows = self.rows();
+        // Runs under a second are shown in milliseconds, so tiny sweeps keep their digits.
+        let slowest = rows.iter().map(|r| r.wall_max).fold(0.0, f64::max);
+        let (unit, scale) = if slowest < 1.0 { ("milliseconds", 1e3) } else { ("seconds", 1.0) };
         let mut lines = vec![
             format!(
-                "Sweep: {} numbers from {}, kernel {}, {} run(s) per point, on {}",
-                self.jobs,
+                "Sweep: {} from {}, kernel {}, {} per point, on {}",
+                count(self.jobs, "number", "numbers"),
                 self.source,
                 self.kernel,
-                self.runs,
+                count(self.runs, "run", "runs"),
                 self.machine.cores_phrase()
             ),
-            "median wall in seconds (min-max); speedup over 1 worker of the same variant; K-F = Karp-Flatt serial fraction".into(),
+            format!("median wall in {unit} (min-max); speedup = wall at 1 worker / wall at p, same variant"),
+            format!(
+                "(not a normal run's one-core time); eff. = speedup / min(p, {0}); K-F = Karp-Flatt serial fraction, same p",
+                self.machine.usable_cores
+            ),
             String::new(),
             format!("{:>7}  {:^44}  {:^44}", "", "processes", "rayon"),
             format!(
@@ -116,7 +131,12 @@ impl Sweep {
             let cell = |variant| match rows.iter().find(|r| r.variant == variant && r.workers == w) {
                 Some(r) => format!(
                     "{:>20} {:>7.2}x {:>6.1}% {:>6}",
-                    format!("{:.3} ({:.3}-{:.3})", r.wall_median, r.wall_min, r.wall_max),
+                    format!(
+                        "{:.3} ({:.3}-{:.3})",
+                        r.wall_median * scale,
+                        r.wall_min * scale,
+                        r.wall_max * scale
+                    ),
                     r.speedup,
                     100.0 * r.efficiency,
                     r.karp_flatt.map_or("-".into(), |e| format!("{e:.3}")),
@@ -165,6 +185,8 @@ impl Sweep {
             input: &self.source,
             jobs: self.jobs,
             runs: self.runs,
+            speedup_over: "the same variant at 1 worker",
+            others_busy: self.others_busy,
             points: self.rows(),
         })
         .expect("sweep types always serialize")
@@ -193,7 +215,8 @@ mod tests {
             source: "the fixture".into(),
             jobs: 20,
             runs: 3,
-            machine: Machine::detect(),
+            machine: Machine { usable_cores: 4, ..Machine::detect() },
+            others_busy: None,
         }
     }
 
@@ -225,6 +248,21 @@ mod tests {
         assert_eq!(value["points"].as_array().unwrap().len(), 4);
         assert_eq!(value["points"][2]["karp_flatt"], 0.25);
         assert!(value["machine"]["usable_cores"].as_u64().unwrap() >= 1);
+    }
+
+    #[test]
+    fn tiny_sweeps_are_shown_in_milliseconds_and_one_run_is_singular() {
+        let mut tiny = sweep();
+        tiny.runs = 1;
+        for point in &mut tiny.points {
+            let walls: Vec<Duration> =
+                point.repeats.walls().iter().map(|&w| Duration::from_secs_f64(w / 1000.0)).collect();
+            point.repeats = Repeats::new(&walls);
+        }
+        let text = tiny.text_lines().join("\n");
+        assert!(text.contains("1 run per point") && text.contains("median wall in milliseconds"), "{text}");
+        assert!(text.contains("4.000 (3.950-4.050)"), "{text}");
+        assert!(sweep().text_lines().join("\n").contains("median wall in seconds"));
     }
 
     #[test]

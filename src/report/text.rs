@@ -2,29 +2,34 @@
 
 use super::machine::Machine;
 use super::summary::{ratio, OneCoreSource, RunSummary};
+use super::words::{count, secs};
 use crate::executor::Variant;
 
 /// What a variant's run is called in headers: "2 processes", "2 rayon threads", "1 thread".
 pub fn workers_phrase(variant: Variant, workers: usize) -> String {
-    let plural = if workers == 1 { "" } else { "es" };
     match variant {
-        Variant::Processes => format!("{workers} process{plural}"),
-        Variant::Rayon => format!("{workers} rayon thread{}", if workers == 1 { "" } else { "s" }),
+        Variant::Processes => count(workers as u64, "process", "processes"),
+        Variant::Rayon => count(workers as u64, "rayon thread", "rayon threads"),
         Variant::Sequential => "1 thread, sequentially".into(),
     }
 }
 
 /// `Checking 20 numbers with 12 processes:`
-pub fn header(count: Option<u64>, source: &str, variant: Variant, workers: usize) -> String {
-    let what = match count {
-        Some(count) => format!("{count} numbers"),
+pub fn header(numbers: Option<u64>, source: &str, variant: Variant, workers: usize) -> String {
+    let what = match numbers {
+        Some(n) => count(n, "number", "numbers"),
         None => format!("numbers from {source}"),
     };
     format!("Checking {what} with {}:", workers_phrase(variant, workers))
 }
 
+/// Other processes taking more than this share of the machine make a run's
+/// (or a sweep's) figures worth a caveat.
+pub const BUSY: f64 = 0.10;
+
 /// The indented lines under `Total time`.
 pub fn summary_lines(s: &RunSummary, kernel: &str, machine: &Machine) -> Vec<String> {
+    let cores = count(s.usable_cores() as u64, "core", "cores");
     let mut lines = vec![format!(
         "  {} on {}{}, kernel {kernel}: {} checked ({} prime){}",
         workers_phrase(s.variant, s.workers),
@@ -38,29 +43,67 @@ pub fn summary_lines(s: &RunSummary, kernel: &str, machine: &Machine) -> Vec<Str
         s.tally.primes,
         if s.tally.failed > 0 { format!(", {} FAILED", s.tally.failed) } else { String::new() },
     )];
+    if s.variant == Variant::Sequential && s.one_core_runs > 1 {
+        lines.push(format!(
+            "  one core = {}: the best of {} runs after a warm-up (the run printed above)",
+            secs(s.one_core),
+            s.one_core_runs
+        ));
+    } else {
+        lines.push(format!(
+            "  speedup {:.2}x over one core ({}; perfect here: {}.00x), efficiency {:.1}% of {cores}{}",
+            s.speedup(),
+            match s.one_core_source {
+                OneCoreSource::Measured => "its time measured",
+                OneCoreSource::DerivedFromCpu => "the jobs' CPU time",
+            },
+            s.usable_cores(),
+            100.0 * s.efficiency(),
+            s.karp_flatt().map_or_else(String::new, |e| format!(", Karp-Flatt {e:.3}")),
+        ));
+    }
     lines.push(format!(
-        "  speedup {:.2}x over one core (perfect here: {}.00x), efficiency {:.1}%",
-        s.speedup(),
-        s.usable_cores(),
-        100.0 * s.efficiency(),
-    ));
-    lines.push(format!(
-        "  wall {:.3}s = {:.3}x the lower bound {:.3}s (max of longest job, CPU time / {} cores)",
-        s.wall.as_secs_f64(),
+        "  wall {} = {:.3}x the lower bound {} (max of longest job, CPU time / {cores})",
+        secs(s.wall),
         s.wall_over_bound(),
-        s.lower_bound().as_secs_f64(),
-        s.usable_cores(),
+        secs(s.lower_bound()),
     ));
     let mut extra = Vec::new();
     if s.variant == Variant::Processes {
         extra.push(format!("startup {:.1} ms", s.facts.startup.as_secs_f64() * 1e3));
-        extra.push(format!("{} worker pids took part", s.tally.pids.len()));
+        extra.push(format!("{} took part", count(s.tally.pids.len() as u64, "worker pid", "worker pids")));
     }
     if s.facts.retries > 0 {
-        extra.push(format!("{} retries", s.facts.retries));
+        extra.push(count(s.facts.retries, "retry", "retries"));
     }
     if !extra.is_empty() {
         lines.push(format!("  {}", extra.join(", ")));
+    }
+    lines.extend(caveats(s));
+    lines
+}
+
+/// Why a figure cannot be taken at face value: it beats the machine, or the
+/// machine was busy with other work while it was measured.
+fn caveats(s: &RunSummary) -> Vec<String> {
+    let mut lines = Vec::new();
+    let busy = s.others_busy.filter(|&share| share > BUSY);
+    if s.beats_perfect() && s.variant != Variant::Sequential {
+        let baseline = match s.one_core_source {
+            OneCoreSource::Measured => "the one-core time and this run were measured at different moments",
+            OneCoreSource::DerivedFromCpu => "per-job CPU times are read with a coarse clock",
+        };
+        lines.push(format!(
+            "  note: better than {} cores allow, which no run can be: timing noise ({baseline}){}",
+            s.usable_cores(),
+            if busy.is_some() { ", and the machine was busy" } else { "" }
+        ));
+    }
+    if let Some(share) = busy {
+        lines.push(format!(
+            "  note: the machine was busy: other processes took {:.0}% of its CPU time during this run",
+            100.0 * share
+        ));
     }
     lines
 }
@@ -73,7 +116,12 @@ pub fn comparison_lines(runs: &[RunSummary]) -> Vec<String> {
     let measured = runs.iter().find(|s| s.one_core_source == OneCoreSource::Measured);
     let basis = match measured.map_or(first.one_core_source, |s| s.one_core_source) {
         OneCoreSource::Measured => {
-            format!("one core = {:.3}s, measured by the sequential run", first.one_core.as_secs_f64())
+            let one = measured.unwrap_or(first);
+            format!(
+                "one core = {}, the best of {} sequential runs after a warm-up",
+                secs(one.one_core),
+                one.one_core_runs
+            )
         }
         OneCoreSource::DerivedFromCpu => {
             "one core = each run's summed per-job CPU time (derived, not measured; --mode all measures it)"
@@ -90,10 +138,10 @@ pub fn comparison_lines(runs: &[RunSummary]) -> Vec<String> {
     ];
     for s in runs {
         lines.push(format!(
-            "  {:<11}{:>8}{:>10.3}s{:>9.2}x{:>11.1}%{:>11.3}x",
+            "  {:<11}{:>8}{:>11}{:>9.2}x{:>11.1}%{:>11.3}x",
             s.variant.to_string(),
             s.workers,
-            s.wall.as_secs_f64(),
+            secs(s.wall),
             s.speedup(),
             100.0 * s.efficiency(),
             s.wall_over_bound(),
@@ -108,10 +156,65 @@ pub fn comparison_lines(runs: &[RunSummary]) -> Vec<String> {
             if q >= 1.0 { "longer" } else { "less" }
         ));
     }
+    let workers = runs.iter().map(|s| s.workers).max().unwrap_or(1);
     lines.push(format!(
-        "  On {} logical cores a perfect speedup is {}.00x.",
-        first.cores,
+        "  With {} on {} a perfect speedup is {}.00x.",
+        count(workers as u64, "worker", "workers"),
+        count(first.cores as u64, "logical core", "logical cores"),
         runs.iter().map(RunSummary::usable_cores).max().unwrap_or(1)
     ));
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::completed::Completed;
+    use crate::executor::RunFacts;
+    use crate::report::summary::Tally;
+    use std::time::Duration;
+
+    /// 2 workers on 2 cores, 4 s of job CPU time, `wall_ms` of wall, baseline `one_core_ms`.
+    fn run(wall_ms: u64, one_core_ms: Option<u64>, others_busy: Option<f64>) -> RunSummary {
+        let mut tally = Tally::default();
+        for _ in 0..4 {
+            tally.add(&Completed::Checked(procpool_worker::PrimeResult {
+                index: 0,
+                n: 3,
+                prime: true,
+                started_at: Duration::ZERO,
+                elapsed: Duration::from_secs(1),
+                cpu: Duration::from_secs(1),
+                pid: 7,
+            }));
+        }
+        let wall = Duration::from_millis(wall_ms);
+        let one_core = one_core_ms.map(Duration::from_millis);
+        let mut s = RunSummary::new(Variant::Rayon, 2, 2, tally, RunFacts::default(), wall, one_core);
+        s.others_busy = others_busy;
+        s
+    }
+
+    fn machine() -> Machine {
+        Machine { usable_cores: 2, physical_cores: None, ..Machine::detect() }
+    }
+
+    #[test]
+    fn a_figure_above_perfect_gets_a_note_naming_the_noise() {
+        let lines = summary_lines(&run(2000, Some(4300), None), "book", &machine()).join("\n");
+        assert!(
+            lines.contains("speedup 2.15x") && lines.contains("note: better than 2 cores allow"),
+            "{lines}"
+        );
+        assert!(lines.contains("measured at different moments"), "{lines}");
+        let plain = summary_lines(&run(2100, None, None), "book", &machine()).join("\n");
+        assert!(!plain.contains("note:"), "{plain}");
+    }
+
+    #[test]
+    fn a_busy_machine_gets_a_note() {
+        let lines = summary_lines(&run(2100, None, Some(0.4)), "book", &machine()).join("\n");
+        assert!(lines.contains("note: the machine was busy: other processes took 40%"), "{lines}");
+        assert!(!summary_lines(&run(2100, None, Some(0.05)), "book", &machine()).join("\n").contains("busy"));
+    }
 }

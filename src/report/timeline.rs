@@ -5,10 +5,13 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use procpool_worker::PrimeResult;
 
 use super::summary::RunSummary;
+use super::text::workers_phrase;
+use super::words::{self, count};
 
 /// Exact bars up to this many; past it, back-to-back jobs on a lane merge
 /// into one bar so a million-job run still draws a readable, small chart.
@@ -17,10 +20,31 @@ const EXACT_BARS: usize = 2000;
 /// Jobs closer than this on the same lane count as back to back.
 const MERGE_GAP: Duration = Duration::from_millis(1);
 
-/// One bar: jobs `first_n`.. on worker `pid`, from `start` to `end` (monotonic clock).
+/// What a lane stands for: a worker process, or a thread of one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lane {
+    Process(u32),
+    Thread(usize),
+}
+
+impl Lane {
+    fn of(result: &PrimeResult, thread: Option<usize>) -> Lane {
+        thread.map_or(Lane::Process(result.pid), Lane::Thread)
+    }
+
+    /// The lane's label: `pid 4242` or `thread 1` (counted from 1).
+    pub fn label(self) -> String {
+        match self {
+            Lane::Process(pid) => format!("pid {pid}"),
+            Lane::Thread(index) => format!("thread {}", index + 1),
+        }
+    }
+}
+
+/// One bar: jobs `first_n`.. on `lane`, from `start` to `end` (monotonic clock).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bar {
-    pub pid: u32,
+    pub lane: Lane,
     pub start: Duration,
     pub end: Duration,
     pub first_n: u64,
@@ -31,14 +55,17 @@ pub struct Bar {
 #[derive(Debug, Default)]
 pub struct Timeline {
     bars: Vec<Bar>,
-    last_bar_of: HashMap<u32, usize>,
+    last_bar_of: HashMap<Lane, usize>,
 }
 
 impl Timeline {
-    pub fn record(&mut self, result: &PrimeResult) {
+    /// Adds a result; `thread` is the executor's thread index when threads of
+    /// one process ran the jobs (rayon), so each thread gets a lane of its own.
+    pub fn record(&mut self, result: &PrimeResult, thread: Option<usize>) {
+        let lane = Lane::of(result, thread);
         let end = result.started_at + result.elapsed;
         if self.bars.len() >= EXACT_BARS {
-            if let Some(&last) = self.last_bar_of.get(&result.pid) {
+            if let Some(&last) = self.last_bar_of.get(&lane) {
                 let bar = &mut self.bars[last];
                 if result.started_at.saturating_sub(bar.end) <= MERGE_GAP {
                     bar.end = bar.end.max(end);
@@ -47,8 +74,8 @@ impl Timeline {
                 }
             }
         }
-        self.last_bar_of.insert(result.pid, self.bars.len());
-        self.bars.push(Bar { pid: result.pid, start: result.started_at, end, first_n: result.n, jobs: 1 });
+        self.last_bar_of.insert(lane, self.bars.len());
+        self.bars.push(Bar { lane, start: result.started_at, end, first_n: result.n, jobs: 1 });
     }
 
     #[cfg(test)]
@@ -56,16 +83,16 @@ impl Timeline {
         &self.bars
     }
 
-    /// Lanes in order of each worker's first job: (pid, lane index).
-    pub fn lanes(&self) -> Vec<u32> {
-        let mut first_start: Vec<(Duration, u32)> = Vec::new();
+    /// Lanes in order of each one's first job.
+    pub fn lanes(&self) -> Vec<Lane> {
+        let mut first_start: Vec<(Duration, Lane)> = Vec::new();
         for bar in &self.bars {
-            if !first_start.iter().any(|&(_, pid)| pid == bar.pid) {
-                first_start.push((bar.start, bar.pid));
+            if !first_start.iter().any(|&(_, lane)| lane == bar.lane) {
+                first_start.push((bar.start, bar.lane));
             }
         }
         first_start.sort();
-        first_start.into_iter().map(|(_, pid)| pid).collect()
+        first_start.into_iter().map(|(_, lane)| lane).collect()
     }
 
     /// Writes the chart to `path`.
@@ -73,6 +100,9 @@ impl Timeline {
         draw(self, path, summary, kernel).map_err(|e| e.to_string())
     }
 }
+
+/// Height of the strip above the plot that holds the legend, off the lanes.
+const LEGEND_STRIP: u32 = 34;
 
 fn draw(
     timeline: &Timeline,
@@ -86,72 +116,88 @@ fn draw(
     let makespan = timeline.bars.iter().map(|b| secs(b.end)).fold(0.0, f64::max);
     let bound = summary.lower_bound().as_secs_f64();
     let x_max = makespan.max(bound).max(1e-6) * 1.08;
-    let height = (140 + 36 * lanes.len()).clamp(320, 4000) as u32;
+    let height = (150 + 36 * lanes.len()).clamp(320, 4000) as u32;
+    let threads = lanes.iter().any(|lane| matches!(lane, Lane::Thread(_)));
 
     let root = SVGBackend::new(path, (1100, height)).into_drawing_area();
     root.fill(&WHITE)?;
     let title = format!(
-        "procpool timeline: {} jobs on {} {} (kernel {kernel}); makespan {:.3}s, lower bound {:.3}s",
-        summary.tally.jobs, summary.workers, summary.variant, makespan, bound
+        "procpool timeline: {} on {} (kernel {kernel})",
+        count(summary.tally.jobs, "job", "jobs"),
+        workers_phrase(summary.variant, summary.workers)
     );
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
+    let root = root.titled(&title, ("sans-serif", 18))?;
+    let (strip, plot) = root.split_vertically(LEGEND_STRIP);
+    let makespan_label = format!(
+        "makespan {}: first job start to last job end (the run's wall, {}, also counts starting workers)",
+        words::secs(Duration::from_secs_f64(makespan)),
+        words::secs(summary.wall)
+    );
+    let bound_label =
+        format!("lower bound {}: max(longest job, CPU time / cores)", words::secs(summary.lower_bound()));
+    legend(&strip, &makespan_label, &bound_label)?;
+
+    let mut chart = ChartBuilder::on(&plot)
         .margin(12)
+        .margin_top(4)
         .x_label_area_size(45)
         .y_label_area_size(110)
-        // One spare lane on top keeps the legend off the bars.
-        .build_cartesian_2d(0f64..x_max, 0f64..lanes.len().max(1) as f64 + 1.0)?;
-    let lane_of: HashMap<u32, usize> = lanes.iter().enumerate().map(|(i, &pid)| (pid, i)).collect();
+        .build_cartesian_2d(0f64..x_max, 0f64..lanes.len().max(1) as f64)?;
+    let lane_of: HashMap<Lane, usize> = lanes.iter().enumerate().map(|(i, &lane)| (lane, i)).collect();
     chart
         .configure_mesh()
         .disable_y_mesh()
         .x_desc("seconds since the first job started")
-        .y_desc("worker process")
-        .y_labels(lanes.len().max(1) * 2 + 3)
+        .y_desc(if threads { "rayon thread (one process)" } else { "worker process" })
+        .y_labels(lanes.len().max(1) * 2 + 1)
         .y_label_formatter(&|y| {
             let lane = y.floor() as usize;
             match lanes.get(lane) {
-                Some(pid) if (y - lane as f64 - 0.5).abs() < 0.26 => format!("pid {pid}"),
+                Some(lane_id) if (y - lane as f64 - 0.5).abs() < 0.26 => lane_id.label(),
                 _ => String::new(),
             }
         })
         .draw()?;
 
     let label_jobs = timeline.bars.len() <= 60;
-    chart
-        .draw_series(timeline.bars.iter().map(|bar| {
-            let lane = lane_of[&bar.pid] as f64;
-            let colour = Palette99::pick(lane_of[&bar.pid]).mix(0.85);
-            Rectangle::new([(secs(bar.start), lane + 0.15), (secs(bar.end), lane + 0.85)], colour.filled())
-        }))?
-        .label("job (a run of back-to-back jobs when merged)")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], Palette99::pick(0).filled()));
+    chart.draw_series(timeline.bars.iter().map(|bar| {
+        let lane = lane_of[&bar.lane];
+        let colour = Palette99::pick(lane).mix(0.85);
+        let y = lane as f64;
+        Rectangle::new([(secs(bar.start), y + 0.15), (secs(bar.end), y + 0.85)], colour.filled())
+    }))?;
     // A label goes only where it fits: about 7 px a digit on a ~960 px wide plot.
     let fits = |bar: &Bar| {
         secs(bar.end) - secs(bar.start) > x_max * 7.5 * bar.first_n.to_string().len() as f64 / 960.0
     };
     if label_jobs {
         chart.draw_series(timeline.bars.iter().filter(|bar| fits(bar)).map(|bar| {
-            let lane = lane_of[&bar.pid] as f64;
+            let lane = lane_of[&bar.lane] as f64;
             Text::new(bar.first_n.to_string(), (secs(bar.start), lane + 0.6), ("sans-serif", 11))
         }))?;
     }
     let top = lanes.len().max(1) as f64;
-    chart
-        .draw_series(DashedLineSeries::new([(bound, 0.0), (bound, top)], 6, 4, RED.stroke_width(2)))?
-        .label(format!("lower bound {bound:.3}s = max(longest job, CPU time / cores)"))
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], RED.stroke_width(2)));
-    chart
-        .draw_series(LineSeries::new([(makespan, 0.0), (makespan, top)], BLACK.stroke_width(2)))?
-        .label(format!("makespan {makespan:.3}s"))
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], BLACK.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()?;
+    chart.draw_series(DashedLineSeries::new([(bound, 0.0), (bound, top)], 6, 4, RED.stroke_width(2)))?;
+    chart.draw_series(LineSeries::new([(makespan, 0.0), (makespan, top)], BLACK.stroke_width(2)))?;
     root.present()?;
+    Ok(())
+}
+
+/// The legend, in its own strip above the plot: a bar, the makespan line,
+/// the lower bound's dashed line, each drawn as it is in the plot.
+fn legend<DB: DrawingBackend>(
+    strip: &DrawingArea<DB, plotters::coord::Shift>,
+    makespan: &str,
+    bound: &str,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let font = ("sans-serif", 13).into_font();
+    let (y, x0) = (12, 60);
+    strip.draw(&Rectangle::new([(x0, y - 6), (x0 + 14, y + 6)], Palette99::pick(0).mix(0.85).filled()))?;
+    strip.draw(&Text::new("a job (back-to-back jobs merge past 2000)", (x0 + 20, y - 7), font.clone()))?;
+    strip.draw(&PathElement::new([(x0 + 330, y), (x0 + 350, y)], BLACK.stroke_width(2)))?;
+    strip.draw(&Text::new(makespan.to_owned(), (x0 + 356, y - 7), font.clone()))?;
+    strip.draw(&DashedPathElement::new([(x0, y + 17), (x0 + 26, y + 17)], 6, 4, RED.stroke_width(2)))?;
+    strip.draw(&Text::new(bound.to_owned(), (x0 + 32, y + 10), font))?;
     Ok(())
 }
 
@@ -174,18 +220,28 @@ mod tests {
     #[test]
     fn one_bar_per_job_while_few_and_lanes_in_order_of_first_job() {
         let mut timeline = Timeline::default();
-        timeline.record(&result(9, 1, 5, 10));
-        timeline.record(&result(7, 2, 0, 10));
-        timeline.record(&result(9, 3, 15, 10));
+        timeline.record(&result(9, 1, 5, 10), None);
+        timeline.record(&result(7, 2, 0, 10), None);
+        timeline.record(&result(9, 3, 15, 10), None);
         assert_eq!(timeline.bars().len(), 3);
-        assert_eq!(timeline.lanes(), [7, 9]);
+        assert_eq!(timeline.lanes(), [Lane::Process(7), Lane::Process(9)]);
+    }
+
+    #[test]
+    fn threads_of_one_process_get_a_lane_each() {
+        let mut timeline = Timeline::default();
+        timeline.record(&result(5, 1, 0, 10), Some(1));
+        timeline.record(&result(5, 2, 0, 10), Some(0));
+        timeline.record(&result(5, 3, 10, 10), Some(1));
+        assert_eq!(timeline.lanes(), [Lane::Thread(0), Lane::Thread(1)]);
+        assert_eq!(Lane::Thread(0).label(), "thread 1");
     }
 
     #[test]
     fn back_to_back_jobs_merge_once_there_are_many() {
         let mut timeline = Timeline::default();
         for i in 0..(EXACT_BARS as u64 + 1000) {
-            timeline.record(&result(1, i, i, 1));
+            timeline.record(&result(1, i, i, 1), None);
         }
         assert_eq!(timeline.bars().len(), EXACT_BARS);
         assert_eq!(timeline.bars().iter().map(|b| b.jobs).sum::<u64>(), EXACT_BARS as u64 + 1000);
