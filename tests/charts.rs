@@ -134,3 +134,11 @@ fn a_chart_path_that_cannot_be_written_is_refused_before_any_work() {
     assert!(!png.exists(), "SVG was written into a .png");
     tag.assert_none_left();
 }
+
+#[test]
+fn the_readmes_pictures_render() {
+    for name in ["speedup", "timeline"] {
+        let svg = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join(format!("{name}.svg"));
+        render_png(&svg, &format!("readme-{name}"));
+    }
+}

@@ -166,6 +166,11 @@ fn draw(
         let y = lane as f64;
         Rectangle::new([(secs(bar.start), y + 0.15), (secs(bar.end), y + 0.85)], colour.filled())
     }))?;
+    // A thin white outline keeps back-to-back jobs of one lane apart.
+    chart.draw_series(timeline.bars.iter().map(|bar| {
+        let y = lane_of[&bar.lane] as f64;
+        Rectangle::new([(secs(bar.start), y + 0.15), (secs(bar.end), y + 0.85)], WHITE.stroke_width(1))
+    }))?;
     // A label goes only where it fits: about 7 px a digit on a ~960 px wide plot.
     let fits = |bar: &Bar| {
         secs(bar.end) - secs(bar.start) > x_max * 7.5 * bar.first_n.to_string().len() as f64 / 960.0
