@@ -171,9 +171,12 @@ fn bad_arguments_exit_2_with_one_message() {
 
 #[test]
 fn a_huge_worker_count_is_too_large_not_malformed() {
-    Tag::new("huge-workers").cmd().arg("99999999999999999999").assert().code(2).stderr(predicate::str::diff(
-        "procpool: invalid value '99999999999999999999' for '[WORKERS]': too large: must be between 1 and 1024 (see --help)\n",
-    ));
+    Tag::new("huge-workers").cmd().arg("99999999999999999999").assert().code(2).stderr(
+        predicate::str::contains(
+            "invalid value '99999999999999999999' for '[WORKERS]': too large: must be between 1 and 1024",
+        )
+        .and(predicate::str::contains("not a whole number").not()),
+    );
 }
 
 #[test]
