@@ -4,13 +4,16 @@
 //! Numbers go in on a feeder thread, which may block on a slow pipe while
 //! this thread keeps printing results as they come.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use procpool::{Feeder, JobError, Kernel, PoolEvent, PrimeCheck, PrimeResult, ProcessPool, WorkerOutput};
+use procpool::{
+    Detailed, Feeder, JobError, Kernel, PoolEvent, PrimeCheck, PrimeResult, ProcessPool, WorkerOutput,
+};
 
 use super::{take_chunk, ExecError, Executor, RunFacts, Sink};
 use crate::completed::{Completed, FailedJob};
@@ -61,54 +64,75 @@ impl Executor for Processes {
     fn run(&mut self, numbers: &mut Numbers, sink: &mut Sink<'_>) -> Result<RunFacts, ExecError> {
         let pool = self.pool()?;
         let startup = pool.startup_time();
-        let (feeder, results) = pool.stream();
-        let mut results = results.with_details();
-        // Told to the feeder thread when this one stops early, so a read
-        // blocked on a pipe gives up and the thread can be joined.
-        let abandon = Arc::new(AtomicBool::new(false));
-        numbers.stop_on(Arc::clone(&abandon));
         let kernel = self.kernel;
-        let outcome = thread::scope(|scope| {
-            let (numbers_tx, numbers_rx) = mpsc::channel();
-            scope.spawn(move || feed(numbers, feeder, kernel, numbers_tx));
-            let mut pending: VecDeque<u64> = VecDeque::new();
-            let delivered = (|| {
-                for finished in results.by_ref() {
+        let (delivered, retries) = if numbers.never_blocks() {
+            // The fixture or a range: the pool pulls it on this thread, and
+            // the numbers in flight wait here to name their results.
+            let in_flight = RefCell::new(VecDeque::new());
+            let jobs = numbers.by_ref().map(|n| {
+                in_flight.borrow_mut().push_back(n);
+                PrimeCheck { n, kernel }
+            });
+            let mut results = pool.map(jobs).with_details();
+            let delivered =
+                report(&mut results, || in_flight.borrow_mut().pop_front().unwrap_or_default(), sink)?;
+            (delivered, results.retries())
+        } else {
+            let (feeder, results) = pool.stream();
+            let mut results = results.with_details();
+            // Told to the feeder thread when this one stops early, so a read
+            // blocked on a pipe gives up and the thread can be joined.
+            let abandon = Arc::new(AtomicBool::new(false));
+            numbers.stop_on(Arc::clone(&abandon));
+            let delivered = thread::scope(|scope| {
+                let (numbers_tx, numbers_rx) = mpsc::channel();
+                scope.spawn(move || feed(numbers, feeder, kernel, numbers_tx));
+                let mut pending: VecDeque<u64> = VecDeque::new();
+                let next_n = || {
                     if pending.is_empty() {
                         // Sent before the jobs themselves, so it is there already.
                         pending.extend(numbers_rx.recv().unwrap_or_default());
                     }
-                    let n = pending.pop_front().unwrap_or_default();
-                    let completed = match finished.result {
-                        Ok(prime) => Completed::Checked(PrimeResult {
-                            index: finished.index,
-                            n,
-                            prime,
-                            started_at: finished.started_at,
-                            elapsed: finished.elapsed,
-                            cpu: finished.cpu,
-                            pid: finished.pid,
-                        }),
-                        Err(JobError::Pool(error)) => return Err(ExecError::Pool(error)),
-                        Err(error) => Completed::Failed(FailedJob {
-                            index: finished.index,
-                            n,
-                            deaths: error.deaths().to_vec(),
-                        }),
-                    };
-                    sink(completed, None)?;
-                }
-                Ok(Instant::now())
-            })();
-            abandon.store(true, Ordering::Relaxed);
-            delivered
-        });
-        let delivered = outcome?;
-        let retries = results.retries();
-        drop(results);
+                    pending.pop_front().unwrap_or_default()
+                };
+                let delivered = report(&mut results, next_n, sink);
+                abandon.store(true, Ordering::Relaxed);
+                delivered
+            })?;
+            (delivered, results.retries())
+        };
         pool.shutdown();
         Ok(RunFacts { startup, retries, delivered: Some(delivered) })
     }
+}
+
+/// Hands every result to the sink, in order, named by `next_n` (the
+/// number of the oldest job not yet reported); returns when the last was handed on.
+fn report(
+    results: &mut Detailed<'_, PrimeCheck>,
+    mut next_n: impl FnMut() -> u64,
+    sink: &mut Sink<'_>,
+) -> Result<Instant, ExecError> {
+    for finished in results.by_ref() {
+        let n = next_n();
+        let completed = match finished.result {
+            Ok(prime) => Completed::Checked(PrimeResult {
+                index: finished.index,
+                n,
+                prime,
+                started_at: finished.started_at,
+                elapsed: finished.elapsed,
+                cpu: finished.cpu,
+                pid: finished.pid,
+            }),
+            Err(JobError::Pool(error)) => return Err(ExecError::Pool(error)),
+            Err(error) => {
+                Completed::Failed(FailedJob { index: finished.index, n, deaths: error.deaths().to_vec() })
+            }
+        };
+        sink(completed, None)?;
+    }
+    Ok(Instant::now())
 }
 
 /// Moves numbers from the input to the pool, a ready chunk at a time; each

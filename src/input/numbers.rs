@@ -49,6 +49,11 @@ impl Numbers {
         }
     }
 
+    /// True for the fixture and ranges, which never make a reader wait.
+    pub fn never_blocks(&self) -> bool {
+        matches!(self.inner, Inner::Memory(_))
+    }
+
     /// The error that ended the stream early, if any.
     pub fn error(&self) -> Option<&InputError> {
         self.error.as_ref()

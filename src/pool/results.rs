@@ -5,12 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use procpool_worker::protocol::Outcomes;
 use procpool_worker::Job;
 
 use super::dispatcher::{Command, Core};
 use super::error::{JobError, PoolError};
 use super::feeder::Feeder;
-use super::stream::{Done, Shared};
+use super::stream::{Answers, Shared};
 use crate::scheduler::{DeathCause, Delivery, StreamId};
 
 /// One finished job with what the pool knows about its run.
@@ -139,15 +140,15 @@ fn failure<O>(index: u64, error: JobError) -> Finished<O> {
 #[derive(Debug)]
 enum Current<O> {
     Empty,
-    Results { next: u64, results: std::vec::IntoIter<Done<O>> },
+    Results { next: u64, pid: u32, outcomes: Outcomes<O> },
     Failed(Option<Finished<O>>),
 }
 
-impl<O> From<Delivery<Done<O>>> for Current<O> {
-    fn from(delivery: Delivery<Done<O>>) -> Self {
+impl<O> From<Delivery<Answers<O>>> for Current<O> {
+    fn from(delivery: Delivery<Answers<O>>) -> Self {
         match delivery {
             Delivery::Results { first, results } => {
-                Current::Results { next: first, results: results.into_iter() }
+                Current::Results { next: first, pid: results.pid, outcomes: results.reply.unpack() }
             }
             Delivery::Failed { index, failure: f } => {
                 let timed_out =
@@ -170,17 +171,17 @@ impl<O> Iterator for Current<O> {
         match self {
             Current::Empty => None,
             Current::Failed(failed) => failed.take(),
-            Current::Results { next, results } => {
-                let done = results.next()?;
+            Current::Results { next, pid, outcomes } => {
+                let timed = outcomes.next()?;
                 let index = *next;
                 *next += 1;
                 Some(Finished {
                     index,
-                    pid: done.pid,
-                    started_at: Duration::from_nanos(done.started_ns),
-                    elapsed: Duration::from_nanos(done.elapsed_ns),
-                    cpu: Duration::from_nanos(done.cpu_ns),
-                    result: done.outcome.map_err(|message| JobError::Panicked { message }),
+                    pid: *pid,
+                    started_at: Duration::from_nanos(timed.started_ns),
+                    elapsed: Duration::from_nanos(timed.elapsed_ns),
+                    cpu: Duration::from_nanos(timed.cpu_ns),
+                    result: timed.output.map_err(|message| JobError::Panicked { message }),
                 })
             }
         }

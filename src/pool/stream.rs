@@ -5,22 +5,32 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::error::PoolError;
-use crate::scheduler::Delivery;
+use procpool_worker::protocol::Reply;
 
-/// One job's answer as it came back from a worker.
+use crate::scheduler::{Batch, Delivery};
+
+/// Answers of consecutive jobs as they came back from one worker: the
+/// packed reply itself, unpacked one job at a time only by the consumer.
 #[derive(Debug)]
-pub(crate) struct Done<O> {
+pub(crate) struct Answers<O> {
     pub pid: u32,
-    pub started_ns: u64,
-    pub elapsed_ns: u64,
-    pub cpu_ns: u64,
-    pub outcome: Result<O, String>,
+    pub reply: Reply<O>,
+}
+
+impl<O> Batch for Answers<O> {
+    fn len(&self) -> usize {
+        self.reply.len()
+    }
+
+    fn split_off(&mut self, at: usize) -> Self {
+        Answers { pid: self.pid, reply: self.reply.split_off(at) }
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct State<O> {
     /// Deliveries in the order the consumer takes them.
-    pub ready: VecDeque<Delivery<Done<O>>>,
+    pub ready: VecDeque<Delivery<Answers<O>>>,
     /// The producer may add jobs while it has added fewer than this.
     pub allowed: u64,
     /// Every job is delivered (the last ones may still be in `ready`).
@@ -62,7 +72,7 @@ impl<O> Shared<O> {
         self.changed.notify_all();
     }
 
-    pub fn deliver(&self, delivery: Delivery<Done<O>>) {
+    pub fn deliver(&self, delivery: Delivery<Answers<O>>) {
         self.update(|s| s.ready.push_back(delivery));
     }
 

@@ -10,7 +10,7 @@
 //! started go back whole, blamed on no one.
 
 use super::dispatch::runs_of;
-use super::types::{Action, Death, DeathCause, Delivery, Failure, Loss, StreamId, WorkerId};
+use super::types::{Action, Batch, Death, DeathCause, Delivery, Failure, Loss, StreamId, WorkerId};
 use super::{Rerun, Scheduler, Ticket, Why, Worker};
 
 /// The jobs of a ticket that have not been answered.
@@ -18,7 +18,7 @@ fn unanswered(ticket: &Ticket) -> impl Iterator<Item = u64> {
     ticket.next_unanswered()..ticket.end()
 }
 
-impl<T> Scheduler<T> {
+impl<T: Batch> Scheduler<T> {
     /// Charges a lost worker's running job and re-queues the rest.
     pub(super) fn bury(&mut self, id: WorkerId, worker: Worker, cause: DeathCause) {
         let death = Death { pid: worker.pid, cause };

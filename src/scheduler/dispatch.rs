@@ -2,17 +2,17 @@
 
 use std::time::Duration;
 
-use super::types::{Action, Delivery, StreamId, Violation, WorkerId};
+use super::types::{Action, Batch, Delivery, StreamId, Violation, WorkerId};
 use super::{Rerun, Scheduler, Ticket, Why, PIPELINE_DEPTH};
 
-impl<T> Scheduler<T> {
+impl<T: Batch> Scheduler<T> {
     /// A worker answered jobs `first..first + results.len()` of the batch it
     /// runs, which took `work` of run time in all.
     pub fn reply(
         &mut self,
         worker: WorkerId,
         first: u64,
-        results: Vec<T>,
+        results: T,
         work: Duration,
     ) -> Result<(), Violation> {
         let now = self.now;
@@ -53,37 +53,34 @@ impl<T> Scheduler<T> {
     }
 
     /// Delivers answered jobs, dropping any whose twin was delivered first.
-    fn accept(&mut self, stream: StreamId, first: u64, results: Vec<T>) {
+    fn accept(&mut self, stream: StreamId, first: u64, results: T) {
         let Some(s) = self.streams.get(&stream) else {
             return; // closed
         };
         let end = first + results.len() as u64;
         let clean = s.twins.is_empty() && !self.deaths.keys().any(|&(id, _)| id == stream);
-        if clean || (first..end).all(|i| !s.progress.is_done(i)) {
-            if !clean {
-                for index in first..end {
-                    self.deaths.remove(&(stream, index));
-                }
+        if !clean {
+            for index in first..end {
+                self.deaths.remove(&(stream, index));
             }
+        }
+        if clean || (first..end).all(|i| !s.progress.is_done(i)) {
             self.deliver(stream, Delivery::Results { first, results });
             return;
         }
         // Rare: split around jobs already delivered by a twin.
-        let mut run = Vec::new();
-        let mut run_first = first;
-        for (index, result) in (first..).zip(results) {
-            if !self.pending(stream, index) {
-                self.deliver(
-                    stream,
-                    Delivery::Results { first: run_first, results: std::mem::take(&mut run) },
-                );
-                run_first = index + 1;
-                continue;
+        let mut rest = results;
+        let mut at = first;
+        while at < end {
+            let pending = self.pending(stream, at);
+            let run = (at..end).take_while(|&i| self.pending(stream, i) == pending).count();
+            let tail = rest.split_off(run);
+            if pending {
+                self.deliver(stream, Delivery::Results { first: at, results: rest });
             }
-            self.deaths.remove(&(stream, index));
-            run.push(result);
+            rest = tail;
+            at += run as u64;
         }
-        self.deliver(stream, Delivery::Results { first: run_first, results: run });
     }
 
     /// Fills every worker up to its depth: re-runs first, then fresh input,

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 pub use sizing::{BatchSizer, MAX_BATCH};
 pub use types::{
-    Action, Death, DeathCause, Delivery, Failure, Loss, Settings, StreamId, Violation, WorkerId,
+    Action, Batch, Death, DeathCause, Delivery, Failure, Loss, Settings, StreamId, Violation, WorkerId,
 };
 
 use stream::Stream;
@@ -102,8 +102,8 @@ struct Rerun {
     why: Why,
 }
 
-/// The state machine. `T` is one job's result as the shell decoded it; the
-/// scheduler never looks inside.
+/// The state machine. `T` holds the results of a run of consecutive jobs
+/// as the shell decoded them; the scheduler never looks inside.
 #[derive(Debug)]
 pub struct Scheduler<T> {
     settings: Settings,
@@ -123,7 +123,7 @@ pub struct Scheduler<T> {
     given_up: Option<(u64, Failure)>,
 }
 
-impl<T> Scheduler<T> {
+impl<T: Batch> Scheduler<T> {
     /// A scheduler that immediately asks for `settings.workers` workers.
     pub fn new(settings: Settings, now: Instant) -> Self {
         let mut scheduler = Scheduler {

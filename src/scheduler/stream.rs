@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::progress::Progress;
-use super::types::Delivery;
+use super::types::{Batch, Delivery};
 
 #[derive(Debug)]
 pub(super) struct Stream<T> {
@@ -29,7 +29,7 @@ pub(super) struct Stream<T> {
     pub finished: bool,
 }
 
-impl<T> Stream<T> {
+impl<T: Batch> Stream<T> {
     pub fn new(ordered: bool) -> Self {
         Stream {
             ordered,

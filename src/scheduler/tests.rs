@@ -51,7 +51,7 @@ fn settings() -> impl Strategy<Value = Settings> {
 
 /// The shell, simulated: what each worker holds, what each stream got.
 struct Sim {
-    scheduler: Scheduler<Item>,
+    scheduler: Scheduler<Vec<Item>>,
     now: Instant,
     streams: Vec<(StreamId, bool)>,
     closed: Vec<bool>,

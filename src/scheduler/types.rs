@@ -91,12 +91,12 @@ pub struct Loss {
 #[derive(Debug, PartialEq)]
 pub enum Delivery<T> {
     /// Jobs `first..first + results.len()`, answered by workers.
-    Results { first: u64, results: Vec<T> },
+    Results { first: u64, results: T },
     /// A job given up on.
     Failed { index: u64, failure: Failure },
 }
 
-impl<T> Delivery<T> {
+impl<T: Batch> Delivery<T> {
     /// The first job this delivery covers.
     pub fn first(&self) -> u64 {
         match self {
@@ -116,6 +116,32 @@ impl<T> Delivery<T> {
     /// True for a results delivery with no results (never delivered).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Results of consecutive jobs as the shell keeps them (a `Vec`, or a
+/// packed reply): the scheduler only counts them and, rarely, splits them
+/// around jobs already delivered by a twin.
+pub trait Batch: Sized {
+    /// How many jobs it answers.
+    fn len(&self) -> usize;
+
+    /// True if it answers none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keeps the first `at` results and returns the rest.
+    fn split_off(&mut self, at: usize) -> Self;
+}
+
+impl<T> Batch for Vec<T> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn split_off(&mut self, at: usize) -> Self {
+        Vec::split_off(self, at)
     }
 }
 

@@ -142,22 +142,57 @@ impl<O> Reply<O> {
     }
 
     /// The outcomes, in order, with their timings. Call only on a consistent reply.
-    pub fn unpack(self) -> impl Iterator<Item = Timed<JobOutcome<O>>> {
-        let share = self.cpu_share.clamp(0.0, 1.0);
-        let mut outputs = self.outputs.into_iter();
-        let mut panics = self.panics.into_iter();
-        let mut next_start = self.started_ns;
-        self.timings.into_iter().map(move |timing| {
-            let elapsed_ns = timing >> 1;
-            let started_ns = next_start;
-            next_start = next_start.saturating_add(elapsed_ns);
-            let output = if timing & 1 == 1 {
-                Err(panics.next().unwrap_or_default())
-            } else {
-                outputs.next().ok_or_else(|| "missing output".to_string())
-            };
-            Timed { output, started_ns, elapsed_ns, cpu_ns: (elapsed_ns as f64 * share) as u64 }
-        })
+    pub fn unpack(self) -> Outcomes<O> {
+        Outcomes {
+            share: self.cpu_share.clamp(0.0, 1.0),
+            next_start: self.started_ns,
+            timings: self.timings.into_iter(),
+            outputs: self.outputs.into_iter(),
+            panics: self.panics.into_iter(),
+        }
+    }
+
+    /// Keeps the first `at` jobs' results and returns the rest's, as a
+    /// reply of its own (starting where the first part ends).
+    pub fn split_off(&mut self, at: usize) -> Self {
+        let at = at.min(self.timings.len());
+        let panicked = self.timings[..at].iter().filter(|&&t| t & 1 == 1).count();
+        let elapsed: u64 = self.timings[..at].iter().map(|&t| t >> 1).fold(0, u64::saturating_add);
+        Reply {
+            first_index: self.first_index + at as u64,
+            cpu_share: self.cpu_share,
+            started_ns: self.started_ns.saturating_add(elapsed),
+            timings: self.timings.split_off(at),
+            outputs: self.outputs.split_off((at - panicked).min(self.outputs.len())),
+            panics: self.panics.split_off(panicked.min(self.panics.len())),
+        }
+    }
+}
+
+/// The outcomes of a [`Reply`], one job at a time.
+#[derive(Debug)]
+pub struct Outcomes<O> {
+    share: f64,
+    next_start: u64,
+    timings: std::vec::IntoIter<u64>,
+    outputs: std::vec::IntoIter<O>,
+    panics: std::vec::IntoIter<String>,
+}
+
+impl<O> Iterator for Outcomes<O> {
+    type Item = Timed<JobOutcome<O>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let timing = self.timings.next()?;
+        let elapsed_ns = timing >> 1;
+        let started_ns = self.next_start;
+        self.next_start = self.next_start.saturating_add(elapsed_ns);
+        let output = if timing & 1 == 1 {
+            Err(self.panics.next().unwrap_or_default())
+        } else {
+            self.outputs.next().ok_or_else(|| "missing output".to_string())
+        };
+        Some(Timed { output, started_ns, elapsed_ns, cpu_ns: (elapsed_ns as f64 * self.share) as u64 })
     }
 }
 
@@ -201,8 +236,18 @@ pub fn decode<T: DeserializeOwned>(frame: &Frame) -> Result<T, CodecError> {
 
 /// Appends one job's encoding to `out`, as it appears inside a [`JobBatch`].
 pub fn encode_job<J: Serialize>(job: &J, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    bincode::serde::encode_into_std_write(job, out, config())?;
+    bincode::serde::encode_into_writer(job, VecWriter(out), config())?;
     Ok(())
+}
+
+/// Appends straight to a `Vec`: cheaper per job than going through `io::Write`.
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl bincode::enc::write::Writer for VecWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
 }
 
 /// A [`JobBatch`] frame from `count` jobs already encoded back to back by
@@ -276,7 +321,12 @@ mod tests {
             let decoded = decode::<Reply<bool>>(&encode(&reply).unwrap()).unwrap();
             prop_assert_eq!(&decoded, &reply);
             prop_assert!(decoded.is_consistent());
-            prop_assert_eq!(decoded.unpack().collect::<Vec<_>>(), outcomes);
+            prop_assert_eq!(decoded.clone().unpack().collect::<Vec<_>>(), outcomes.clone());
+            let mut head = decoded;
+            let at = outcomes.len() / 3;
+            let tail = head.split_off(at);
+            let rejoined: Vec<_> = head.unpack().chain(tail.unpack()).collect();
+            prop_assert_eq!(rejoined, outcomes);
         }
     }
 }

@@ -6,7 +6,7 @@
 //! out in proportion to wall time: exact for a one-job segment, and a fair
 //! estimate when the thread was descheduled evenly.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::time::{clock_gettime, ClockId};
 
@@ -61,43 +61,45 @@ pub fn run_timed<I, O, E>(
 ) -> Result<(), E> {
     let mut inputs = inputs.into_iter().peekable();
     let mut outcomes = Vec::with_capacity(inputs.size_hint().0);
+    let flush_after_ns = nanos(flush_after);
     let mut offset = 0;
-    let mut segment_wall = Instant::now();
-    let mut segment_clock = monotonic_now();
+    let mut segment_start = monotonic_ns();
     let mut segment_cpu = thread_cpu_time();
     // One clock read per job: each job's end is the next job's start. The
     // few nanoseconds of bookkeeping between two jobs land in the later job.
-    let mut started = segment_wall;
+    // Plain u64 nanoseconds of CLOCK_MONOTONIC: no Instant arithmetic per job.
+    let mut started = segment_start;
     while let Some(input) = inputs.next() {
         let output = run(input);
-        let finished = Instant::now();
-        outcomes.push(Timed {
-            output,
-            started_ns: nanos(segment_clock + (started - segment_wall)),
-            elapsed_ns: nanos(finished - started),
-            cpu_ns: 0,
-        });
+        let finished = monotonic_ns();
+        let elapsed_ns = finished.saturating_sub(started);
+        outcomes.push(Timed { output, started_ns: started, elapsed_ns, cpu_ns: elapsed_ns });
         started = finished;
-        if inputs.peek().is_none() || finished - segment_wall >= flush_after {
-            let cpu_now = thread_cpu_time();
-            let wall = (finished - segment_wall).as_secs_f64();
-            let cpu = (cpu_now.saturating_sub(segment_cpu)).as_secs_f64();
-            let share = if wall > 0.0 { (cpu / wall).min(1.0) } else { 1.0 };
-            for outcome in &mut outcomes {
-                outcome.cpu_ns = (outcome.elapsed_ns as f64 * share) as u64;
+        let wall_ns = finished.saturating_sub(segment_start);
+        if wall_ns >= flush_after_ns || inputs.peek().is_none() {
+            let cpu = thread_cpu_time().saturating_sub(segment_cpu).as_nanos() as f64;
+            let share = if wall_ns > 0 { (cpu / wall_ns as f64).min(1.0) } else { 1.0 };
+            if share < 1.0 {
+                for outcome in &mut outcomes {
+                    outcome.cpu_ns = (outcome.elapsed_ns as f64 * share) as u64;
+                }
             }
             let count = outcomes.len();
             let segment = std::mem::replace(&mut outcomes, Vec::with_capacity(count));
             flush(Segment { offset, outcomes: segment, cpu_share: share })?;
             offset += count;
             // Flushing is not a job: restart the clocks after it.
-            segment_wall = Instant::now();
-            segment_clock = monotonic_now();
+            segment_start = monotonic_ns();
             segment_cpu = thread_cpu_time();
-            started = segment_wall;
+            started = segment_start;
         }
     }
     Ok(())
+}
+
+/// `CLOCK_MONOTONIC` now, in nanoseconds.
+fn monotonic_ns() -> u64 {
+    nanos(monotonic_now())
 }
 
 /// [`run_timed`] for prime checks with `kernel`.

@@ -26,7 +26,7 @@ pub(crate) use store::Segment;
 use super::error::{PoolError, PoolEvent};
 use super::process::WorkerProcess;
 use super::spawner::{Spawner, Startup};
-use super::stream::{Done, Shared};
+use super::stream::{Answers, Shared};
 use super::EventHook;
 use crate::scheduler::{Action, DeathCause, Loss, Scheduler, StreamId, WorkerId};
 use store::JobStore;
@@ -61,7 +61,7 @@ pub(crate) struct Start<J: Job> {
     pub core: Arc<Core<J::Output>>,
     pub inbox: mpsc::Receiver<Command<J::Output>>,
     pub doorbell: ipc_channel::ipc::IpcReceiver<Frame>,
-    pub scheduler: Scheduler<Done<J::Output>>,
+    pub scheduler: Scheduler<Answers<J::Output>>,
     pub spawner: Spawner,
     pub cancel: Option<Arc<AtomicBool>>,
     pub on_event: Option<EventHook<J>>,
@@ -75,7 +75,7 @@ pub(crate) struct Dispatcher<J: Job> {
     inbox: mpsc::Receiver<Command<J::Output>>,
     set: IpcReceiverSet,
     doorbell: u64,
-    scheduler: Scheduler<Done<J::Output>>,
+    scheduler: Scheduler<Answers<J::Output>>,
     links: HashMap<WorkerId, Link>,
     by_receiver: HashMap<u64, WorkerId>,
     /// Recycled workers on their way out, reaped when their channel closes.
@@ -291,20 +291,8 @@ impl<J: Job> Dispatcher<J> {
             return self.violation(worker, "a reply whose outputs do not match its timings".into());
         }
         let first = reply.first_index;
-        let mut work = 0u64;
-        let results: Vec<Done<J::Output>> = reply
-            .unpack()
-            .map(|timed| {
-                work = work.saturating_add(timed.elapsed_ns);
-                Done {
-                    pid,
-                    started_ns: timed.started_ns,
-                    elapsed_ns: timed.elapsed_ns,
-                    cpu_ns: timed.cpu_ns,
-                    outcome: timed.output,
-                }
-            })
-            .collect();
+        let work = reply.timings.iter().map(|&t| t >> 1).fold(0, u64::saturating_add);
+        let results = Answers { pid, reply };
         if let Err(violation) = self.scheduler.reply(worker, first, results, Duration::from_nanos(work)) {
             self.break_pool(violation.into());
         }
