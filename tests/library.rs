@@ -28,6 +28,7 @@ fn main() {
         ("a_stream_is_fed_from_another_thread", fed_stream),
         ("dropping_a_map_midway_replaces_its_busy_workers", dropped_map),
         ("environment_and_directory_reach_the_workers", environment),
+        ("large_jobs_are_batched_under_the_frame_limit", large_jobs),
     ];
     let trials = tests.into_iter().map(|(name, test)| Trial::test(name, test)).collect();
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
@@ -319,4 +320,22 @@ fn environment() -> Result<(), Failed> {
     let (var, cwd) = pool.submit(Where).wait()?;
     check(var.as_deref() == Some("yes"), format!("{var:?}"))?;
     check(cwd == dir.path().canonicalize()?, format!("{cwd:?}"))
+}
+
+/// Carries its payload there and back: 100 MB of cheap jobs in all, so that
+/// batches sized by run time alone would pass the 16 MiB frame limit.
+#[derive(Debug, Serialize, Deserialize)]
+struct Echo(#[serde(with = "serde_bytes")] Vec<u8>);
+
+impl Job for Echo {
+    type Output = usize;
+    fn run(self) -> usize {
+        self.0.len()
+    }
+}
+
+fn large_jobs() -> Result<(), Failed> {
+    let pool = ProcessPool::<Echo>::builder().workers(2).repeatable(true).build()?;
+    let sizes: Vec<usize> = pool.map((0..500).map(|_| Echo(vec![7; 200_000]))).collect::<Result<_, _>>()?;
+    check(sizes.len() == 500 && sizes.iter().all(|&n| n == 200_000), "every large job ran")
 }

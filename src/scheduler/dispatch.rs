@@ -164,7 +164,7 @@ impl<T: Batch> Scheduler<T> {
             .map(|(&id, _)| id)?;
         self.cursor = id.0;
         let s = self.streams.get_mut(&id).expect("found above");
-        let count = (s.available() as usize).min(size.max(1));
+        let count = (s.available() as usize).min(size.max(1)).min(s.max_batch);
         let first = s.dispatched;
         s.dispatched += count as u64;
         Some(Ticket { stream: id, first, count, answered: 0, twin: false, risky: false })

@@ -27,6 +27,8 @@ pub(super) struct Stream<T> {
     pub twins: HashSet<u64>,
     pub retries: u64,
     pub finished: bool,
+    /// The most jobs one batch of this stream may hold (large jobs must fit a frame).
+    pub max_batch: usize,
 }
 
 impl<T: Batch> Stream<T> {
@@ -44,6 +46,7 @@ impl<T: Batch> Stream<T> {
             twins: HashSet::new(),
             retries: 0,
             finished: false,
+            max_batch: usize::MAX,
         }
     }
 

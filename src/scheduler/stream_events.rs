@@ -33,6 +33,14 @@ impl<T: Batch> Scheduler<T> {
         self.dispatch();
     }
 
+    /// No batch of this stream may hold more than `jobs` jobs from now on
+    /// (the shell's frames have a size limit, and only it knows job sizes).
+    pub fn limit_batch(&mut self, stream: StreamId, jobs: usize) {
+        if let Some(s) = self.streams.get_mut(&stream) {
+            s.max_batch = jobs.max(1);
+        }
+    }
+
     /// The stream will get no more jobs.
     pub fn end_input(&mut self, stream: StreamId) {
         if let Some(s) = self.streams.get_mut(&stream) {

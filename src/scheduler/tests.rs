@@ -62,6 +62,7 @@ struct Sim {
     finished: HashMap<StreamId, u32>,
     starting: Vec<WorkerId>,
     sent: HashMap<WorkerId, usize>,
+    largest_send: usize,
 }
 
 impl Sim {
@@ -86,6 +87,7 @@ impl Sim {
             finished: HashMap::new(),
             starting: Vec::new(),
             sent: HashMap::new(),
+            largest_send: 0,
         };
         sim.pump();
         sim
@@ -99,6 +101,7 @@ impl Sim {
                     Action::StartWorker(id) => self.starting.push(id),
                     Action::Send { worker, stream, first, count } => {
                         *self.sent.entry(worker).or_default() += count;
+                        self.largest_send = self.largest_send.max(count);
                         self.workers
                             .get_mut(&worker)
                             .expect("send to a live worker")
@@ -272,4 +275,17 @@ fn a_recycled_worker_is_sent_exactly_its_quota() {
     sim.check();
     assert!(sim.sent.len() >= 4, "10 jobs at 3 a worker need 4 workers");
     assert!(sim.sent.values().all(|&sent| sent <= 3), "{:?}", sim.sent);
+}
+
+#[test]
+fn a_batch_limit_caps_every_fresh_batch() {
+    let settings = Settings { workers: 1, ..Settings::default() };
+    let mut sim = Sim::new(settings, [true; 3]);
+    // Cheap jobs would grow batches to thousands; the shell says 3 fit a frame.
+    sim.scheduler.limit_batch(StreamId(0), 3);
+    sim.apply(Step::Add { stream: 0, count: 30 });
+    sim.apply(Step::Add { stream: 0, count: 30 });
+    sim.drain();
+    sim.check();
+    assert!(sim.largest_send <= 3, "a batch of {} jobs", sim.largest_send);
 }

@@ -42,6 +42,9 @@ const CANCEL_TICK: Duration = Duration::from_millis(50);
 /// running (stopped, or starved): that time is not charged to any job.
 const STALL_SLACK: Duration = Duration::from_millis(100);
 
+/// Bytes of jobs one batch frame may carry: the frame limit, less room for its header.
+const FRAME_BUDGET: usize = procpool_worker::protocol::MAX_FRAME_BYTES - 64;
+
 /// A worker's link: its process and the channel its jobs go down.
 struct Link {
     process: WorkerProcess,
@@ -54,6 +57,9 @@ struct Entry<O> {
     shared: Arc<Shared<O>>,
     store: JobStore,
     added: u64,
+    /// The largest job seen so far, in encoded bytes: batches are capped so
+    /// that a frame of such jobs stays under the frame limit.
+    largest_job: usize,
 }
 
 /// Everything the dispatcher thread is started with.
@@ -224,15 +230,21 @@ impl<J: Job> Dispatcher<J> {
                     return;
                 }
                 self.scheduler.open_stream(stream, ordered);
-                self.streams.insert(stream, Entry { shared, store: JobStore::default(), added: 0 });
+                self.streams
+                    .insert(stream, Entry { shared, store: JobStore::default(), added: 0, largest_job: 0 });
             }
             Command::Jobs { stream, segment } => {
                 let Some(entry) = self.streams.get_mut(&stream) else {
                     return;
                 };
                 let count = segment.len();
+                let largest = segment.largest_job();
                 entry.added += count as u64;
                 entry.store.push(segment);
+                if largest > entry.largest_job {
+                    entry.largest_job = largest;
+                    self.scheduler.limit_batch(stream, FRAME_BUDGET / largest.max(1));
+                }
                 self.scheduler.add_jobs(stream, count);
             }
             Command::End { stream } => self.scheduler.end_input(stream),

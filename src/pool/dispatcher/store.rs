@@ -18,6 +18,17 @@ impl Segment {
         self.ends.len()
     }
 
+    /// The size of its largest job, in bytes.
+    pub fn largest_job(&self) -> usize {
+        let mut start = 0;
+        let mut largest = 0;
+        for &end in &self.ends {
+            largest = largest.max(end - start);
+            start = end;
+        }
+        largest
+    }
+
     fn end(&self) -> u64 {
         self.first + self.ends.len() as u64
     }
