@@ -76,26 +76,25 @@ impl std::fmt::Display for Kernel {
 ///
 /// On the wire it is the pair `(n, kernel as u8)`: a varint and a byte,
 /// cheaper to decode a million times than a struct holding an enum.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "(u64, u8)", try_from = "(u64, u8)")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrimeCheck {
     pub n: u64,
     pub kernel: Kernel,
 }
 
-impl From<PrimeCheck> for (u64, u8) {
-    fn from(job: PrimeCheck) -> Self {
-        (job.n, job.kernel as u8)
+impl Serialize for PrimeCheck {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (self.n, self.kernel as u8).serialize(serializer)
     }
 }
 
-impl TryFrom<(u64, u8)> for PrimeCheck {
-    type Error = String;
-
-    fn try_from((n, kernel): (u64, u8)) -> Result<Self, String> {
-        let kernel =
-            *Kernel::ALL.get(usize::from(kernel)).ok_or_else(|| format!("no kernel number {kernel}"))?;
-        Ok(PrimeCheck { n, kernel })
+impl<'de> Deserialize<'de> for PrimeCheck {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (n, kernel) = <(u64, u8)>::deserialize(deserializer)?;
+        match Kernel::ALL.get(usize::from(kernel)) {
+            Some(&kernel) => Ok(PrimeCheck { n, kernel }),
+            None => Err(serde::de::Error::custom(format_args!("no kernel number {kernel}"))),
+        }
     }
 }
 

@@ -308,6 +308,18 @@ mod tests {
     }
 
     #[test]
+    fn a_prime_check_travels_as_a_number_and_a_kernel_byte() {
+        use crate::primes::{Kernel, PrimeCheck};
+        for kernel in Kernel::ALL {
+            let job = PrimeCheck { n: u64::MAX, kernel };
+            let frame = encode(&job).unwrap();
+            assert_eq!(frame.0.len(), 9 + 1);
+            assert_eq!(decode::<PrimeCheck>(&frame).unwrap(), job);
+        }
+        assert!(decode::<PrimeCheck>(&encode(&(5u64, 9u8)).unwrap()).is_err(), "no kernel 9");
+    }
+
+    #[test]
     fn trailing_bytes_are_rejected() {
         let mut frame = encode(&7u64).unwrap();
         frame.0.push(0);
