@@ -87,6 +87,18 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Runs `command` to its end with its output captured, killing it (and
+/// failing) if it hangs for 20 s.
+fn output_guarded(command: &mut Command, what: &str) -> Output {
+    use std::io::Read;
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let status = wait_guarded(&mut child, what);
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
+    child.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
+    Output { status, stdout, stderr }
+}
+
 fn assert_no_panic(output: &Output, what: &str) {
     let stderr = text(&output.stderr);
     assert_ne!(output.status.code(), Some(101), "{what}: {stderr}");
@@ -197,7 +209,7 @@ fn another_user_cannot_reach_the_handshake_sockets_whatever_the_umask() {
                 Ok(())
             });
         }
-        let output = command.output().unwrap();
+        let output = output_guarded(&mut command, "a run watched by another user");
         fs::write(control.path().join("stop"), "").unwrap();
         let attack = attacker.wait_with_output().unwrap();
         let report = text(&attack.stdout);
@@ -269,7 +281,7 @@ fn an_unusable_tmpdir_gets_one_line_naming_it_and_leaves_nothing() {
         if tmpdir == &read_only && is_root() {
             command.uid(NOBODY).gid(NOBODY); // root may write anywhere
         }
-        let output = command.output().unwrap();
+        let output = output_guarded(&mut command, what);
         assert_no_panic(&output, what);
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
@@ -343,8 +355,8 @@ fn failing_to_start_threads_or_workers_leaves_nothing_in_tmpdir() {
                 Ok(nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NPROC, limit, limit)?)
             });
         }
-        let output = command.output().unwrap();
         let what = format!("ulimit -u {limit}");
+        let output = output_guarded(&mut command, &what);
         assert_no_panic(&output, &what);
         let code = output.status.code();
         assert!(matches!(code, Some(0 | 1)), "{what}: {code:?}: {}", text(&output.stderr));
