@@ -17,6 +17,7 @@ use procpool_worker::Job;
 use super::dispatcher::{Command, Core, Dispatcher, Start};
 use super::error::{PoolError, PoolEvent};
 use super::limits::{available_cores, make_room_for_descriptors};
+use super::linux;
 use super::process::{Launch, WorkerOutput};
 use super::spawner::Spawner;
 use super::{ProcessPool, MAX_WORKERS};
@@ -189,6 +190,10 @@ impl<J: Job> ProcessPoolBuilder<J> {
         self.settings.duplicate_tail = self.repeatable;
         self.settings.exact_blame = !self.repeatable;
         make_room_for_descriptors(self.settings.workers)?;
+        // Where ipc-channel puts the handshake sockets (TMPDIR, or /tmp).
+        let temp_dir = tempfile::env::temp_dir();
+        linux::check_temp_dir(&temp_dir)
+            .map_err(|reason| PoolError::TempDir { dir: temp_dir.display().to_string(), reason })?;
         let launch = Launch {
             program: self.program.unwrap_or_else(|| PathBuf::from("/proc/self/exe")),
             env: self.env,

@@ -92,6 +92,9 @@ pub enum PoolError {
     ShutDown,
     #[error("cannot start a thread for the pool: {0}")]
     Thread(std::io::Error),
+    /// The temporary directory (TMPDIR) cannot hold the handshake sockets.
+    #[error("TMPDIR {dir} cannot hold the workers' handshake sockets: {reason}")]
+    TempDir { dir: String, reason: String },
     #[error(
         "{workers} workers need {needed} open files, but the limit is {limit} (raise it with ulimit -n)"
     )]

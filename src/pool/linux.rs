@@ -60,3 +60,56 @@ pub(crate) fn make_private(socket: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// The longest path a unix socket can be bound to (`sun_path` less its NUL).
+const SOCKET_PATH_MAX: usize = 107;
+
+/// What ipc-channel adds to the temporary directory for a one-shot server:
+/// a directory `.tmp` + 6 random characters, and the socket in it.
+const SERVER_SUFFIX: &str = "/.tmpXXXXXX/socket";
+
+/// Checks that `dir` can hold one-shot servers' sockets: an existing,
+/// writable directory whose path is UTF-8 and short enough for a socket path
+/// under it. ipc-channel panics on the first problems and silently cuts a
+/// long socket path, binding somewhere else and leaving the socket behind.
+pub(crate) fn check_temp_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(text) = dir.to_str() else {
+        return Err("its path is not valid UTF-8".into());
+    };
+    let socket = text.len() + SERVER_SUFFIX.len();
+    if socket > SOCKET_PATH_MAX {
+        return Err(format!(
+            "its path is {} bytes long, so a socket in it would need {socket}, over the {SOCKET_PATH_MAX} \
+             a unix socket path can have (use a TMPDIR of at most {} bytes)",
+            text.len(),
+            SOCKET_PATH_MAX - SERVER_SUFFIX.len()
+        ));
+    }
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("it does not exist".into()),
+        Err(e) => return Err(e.to_string()),
+        Ok(meta) if !meta.is_dir() => return Err("it is not a directory".into()),
+        Ok(_) => {}
+    }
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        return Err(format!("it is not writable: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Gives the calling thread a umask of its own (`unshare(CLONE_FS)`), set to
+/// 077, so the files it creates are private from the start while no other
+/// thread's umask changes. Returns false, changing nothing, if the kernel
+/// refuses; call it only on a thread that creates nothing else.
+pub(crate) fn private_umask_for_this_thread() -> bool {
+    // SAFETY: unshare with CLONE_FS only detaches this thread's cwd, root and umask.
+    if unsafe { libc::unshare(libc::CLONE_FS) } != 0 {
+        return false;
+    }
+    // SAFETY: umask cannot fail; it now affects this thread alone.
+    unsafe { libc::umask(0o077) };
+    true
+}

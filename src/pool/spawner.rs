@@ -56,6 +56,7 @@ struct Pending {
     id: WorkerId,
     process: WorkerProcess,
     server: String,
+    acceptor: thread::JoinHandle<()>,
     token: Vec<u8>,
     deadline: Instant,
 }
@@ -139,41 +140,105 @@ fn run(
                 p.process.kill_and_reap();
                 PoolError::HandshakeTimeout { pid: p.process.pid, timeout }
             };
-            unblock(&p.server);
+            finish_acceptor(&p.server, p.acceptor);
             report(Startup::Failed { id: p.id, error });
         }
     }
-    for p in pending {
-        unblock(&p.server);
-        drop(p.process); // killed and reaped
+    for mut p in pending {
+        p.process.kill_and_reap();
+        finish_acceptor(&p.server, p.acceptor);
     }
 }
 
+/// How long to wait for a handshake thread to finish once its server has
+/// been woken, so its directory is removed before we go on (or exit).
+const ACCEPTOR_GRACE: Duration = Duration::from_secs(2);
+
 /// Opens a private one-shot server, starts the worker pointed at it, and
-/// waits for its connection on a thread of its own.
+/// waits for its connection, all on a thread of its own, which owns the
+/// server (and its directory, removed when it ends).
 fn begin(
     launch: &Launch,
     id: WorkerId,
     timeout: Duration,
     looped: &mpsc::Sender<Message>,
 ) -> Result<Pending, PoolError> {
-    let (server, name) = IpcOneShotServer::<Hello>::new().map_err(|e| PoolError::Ipc(e.to_string()))?;
+    let (named_tx, named) = mpsc::sync_channel(1);
+    let looped = looped.clone();
+    let acceptor = thread::Builder::new()
+        .name("procpool-handshake".into())
+        .spawn(move || {
+            let server = match open_server() {
+                Ok((server, name)) => {
+                    if named_tx.send(Ok(name)).is_err() {
+                        return;
+                    }
+                    server
+                }
+                Err(error) => {
+                    let _ = named_tx.send(Err(error));
+                    return;
+                }
+            };
+            let hello = server.accept().map(|(_, hello)| hello).map_err(|e| e.to_string());
+            let _ = looped.send(Message::Accepted(id, hello));
+        })
+        .map_err(PoolError::Thread)?;
+    let name = match named.recv() {
+        Ok(Ok(name)) => name,
+        Ok(Err(error)) => {
+            let _ = acceptor.join();
+            return Err(error);
+        }
+        Err(_) => {
+            let _ = acceptor.join();
+            return Err(PoolError::Ipc("the handshake thread ended before opening its server".into()));
+        }
+    };
+    let token = linux::random_token();
+    let process = match WorkerProcess::spawn(launch, &name, &token) {
+        Ok(process) => process,
+        Err(source) => {
+            finish_acceptor(&name, acceptor);
+            return Err(PoolError::Spawn { program: launch.program.display().to_string(), source });
+        }
+    };
+    Ok(Pending { id, process, server: name, acceptor, token, deadline: Instant::now() + timeout })
+}
+
+/// Creates a one-shot server whose directory and socket are private from
+/// the start: this (handshake) thread gets a umask of 077 of its own, and
+/// the directory is also set to 0700 afterwards, whatever the umask was.
+fn open_server() -> Result<(IpcOneShotServer<Hello>, String), PoolError> {
+    linux::private_umask_for_this_thread();
+    // ipc-channel panics on some errors of its temporary directory; the pool
+    // checks TMPDIR first, and this catches what a later change could cause.
+    let (server, name) = match std::panic::catch_unwind(IpcOneShotServer::<Hello>::new) {
+        Ok(Ok(created)) => created,
+        Ok(Err(e)) => return Err(PoolError::Ipc(e.to_string())),
+        Err(_) => {
+            let dir = tempfile::env::temp_dir();
+            let reason = "cannot create a handshake socket in it".to_string();
+            return Err(PoolError::TempDir { dir: dir.display().to_string(), reason });
+        }
+    };
     let socket = PathBuf::from(&name);
     linux::make_private(&socket)
         .map_err(|e| PoolError::Ipc(format!("cannot make {} private: {e}", socket.display())))?;
-    let token = linux::random_token();
-    let process = WorkerProcess::spawn(launch, &name, &token)
-        .map_err(|source| PoolError::Spawn { program: launch.program.display().to_string(), source })?;
-    let looped = looped.clone();
-    let accepting = thread::Builder::new().name("procpool-handshake".into()).spawn(move || {
-        let hello = server.accept().map(|(_, hello)| hello).map_err(|e| e.to_string());
-        let _ = looped.send(Message::Accepted(id, hello));
-    });
-    if let Err(e) = accepting {
-        unblock(&name);
-        return Err(PoolError::Thread(e));
+    Ok((server, name))
+}
+
+/// Wakes a handshake thread whose worker never connected and waits (a
+/// bounded time) for it to end, so its server's directory is gone.
+fn finish_acceptor(server: &str, acceptor: thread::JoinHandle<()>) {
+    unblock(server);
+    let deadline = Instant::now() + ACCEPTOR_GRACE;
+    while !acceptor.is_finished() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
     }
-    Ok(Pending { id, process, server: name, token, deadline: Instant::now() + timeout })
+    if acceptor.is_finished() {
+        let _ = acceptor.join();
+    }
 }
 
 /// Checks a worker's hello, and sets it up to run our job type.

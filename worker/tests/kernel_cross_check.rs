@@ -51,7 +51,21 @@ impl Rng {
 }
 
 /// Checks every number against `reference`, reporting the first mismatches.
-fn cross_check(what: &str, numbers: impl IntoIterator<Item = u64>, reference: impl Fn(u64) -> bool) {
+/// Says what a part checks, uncaptured: the harness captures `eprintln!` of
+/// passing tests, and these run for tens of seconds.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "kernel_cross_check: {line}");
+}
+
+fn cross_check(
+    what: &str,
+    oracle: &str,
+    numbers: impl IntoIterator<Item = u64>,
+    reference: impl Fn(u64) -> bool,
+) {
+    let numbers = numbers.into_iter();
+    say(&format!("{what}: checking the fast kernel on {} numbers against {oracle}", numbers.size_hint().0));
     let mut checked = 0u64;
     let mut primes = 0u64;
     let mut wrong = Vec::new();
@@ -69,13 +83,14 @@ fn cross_check(what: &str, numbers: impl IntoIterator<Item = u64>, reference: im
         wrong.len(),
         &wrong[..wrong.len().min(10)]
     );
-    eprintln!("{what}: {checked} numbers ({primes} primes) agree");
+    say(&format!("{what}: {checked} numbers ({primes} primes) agree"));
 }
 
 #[test]
 fn near_2_pow_32_against_a_segmented_sieve() {
     let lo = (1u64 << 32) - NEAR_2_32;
     let hi = (1u64 << 32) + NEAR_2_32;
+    say(&format!("near 2^32: sieving {} numbers, checked against Miller-Rabin first", hi - lo));
     // Base primes up to isqrt(hi) by a plain sieve, then cross off the window.
     let root = (hi - 1).isqrt() as usize;
     let mut small = vec![true; root + 1];
@@ -104,25 +119,40 @@ fn near_2_pow_32_against_a_segmented_sieve() {
             lo + i as u64
         );
     }
-    cross_check("near 2^32", lo..hi, |n| prime[(n - lo) as usize]);
+    cross_check("near 2^32", "a segmented sieve", lo..hi, |n| prime[(n - lo) as usize]);
 }
 
 #[test]
 fn near_2_pow_53() {
     let mid = 1u64 << 53;
-    cross_check("near 2^53", mid - NEAR_2_53..mid + NEAR_2_53, is_prime_miller_rabin);
+    cross_check(
+        "near 2^53",
+        "a deterministic Miller-Rabin (7 bases)",
+        mid - NEAR_2_53..mid + NEAR_2_53,
+        is_prime_miller_rabin,
+    );
 }
 
 #[test]
 fn near_2_pow_64() {
-    cross_check("near 2^64", u64::MAX - (NEAR_2_64 - 1)..=u64::MAX, is_prime_miller_rabin);
+    cross_check(
+        "near 2^64",
+        "a deterministic Miller-Rabin (7 bases)",
+        u64::MAX - (NEAR_2_64 - 1)..=u64::MAX,
+        is_prime_miller_rabin,
+    );
 }
 
 #[test]
 fn random_sizes_up_to_2_pow_44() {
     let mut rng = Rng(0x5EED_0001);
     let numbers: Vec<u64> = (0..RANDOM_SMALL).map(|_| rng.log_uniform(2, 44)).collect();
-    cross_check("random up to 2^44", numbers, is_prime_miller_rabin);
+    cross_check(
+        "random up to 2^44",
+        "a deterministic Miller-Rabin (7 bases)",
+        numbers,
+        is_prime_miller_rabin,
+    );
 }
 
 #[test]
@@ -134,7 +164,12 @@ fn random_u64_with_a_factor_below_2_pow_24() {
             (rng.next() / p * p).max(p)
         })
         .collect();
-    cross_check("random with a factor below 2^24", numbers, is_prime_miller_rabin);
+    cross_check(
+        "random with a factor below 2^24",
+        "a deterministic Miller-Rabin (7 bases)",
+        numbers,
+        is_prime_miller_rabin,
+    );
 }
 
 /// `p·q` with primes `p < q`: the kernel must find exactly `p`, or it answers
@@ -158,19 +193,20 @@ fn random_semiprimes() {
             numbers.push(p * q);
         }
     }
-    cross_check("random semiprimes", numbers, |_| false);
+    cross_check("random semiprimes", "their construction (p·q, never prime)", numbers, |_| false);
 }
 
 #[test]
 fn random_any_u64() {
     let mut rng = Rng(0x5EED_0004);
     let numbers: Vec<u64> = (0..RANDOM_ANY).map(|_| rng.next()).collect();
-    cross_check("random u64", numbers, is_prime_miller_rabin);
+    cross_check("random u64", "a deterministic Miller-Rabin (7 bases)", numbers, is_prime_miller_rabin);
 }
 
 #[test]
 fn kernels_agree_through_the_public_enum() {
     let mut rng = Rng(0x5EED_0005);
+    say("the public enum: checking both kernels on 20000 numbers up to 2^36 against each other");
     for _ in 0..20_000 {
         let n = rng.log_uniform(2, 36);
         assert_eq!(Kernel::Fast.is_prime(n), Kernel::Book.is_prime(n), "{n}");
