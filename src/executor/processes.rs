@@ -12,7 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use procpool::{
-    Detailed, Feeder, JobError, Kernel, PoolEvent, PrimeCheck, PrimeResult, ProcessPool, WorkerOutput,
+    Detailed, Feeder, JobError, Kernel, PoolError, PoolEvent, PrimeCheck, PrimeResult, ProcessPool,
+    WorkerOutput,
 };
 
 use super::{take_chunk, ExecError, Executor, RunFacts, Sink};
@@ -86,7 +87,10 @@ impl Executor for Processes {
             numbers.stop_on(Arc::clone(&abandon));
             let delivered = thread::scope(|scope| {
                 let (numbers_tx, numbers_rx) = mpsc::channel();
-                scope.spawn(move || feed(numbers, feeder, kernel, numbers_tx));
+                thread::Builder::new()
+                    .name("procpool-feeder".into())
+                    .spawn_scoped(scope, move || feed(numbers, feeder, kernel, numbers_tx))
+                    .map_err(|e| ExecError::from(PoolError::Thread(e)))?;
                 let mut pending: VecDeque<u64> = VecDeque::new();
                 let next_n = || {
                     if pending.is_empty() {
