@@ -55,20 +55,24 @@ impl Emitter {
             match self.segments.pop() {
                 Some(Segment::Run { start, len }) => self.run = (start, len),
                 Some(Segment::Carried { start, len }) => self.carry_segment(start, len, emit)?,
-                None => return Err(io::Error::other("a result arrived for a number that was never handed out")),
+                None => {
+                    return Err(io::Error::other("a result arrived for a number that was never handed out"))
+                }
             }
         }
     }
 
     /// After the last result: prints the carried results that follow it.
     pub fn rest(&mut self, emit: &mut Emit<'_>) -> io::Result<()> {
+        let undelivered =
+            |start| io::Error::other(format!("no result came for the number at position {start}"));
+        if self.run.1 > 0 {
+            return Err(undelivered(self.run.0));
+        }
         while let Some(segment) = self.segments.pop() {
             match segment {
                 Segment::Carried { start, len } => self.carry_segment(start, len, emit)?,
-                Segment::Run { len, .. } if len == 0 => {}
-                Segment::Run { start, .. } => {
-                    return Err(io::Error::other(format!("no result came for the number at position {start}")))
-                }
+                Segment::Run { start, .. } => return Err(undelivered(start)),
             }
         }
         Ok(())

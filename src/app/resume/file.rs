@@ -4,9 +4,9 @@
 //! any other line that is not what procpool writes stops the resume, named by
 //! file, line number and text.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -91,7 +91,9 @@ impl Lines {
         self.buffer.pop();
         match std::str::from_utf8(&self.buffer) {
             Ok(text) => Ok(Some((self.line, text))),
-            Err(_) => Err(bad(path, self.line, &String::from_utf8_lossy(&self.buffer), "not valid UTF-8 text")),
+            Err(_) => {
+                Err(bad(path, self.line, &String::from_utf8_lossy(&self.buffer), "not valid UTF-8 text"))
+            }
         }
     }
 }
@@ -153,7 +155,12 @@ impl ResumeFile {
         };
         match serde_json::from_str::<serde_json::Value>(text) {
             Ok(value) if value["type"] == "run" => Ok(Some(value)),
-            _ => Err(bad(&self.path, line, text, "not the output of `procpool --json` (a \"run\" object comes first)")),
+            _ => Err(bad(
+                &self.path,
+                line,
+                text,
+                "not the output of `procpool --json` (a \"run\" object comes first)",
+            )),
         }
     }
 
@@ -166,14 +173,25 @@ impl ResumeFile {
                 .map_err(|e| bad(path, line, text, format!("not a procpool JSON line ({e})")))?;
             let kind = fields.kind.as_ref();
             if kind == "run" {
-                return Err(bad(path, line, text, "a second run starts here; --resume takes the output of one run"));
+                return Err(bad(
+                    path,
+                    line,
+                    text,
+                    "a second run starts here; --resume takes the output of one run",
+                ));
             }
             if kind != "result" && kind != "failure" {
                 continue;
             }
-            let index = fields.index.ok_or_else(|| bad(path, line, text, format!("a {kind} without an index")))?;
+            let index =
+                fields.index.ok_or_else(|| bad(path, line, text, format!("a {kind} without an index")))?;
             if let Some(last) = self.last_index.filter(|&last| index <= last) {
-                return Err(bad(path, line, text, format!("index {index} after {last}: not in submission order")));
+                return Err(bad(
+                    path,
+                    line,
+                    text,
+                    format!("index {index} after {last}: not in submission order"),
+                ));
             }
             self.last_index = Some(index);
             if kind == "failure" {
@@ -208,7 +226,9 @@ mod tests {
     const HEADER: &str = r#"{"type":"run","kernel":"book","input":{"kind":"fixture"}}"#;
 
     fn result(index: u64, n: u64) -> String {
-        format!(r#"{{"type":"result","variant":"processes","index":{index},"n":{n},"prime":true,"elapsed":0.5,"cpu":0.5,"pid":7}}"#)
+        format!(
+            r#"{{"type":"result","variant":"processes","index":{index},"n":{n},"prime":true,"elapsed":0.5,"cpu":0.5,"pid":7}}"#
+        )
     }
 
     fn read_all(text: &str) -> Result<Vec<u64>, InputError> {
@@ -225,7 +245,8 @@ mod tests {
     #[test]
     fn results_are_read_and_summaries_and_failures_skipped() {
         let failure = r#"{"type":"failure","variant":"processes","index":1,"n":5,"deaths":[]}"#;
-        let text = format!("{HEADER}\n{}\n{failure}\n{}\n{{\"type\":\"summary\"}}\n", result(0, 3), result(2, 7));
+        let text =
+            format!("{HEADER}\n{}\n{failure}\n{}\n{{\"type\":\"summary\"}}\n", result(0, 3), result(2, 7));
         assert_eq!(read_all(&text).unwrap(), [0, 2]);
     }
 

@@ -18,13 +18,22 @@ use procpool_worker::Kernel;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InputId {
     Fixture,
-    Range { start: u64, end: u64 },
+    Range {
+        start: u64,
+        end: u64,
+    },
     /// A regular file: its size is compared, its path and modification time
     /// (seconds since 1970) are there for the reader, so a moved or copied
     /// file still resumes.
-    File { path: String, size: u64, modified: i64 },
+    File {
+        path: String,
+        size: u64,
+        modified: i64,
+    },
     /// Stdin, a FIFO, `<(...)`: read once, known only by its numbers.
-    Stream { name: String },
+    Stream {
+        name: String,
+    },
 }
 
 impl InputId {
@@ -33,12 +42,19 @@ impl InputId {
         Ok(match spec {
             InputSpec::Fixture => InputId::Fixture,
             InputSpec::Range { start, end } => InputId::Range { start: *start, end: *end },
-            InputSpec::File(_) | InputSpec::Stdin if spec.read_once()? => InputId::Stream { name: spec.name() },
+            InputSpec::File(_) | InputSpec::Stdin if spec.read_once()? => {
+                InputId::Stream { name: spec.name() }
+            }
             InputSpec::File(path) => {
-                let failed = |e: std::io::Error| InputError::Source { origin: spec.name(), reason: io_reason(&e) };
+                let failed =
+                    |e: std::io::Error| InputError::Source { origin: spec.name(), reason: io_reason(&e) };
                 let metadata = fs::metadata(path).map_err(failed)?;
                 let path = fs::canonicalize(path).map_err(failed)?;
-                InputId::File { path: path.display().to_string(), size: metadata.size(), modified: metadata.mtime() }
+                InputId::File {
+                    path: path.display().to_string(),
+                    size: metadata.size(),
+                    modified: metadata.mtime(),
+                }
             }
             InputSpec::Stdin => InputId::Stream { name: spec.name() },
         })

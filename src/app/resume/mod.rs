@@ -30,8 +30,8 @@ use crate::executor::Variant;
 use crate::input::{Numbers, Skip};
 use crate::report::summary::Resumed;
 
-use emit::Emitter;
 pub use emit::Emit;
+use emit::Emitter;
 pub use file::Carried;
 use file::ResumeFile;
 pub use identity::RunId;
@@ -79,7 +79,7 @@ impl Resume {
         let mut planner = self.planner.take().expect("a resume starts once");
         numbers.stop_on(stop.flag.clone());
         let mut front = None;
-        while let Some(n) = numbers.next() {
+        for n in numbers.by_ref() {
             match planner.take_carried(n)? {
                 Some(carried) => self.emitter.carry(&carried, emit)?,
                 None => {
@@ -109,7 +109,9 @@ impl Resume {
         let index = self.emitter.before_next(emit)?;
         Ok(match completed {
             Completed::Checked(result) => Completed::Checked(procpool::PrimeResult { index, ..*result }),
-            Completed::Failed(failed) => Completed::Failed(crate::completed::FailedJob { index, ..failed.clone() }),
+            Completed::Failed(failed) => {
+                Completed::Failed(crate::completed::FailedJob { index, ..failed.clone() })
+            }
         })
     }
 
@@ -151,4 +153,3 @@ fn is_stdout(path: &Path) -> bool {
         _ => false,
     }
 }
-

@@ -72,7 +72,8 @@ impl Planner {
     /// The earlier result for `n`, the number at the current position, if
     /// the file has one (and then the position moves on).
     pub fn take_carried(&mut self, n: u64) -> Result<Option<Carried>, InputError> {
-        let Some((carried, _)) = self.next.as_ref().filter(|(carried, _)| carried.index == self.position) else {
+        let Some((carried, _)) = self.next.as_ref().filter(|(carried, _)| carried.index == self.position)
+        else {
             return Ok(None);
         };
         if carried.n != n {
