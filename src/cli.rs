@@ -15,6 +15,7 @@ Examples:
   procpool --range 1..1000001 --quiet 2
   seq 1000 2000 | procpool --input - --mode processes --json
   procpool 4 --timeline run.svg       which worker ran which number, when
+  procpool 2 --mode processes --json --resume run.jsonl > run2.jsonl    finish a killed --json run
   procpool --range 1..1000001 --kernel fast 2    answers quickly; too little work to measure speedup
   procpool sweep 8 --plot speedup.svg
   procpool completions bash > /etc/bash_completion.d/procpool";

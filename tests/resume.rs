@@ -73,14 +73,25 @@ fn range(tag: &Tag) -> Case {
 
 /// Every result's (index, n, prime), after checking that the run header comes first.
 fn results(stdout: &[u8]) -> Vec<(u64, u64, bool)> {
-    let objects = json_lines(stdout);
-    if let Some(first) = objects.first() {
-        assert_eq!(first["type"], "run", "the run header comes first");
+    /// What a line says, read without building a whole JSON value.
+    #[derive(serde::Deserialize)]
+    struct Line {
+        #[serde(rename = "type")]
+        kind: String,
+        index: Option<u64>,
+        n: Option<u64>,
+        prime: Option<bool>,
     }
-    objects
+    let text = String::from_utf8_lossy(stdout);
+    let lines: Vec<Line> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))).collect();
+    if let Some(first) = lines.first() {
+        assert_eq!(first.kind, "run", "the run header comes first");
+    }
+    lines
         .iter()
-        .filter(|o| o["type"] == "result")
-        .map(|o| (o["index"].as_u64().unwrap(), o["n"].as_u64().unwrap(), o["prime"].as_bool().unwrap()))
+        .filter(|l| l.kind == "result")
+        .map(|l| (l.index.unwrap(), l.n.unwrap(), l.prime.unwrap()))
         .collect()
 }
 
@@ -260,6 +271,62 @@ fn a_torn_last_line_is_checked_again_and_a_complete_file_needs_nothing() {
     assert_complete(&again, &FIXTURE, "complete");
     assert_eq!(summary(&again)["jobs"], 0);
     assert_eq!(summary(&again)["pids"], 0);
+    tag.assert_none_left();
+}
+
+#[test]
+fn failures_and_missing_lines_anywhere_are_checked_again_in_their_places() {
+    // Killed runs leave a prefix; a failure, or lines deleted by hand, leave
+    // gaps, which are checked on the fly between the carried results: on the
+    // consuming thread for a range, on the feeder thread for a file.
+    let tag = Tag::new("resume-gaps");
+    let dir = tempfile::tempdir().unwrap();
+    let numbers = dir.path().join("numbers.txt");
+    fs::write(&numbers, (1..=100_000u64).map(|n| format!("{n}\n")).collect::<String>()).unwrap();
+    let mut points = Points::new();
+    let seed = points.0;
+    let numbers = numbers.display().to_string();
+    for input in [["--range", "1..100001"], ["--input", numbers.as_str()]] {
+        let args: Vec<String> =
+            [&FAST[..], &["--json"], &input].concat().into_iter().map(String::from).collect();
+        let complete = dir.path().join("complete.jsonl");
+        assert!(tag
+            .std_cmd()
+            .args(&args)
+            .stdout(File::create(&complete).unwrap())
+            .status()
+            .unwrap()
+            .success());
+        let text = fs::read_to_string(&complete).unwrap();
+        let expected: Vec<(u64, bool)> =
+            results(text.as_bytes()).into_iter().map(|(_, n, p)| (n, p)).collect();
+        let (mut holes, mut kept) = (String::new(), 0u64);
+        for line in text.lines() {
+            let result = line.contains(r#""type":"result""#);
+            match points.between(0, 14) {
+                // A hole: the line is gone, or a failure stands in its place.
+                0 if result => {}
+                1 if result => {
+                    let object: serde_json::Value = serde_json::from_str(line).unwrap();
+                    let (index, n) = (&object["index"], &object["n"]);
+                    holes.push_str(&format!(r#"{{"type":"failure","index":{index},"n":{n},"deaths":[]}}"#));
+                    holes.push('\n');
+                }
+                _ => {
+                    holes.push_str(line);
+                    holes.push('\n');
+                    kept += u64::from(result);
+                }
+            }
+        }
+        let with_holes = dir.path().join("holes.jsonl");
+        fs::write(&with_holes, holes).unwrap();
+        let done = dir.path().join("done.jsonl");
+        resume(&tag, &args, &with_holes, &done);
+        assert_complete(&done, &expected, &format!("{input:?}, holes by seed {seed}"));
+        assert_eq!(summary(&done)["carried"], kept);
+        assert_eq!(summary(&done)["jobs"], expected.len() as u64 - kept);
+    }
     tag.assert_none_left();
 }
 

@@ -47,15 +47,8 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
     }
     let repeats = if args.mode == Mode::All { BASELINE_RUNS } else { 0 };
     let mut input = Reopener::new(spec.clone(), variants.len() + repeats)?;
-    let run_id = match args.json || args.resume.is_some() {
-        true => Some(RunId::new(&spec, args.mode, kernel)?),
-        false => None,
-    };
-    let mut resume = match (&args.resume, &run_id) {
-        (Some(path), Some(id)) => Some(Resume::open(path, id, spec.name())?),
-        _ => None,
-    };
-    let run_id = run_id.filter(|_| args.json);
+    let run_id = RunId::new(&spec, args.mode, kernel)?;
+    let mut resume = args.resume.as_ref().map(|path| Resume::open(path, &run_id, spec.name())).transpose()?;
     let mut count = spec.len_hint();
     let stdout_is_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
 
@@ -72,10 +65,10 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
         // The header waits for the first line under it, so an input that
         // fails at once (empty, a directory) shows only its error. JSON Lines
         // open with the run's identity, which `--resume` checks.
-        let header = match &run_id {
-            Some(id) if position == 0 => Some(id.header_line()),
-            Some(_) => None,
-            None => {
+        let header = match (args.json, position) {
+            (true, 0) => Some(run_id.header_line()),
+            (true, _) => None,
+            (false, _) => {
                 let blank = if position > 0 { "\n" } else { "" };
                 Some(format!("{blank}{}", text::header(count, &spec.name(), variant, workers)))
             }
@@ -109,35 +102,36 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
             count: count.map(|count| count.saturating_sub(resume.as_ref().map_or(0, Resume::carried))),
         };
         let mut recorder = if position == 0 { timeline.as_mut() } else { None };
-        let measured = numbers.map(|mut numbers| {
-            plan.measure(&mut numbers, &mut |completed, thread| {
-                let placed;
-                let completed = match &mut resume {
-                    Some(resume) => {
-                        placed = resume.place(completed, &mut carry)?;
-                        &placed
+        let mut summary = match numbers {
+            Some(mut numbers) => plan
+                .measure(&mut numbers, &mut |completed, thread| {
+                    let placed;
+                    let completed = match &mut resume {
+                        Some(resume) => {
+                            placed = resume.place(completed, &mut carry)?;
+                            &placed
+                        }
+                        None => completed,
+                    };
+                    if let (Some(timeline), Completed::Checked(result)) = (recorder.as_deref_mut(), completed)
+                    {
+                        timeline.record(result, thread);
                     }
-                    None => completed,
-                };
-                if let (Some(timeline), Completed::Checked(result)) = (recorder.as_deref_mut(), completed) {
-                    timeline.record(result, thread);
-                }
-                if per_number {
-                    print(&match (completed, args.json) {
-                        (_, true) => json::completed(variant, completed),
-                        (Completed::Checked(result), false) => lines::result_line(result),
-                        (Completed::Failed(failed), false) => lines::failure_line(failed),
-                    })?;
-                }
-                Ok(())
-            })
-        });
-        let mut summary = match (measured, &mut resume) {
-            (Some(Ok(summary)), _) => summary,
-            (Some(Err(error)), Some(resume)) => return Err(resume.explain(error)),
-            (Some(Err(error)), None) => return Err(error),
+                    if per_number {
+                        print(&match (completed, args.json) {
+                            (_, true) => json::completed(variant, completed),
+                            (Completed::Checked(result), false) => lines::result_line(result),
+                            (Completed::Failed(failed), false) => lines::failure_line(failed),
+                        })?;
+                    }
+                    Ok(())
+                })
+                .map_err(|error| match &mut resume {
+                    Some(resume) => resume.explain(error),
+                    None => error,
+                })?,
             // Every result was carried over: nothing ran now.
-            (None, _) => {
+            None => {
                 let wall = started.elapsed();
                 RunSummary::new(variant, workers, cores, Tally::default(), RunFacts::default(), wall, None)
             }

@@ -129,10 +129,10 @@ impl RunId {
         }
         if header.kernel != self.kernel.name() {
             return Err(refuse(format!(
-                "was written with --kernel {}; resume it with --kernel {} (this run uses {})",
+                "was written with --kernel {} and this run uses --kernel {}: resume it with --kernel {}",
                 header.kernel,
-                header.kernel,
-                self.kernel.name()
+                self.kernel.name(),
+                header.kernel
             )));
         }
         if !self.input.same(&header.input) {
