@@ -153,3 +153,96 @@ fn is_stdout(path: &Path) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::io::Write;
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::cli::Mode;
+    use crate::input::{InputSpec, JobSource, Pull};
+    use procpool::PrimeResult;
+    use procpool_worker::Kernel;
+
+    const START: u64 = 1000;
+
+    /// Resumes `--range START..START+len` from a file holding results for
+    /// `held`, with an executor that runs `ahead` numbers ahead of what it
+    /// delivers; returns every printed (index, n, carried).
+    fn merge(len: u64, held: &BTreeSet<u64>, ahead: usize) -> Vec<(u64, u64, bool)> {
+        let spec = InputSpec::Range { start: START, end: START + len };
+        let run = RunId::new(&spec, Mode::Processes, Kernel::Book).unwrap();
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "{}", run.header_line()).unwrap();
+        for &index in held {
+            let n = START + index;
+            let line = format!(r#"{{"type":"result","index":{index},"n":{n},"prime":false,"elapsed":0.1}}"#);
+            writeln!(file, "{line}").unwrap();
+        }
+        let mut resume = Resume::open(file.path(), &run, spec.name()).unwrap();
+        let printed = std::cell::RefCell::new(Vec::new());
+        let mut carry = |carried: &Carried| {
+            printed.borrow_mut().push((carried.index, carried.n, true));
+            Ok(())
+        };
+        let stop = StopSignals::install().unwrap();
+        let numbers = resume.start(spec.open().unwrap(), &stop, Variant::Processes, &mut carry).unwrap();
+        if let Some(mut numbers) = numbers {
+            // The executor: pulls up to `ahead` numbers, then delivers the oldest, in order.
+            let mut in_flight = std::collections::VecDeque::new();
+            let mut local = 0;
+            loop {
+                let ended = loop {
+                    if in_flight.len() > ahead {
+                        break false;
+                    }
+                    match numbers.pull() {
+                        Pull::Number(n) => in_flight.push_back(n),
+                        Pull::NotYet => unreachable!("a range is always ready"),
+                        Pull::End => break true,
+                    }
+                };
+                let Some(n) = in_flight.pop_front() else {
+                    assert!(ended);
+                    break;
+                };
+                let result = PrimeResult {
+                    index: local,
+                    n,
+                    prime: false,
+                    started_at: Duration::ZERO,
+                    elapsed: Duration::ZERO,
+                    cpu: Duration::ZERO,
+                    pid: 1,
+                };
+                local += 1;
+                match resume.place(&Completed::Checked(result), &mut carry).unwrap() {
+                    Completed::Checked(placed) => printed.borrow_mut().push((placed.index, placed.n, false)),
+                    Completed::Failed(_) => unreachable!(),
+                }
+            }
+            assert!(numbers.error().is_none());
+        }
+        resume.finish(&mut carry).unwrap();
+        assert_eq!(resume.resumed().carried, held.len() as u64);
+        printed.into_inner()
+    }
+
+    proptest! {
+        #[test]
+        fn carried_and_new_results_come_out_in_submission_order_each_once(
+            len in 1u64..300,
+            held in proptest::collection::btree_set(0u64..300, 0..300),
+            ahead in 0usize..40,
+        ) {
+            let held: BTreeSet<u64> = held.into_iter().filter(|&i| i < len).collect();
+            let printed = merge(len, &held, ahead);
+            let expected: Vec<(u64, u64, bool)> = (0..len).map(|i| (i, START + i, held.contains(&i))).collect();
+            prop_assert_eq!(printed, expected);
+        }
+    }
+}
