@@ -231,7 +231,6 @@ impl<O> Iterator for Current<O> {
     type Item = Finished<O>;
 
     #[inline(always)]
-
     fn next(&mut self) -> Option<Finished<O>> {
         match self {
             Current::Empty => None,

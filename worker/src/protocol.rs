@@ -105,8 +105,8 @@ pub type JobOutcome<O> = Result<O, String>;
 
 impl<O> Reply<O> {
     /// Packs a segment of consecutive, back-to-back outcomes.
-    pub fn pack(first_index: u64, segment: Segment<JobOutcome<O>>) -> Self {
-        let started_ns = segment.outcomes.first().map_or(0, |o| o.started_ns);
+    pub fn pack(first_index: u64, segment: Segment<'_, JobOutcome<O>>) -> Self {
+        let started_ns = segment.outcomes.as_slice().first().map_or(0, |o| o.started_ns);
         let mut reply = Reply {
             first_index,
             cpu_share: segment.cpu_share,
@@ -370,7 +370,8 @@ mod tests {
                     Timed { output, started_ns, elapsed_ns, cpu_ns: (elapsed_ns as f64 * share) as u64 }
                 })
                 .collect();
-            let reply = Reply::pack(first, Segment { offset: 0, outcomes: outcomes.clone(), cpu_share: share });
+            let mut buffer = outcomes.clone();
+            let reply = Reply::pack(first, Segment { offset: 0, outcomes: buffer.drain(..), cpu_share: share });
             let decoded = decode::<Reply<bool>>(&encode(&reply).unwrap()).unwrap();
             prop_assert_eq!(&decoded, &reply);
             let jobs = decoded.jobs().unwrap();
