@@ -74,14 +74,19 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
             }
         };
         let header = RefCell::new(header.into_iter());
-        let print = |line: &str| -> std::io::Result<()> {
+        let print = |line: &[u8]| -> std::io::Result<()> {
             header.borrow_mut().try_for_each(|line| out.line(&line))?;
-            out.line(line)
+            out.line_bytes(line)
         };
+        let mut carried_line = Vec::new();
         let mut carry = |carried: &Carried| match (per_number, args.json) {
             (false, _) => Ok(()),
-            (true, true) => print(&carried.line),
-            (true, false) => print(&lines::result_line(&carried.as_result())),
+            (true, true) => print(carried.line.as_bytes()),
+            (true, false) => {
+                carried_line.clear();
+                lines::write_result_line(&carried.as_result(), &mut carried_line);
+                print(&carried_line)
+            }
         };
         let started = Instant::now();
         let numbers = match &mut resume {
@@ -102,6 +107,7 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
             count: count.map(|count| count.saturating_sub(resume.as_ref().map_or(0, Resume::carried))),
         };
         let mut recorder = if position == 0 { timeline.as_mut() } else { None };
+        let mut line = Vec::new();
         let mut summary = match numbers {
             Some(mut numbers) => plan
                 .measure(&mut numbers, &mut |completed, thread| {
@@ -118,11 +124,17 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
                         timeline.record(result, thread);
                     }
                     if per_number {
-                        print(&match (completed, args.json) {
-                            (_, true) => json::completed(variant, completed),
-                            (Completed::Checked(result), false) => lines::result_line(result),
-                            (Completed::Failed(failed), false) => lines::failure_line(failed),
-                        })?;
+                        match (completed, args.json) {
+                            (_, true) => print(json::completed(variant, completed).as_bytes())?,
+                            (Completed::Checked(result), false) => {
+                                line.clear();
+                                lines::write_result_line(result, &mut line);
+                                print(&line)?;
+                            }
+                            (Completed::Failed(failed), false) => {
+                                print(lines::failure_line(failed).as_bytes())?
+                            }
+                        }
                     }
                     Ok(())
                 })
