@@ -11,6 +11,7 @@ pub fn workers_phrase(variant: Variant, workers: usize) -> String {
         Variant::Processes => count(workers as u64, "process", "processes"),
         Variant::Rayon => count(workers as u64, "rayon thread", "rayon threads"),
         Variant::Sequential => "1 thread, sequentially".into(),
+        Variant::Mpi => count(workers as u64, "worker process", "worker processes"),
     }
 }
 
