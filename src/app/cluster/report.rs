@@ -4,6 +4,8 @@
 //! what rank 0 sent and received (the figures the README's 64-node
 //! estimate starts from).
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 use super::hosts::Host;
@@ -12,13 +14,14 @@ use crate::report::summary::RunSummary;
 use crate::report::words::{count, secs};
 use crate::report::{json, text};
 
-/// Rank 0's MPI traffic: (messages, 8-byte words) each way, and the jobs
-/// that went to other ranks.
+/// Rank 0's MPI traffic: (messages, 8-byte words) each way, the jobs that
+/// went to other ranks, and how long `MPI_Init` took (left out of the wall).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Traffic {
     pub sent: (u64, u64),
     pub received: (u64, u64),
     pub remote_jobs: u64,
+    pub mpi_init: Duration,
 }
 
 /// `Checking 20 numbers on 3 ranks of an MPI launch:`
@@ -71,7 +74,9 @@ fn traffic_line(t: &Traffic, s: &RunSummary) -> String {
     let per_second = messages as f64 / s.wall.as_secs_f64().max(1e-9);
     let per_job = |words: u64| if t.remote_jobs == 0 { 0.0 } else { 8.0 * words as f64 / t.remote_jobs as f64 };
     format!(
-        "  rank 0 sent {} ({}), received {} ({}): {per_second:.0} messages/s, {:.1} bytes a job out, {:.1} back",
+        "  MPI_Init {} (not in the wall); rank 0 sent {} ({}), received {} ({}): {per_second:.0} messages/s, \
+         {:.1} bytes a job out, {:.1} back",
+        secs(t.mpi_init),
         count(t.sent.0, "message", "messages"),
         bytes(8 * t.sent.1),
         count(t.received.0, "message", "messages"),
@@ -116,6 +121,7 @@ pub fn summary_json(s: &RunSummary, hosts: &[Host], traffic: &Traffic, kernel: &
                 "remote_jobs": traffic.remote_jobs,
             }),
         );
+        map.insert("mpi_init".into(), json!(traffic.mpi_init.as_secs_f64()));
     }
     object.to_string()
 }

@@ -48,9 +48,12 @@ pub fn run_rank(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError
         .on_event(print_event)
         .build()
         .map_err(ExecError::from)?;
+    let initialising = Instant::now();
     let Some((universe, _)) = mpi::initialize_with_threading(Threading::Funneled) else {
         return Err(AppError::Cluster("MPI was initialised twice".into()));
     };
+    // The launcher's wire-up, like starting a process, is not part of the wall.
+    let mpi_init = initialising.elapsed();
     let mut link = Link::new(universe.world());
     let hello = Hello {
         workers,
@@ -65,7 +68,7 @@ pub fn run_rank(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError
         };
         let ended = if link.rank() == 0 {
             let mut supervisor = Supervisor::new(&mut link, &mut node, hello);
-            let result = lead(args, &mut supervisor, stop, started, pool.startup_time());
+            let result = lead(args, &mut supervisor, stop, (started, mpi_init), pool.startup_time());
             supervisor.stop_ranks();
             // After a stop signal the launcher is ending every rank: no goodbyes.
             let interrupted = matches!(result, Err(AppError::Interrupted { .. }));
@@ -105,7 +108,7 @@ fn lead(
     args: &RunArgs,
     supervisor: &mut Supervisor<'_, '_>,
     stop: &StopSignals,
-    started: Instant,
+    (started, mpi_init): (Instant, Duration),
     startup: Duration,
 ) -> Result<ExitCode, AppError> {
     let machine = Machine::detect();
@@ -181,7 +184,7 @@ fn lead(
         let reason = "no numbers to check".into();
         return Err(crate::input::InputError::Source { origin: spec.name(), reason }.into());
     }
-    let wall = delivered.saturating_duration_since(started);
+    let wall = delivered.saturating_duration_since(started).saturating_sub(mpi_init);
     let hellos: Vec<Option<Hello>> =
         supervisor.ranks.iter().map(|rank| rank.as_ref().map(|r| r.hello.clone())).collect();
     let hosts = hosts::by_host(&hellos, &jobs, &cpu);
@@ -190,7 +193,7 @@ fn lead(
     let facts = RunFacts { startup, retries: 0, delivered: Some(delivered) };
     let summary = RunSummary::new(Variant::Mpi, workers, cores, tally, facts, wall, None);
     let (sent, received) = supervisor.traffic();
-    let traffic = Traffic { sent, received, remote_jobs: jobs.iter().skip(1).sum() };
+    let traffic = Traffic { sent, received, remote_jobs: jobs.iter().skip(1).sum(), mpi_init };
     if args.json {
         out.line(&report::summary_json(&summary, &hosts, &traffic, kernel.name(), &machine))?;
     } else {
