@@ -88,3 +88,14 @@ impl Link {
         Some(Message { from: status.source_rank() as usize, tag: status.tag(), words })
     }
 }
+
+impl Drop for Link {
+    /// Sends still in flight when a rank stops early (a stop signal) are
+    /// left to MPI: a pending request must not be dropped, and its buffer
+    /// must outlive it, so both are leaked as the process ends.
+    fn drop(&mut self) {
+        for in_flight in self.sending.drain(..) {
+            std::mem::forget(in_flight.request);
+        }
+    }
+}

@@ -69,9 +69,11 @@ pub fn run_rank(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError
         let ended = if link.rank() == 0 {
             let mut supervisor = Supervisor::new(&mut link, &mut node, hello);
             let result = lead(args, &mut supervisor, stop, (started, mpi_init), pool.startup_time());
-            supervisor.stop_ranks();
             // After a stop signal the launcher is ending every rank: no goodbyes.
             let interrupted = matches!(result, Err(AppError::Interrupted { .. }));
+            if !interrupted {
+                supervisor.stop_ranks();
+            }
             (result, !interrupted)
         } else {
             match serve::serve(&mut link, &mut node, &hello, stop) {
