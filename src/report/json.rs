@@ -33,7 +33,11 @@ enum Line<'a> {
         host: Option<&'a str>,
     },
     Summary(SummaryJson<'a>),
-    Comparison { processes_over_rayon: f64, processes_wall: f64, rayon_wall: f64 },
+    Comparison {
+        processes_over_rayon: f64,
+        processes_wall: f64,
+        rayon_wall: f64,
+    },
 }
 
 #[derive(Serialize)]

@@ -90,7 +90,10 @@ mod tests {
         let ranks = [hello("a", 2, &[0, 1]), hello("b", 4, &[0, 1, 2, 3]), hello("a", 2, &[0, 1])];
         let hosts = by_host(&ranks, &[5, 6, 7], &[Duration::from_secs(1); 3]);
         assert_eq!(hosts.len(), 2);
-        assert_eq!((hosts[0].ranks.clone(), hosts[0].workers, hosts[0].cores, hosts[0].jobs), (vec![0, 2], 4, 2, 12));
+        assert_eq!(
+            (hosts[0].ranks.clone(), hosts[0].workers, hosts[0].cores, hosts[0].jobs),
+            (vec![0, 2], 4, 2, 12)
+        );
         assert_eq!((hosts[1].workers, hosts[1].cores), (4, 4));
         assert!((hosts[0].busy(Duration::from_secs(1)) - 1.0).abs() < 1e-9);
     }

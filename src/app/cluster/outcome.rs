@@ -10,9 +10,17 @@ use procpool::scheduler::Batch;
 /// What a rank's pool made of one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Checked { prime: bool, started_at: Duration, elapsed: Duration, cpu: Duration, pid: u32 },
+    Checked {
+        prime: bool,
+        started_at: Duration,
+        elapsed: Duration,
+        cpu: Duration,
+        pid: u32,
+    },
     /// Given up on by the rank's pool: every worker it cost there.
-    Failed { deaths: Vec<Death> },
+    Failed {
+        deaths: Vec<Death>,
+    },
 }
 
 impl Outcome {

@@ -34,7 +34,13 @@ pub fn header(numbers: Option<u64>, source: &str, ranks: usize) -> String {
 }
 
 /// The indented lines under `Total time`.
-pub fn summary_lines(s: &RunSummary, hosts: &[Host], traffic: &Traffic, kernel: &str, machine: &Machine) -> Vec<String> {
+pub fn summary_lines(
+    s: &RunSummary,
+    hosts: &[Host],
+    traffic: &Traffic,
+    kernel: &str,
+    machine: &Machine,
+) -> Vec<String> {
     let ranks: usize = hosts.iter().map(|h| h.ranks.len()).sum();
     let mut lines = text::summary_lines(s, kernel, machine);
     lines[0] = format!(
@@ -43,7 +49,11 @@ pub fn summary_lines(s: &RunSummary, hosts: &[Host], traffic: &Traffic, kernel: 
         count(hosts.len() as u64, "host", "hosts"),
         count(s.workers as u64, "worker process", "worker processes"),
         count(s.cores as u64, "core", "cores"),
-        if s.workers > s.cores { format!(" (oversubscribed {}:{})", s.workers, s.cores) } else { String::new() },
+        if s.workers > s.cores {
+            format!(" (oversubscribed {}:{})", s.workers, s.cores)
+        } else {
+            String::new()
+        },
         s.tally.jobs,
         s.tally.primes,
         if s.tally.failed > 0 { format!(", {} FAILED", s.tally.failed) } else { String::new() },
@@ -72,7 +82,8 @@ pub fn summary_lines(s: &RunSummary, hosts: &[Host], traffic: &Traffic, kernel: 
 fn traffic_line(t: &Traffic, s: &RunSummary) -> String {
     let messages = t.sent.0 + t.received.0;
     let per_second = messages as f64 / s.wall.as_secs_f64().max(1e-9);
-    let per_job = |words: u64| if t.remote_jobs == 0 { 0.0 } else { 8.0 * words as f64 / t.remote_jobs as f64 };
+    let per_job =
+        |words: u64| if t.remote_jobs == 0 { 0.0 } else { 8.0 * words as f64 / t.remote_jobs as f64 };
     format!(
         "  MPI_Init {} (not in the wall); rank 0 sent {} ({}), received {} ({}): {per_second:.0} messages/s, \
          {:.1} bytes a job out, {:.1} back",
@@ -96,8 +107,15 @@ fn bytes(n: u64) -> String {
 
 /// The JSON summary object: the local run's fields with `"variant": "mpi"`,
 /// plus `ranks`, `hosts` and `messages`.
-pub fn summary_json(s: &RunSummary, hosts: &[Host], traffic: &Traffic, kernel: &str, machine: &Machine) -> String {
-    let mut object: Value = serde_json::from_str(&json::summary(s, kernel, machine)).unwrap_or_else(|_| json!({}));
+pub fn summary_json(
+    s: &RunSummary,
+    hosts: &[Host],
+    traffic: &Traffic,
+    kernel: &str,
+    machine: &Machine,
+) -> String {
+    let mut object: Value =
+        serde_json::from_str(&json::summary(s, kernel, machine)).unwrap_or_else(|_| json!({}));
     if let Some(map) = object.as_object_mut() {
         let ranks: usize = hosts.iter().map(|h| h.ranks.len()).sum();
         map.insert("ranks".into(), json!(ranks));

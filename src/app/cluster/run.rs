@@ -171,12 +171,15 @@ fn lead(
         }
         Err(Stopped::Sink(e)) => return Err(AppError::Output(e)),
         Err(Stopped::Rank { rank, message }) => {
-            let host = supervisor.ranks.get(rank).and_then(Option::as_ref).map_or("?", |r| r.hello.host.as_str());
+            let host =
+                supervisor.ranks.get(rank).and_then(Option::as_ref).map_or("?", |r| r.hello.host.as_str());
             return Err(AppError::Cluster(format!(
                 "rank {rank} on {host} cannot go on, after {results} results (every printed line is correct and in order): {message}"
             )));
         }
-        Err(Stopped::Violation(message)) => return Err(AppError::Cluster(format!("MPI run stopped: {message}"))),
+        Err(Stopped::Violation(message)) => {
+            return Err(AppError::Cluster(format!("MPI run stopped: {message}")))
+        }
     };
     header.try_for_each(|line| out.line(&line))?;
     if let Some(error) = numbers.error() {

@@ -38,7 +38,10 @@ pub enum Stopped {
     /// Printing failed (a closed stdout, or the stop flag seen while printing).
     Sink(io::Error),
     /// A rank's pool failed.
-    Rank { rank: usize, message: String },
+    Rank {
+        rank: usize,
+        message: String,
+    },
     /// A rank sent what it could not have.
     Violation(String),
     Interrupted,
@@ -179,7 +182,8 @@ impl<'a, 'p> Supervisor<'a, 'p> {
                 self.answered(rank, Reply { first, work, outcomes })
             }
             wire::FAILED => {
-                let message = wire::decode_failed(&message.words).unwrap_or_else(|| "(unreadable reason)".into());
+                let message =
+                    wire::decode_failed(&message.words).unwrap_or_else(|| "(unreadable reason)".into());
                 Err(Stopped::Rank { rank, message })
             }
             tag => Err(Stopped::Violation(format!("rank {rank} sent a message tagged {tag}"))),
@@ -216,7 +220,10 @@ impl<'a, 'p> Supervisor<'a, 'p> {
                     return Err(Stopped::Rank { rank, message: format!("lost: {}", loss.death.cause) });
                 }
                 // Ranks are started by the launcher and never recycled or timed out.
-                Action::StartWorker(_) | Action::Kill { .. } | Action::Retire { .. } | Action::Credit { .. } => {}
+                Action::StartWorker(_)
+                | Action::Kill { .. }
+                | Action::Retire { .. }
+                | Action::Credit { .. } => {}
             }
         }
         Ok(acted)
@@ -233,11 +240,7 @@ impl<'a, 'p> Supervisor<'a, 'p> {
         }
     }
 
-    fn deliver(
-        &mut self,
-        delivery: Delivery<Answers>,
-        each: &mut Each<'_>,
-    ) -> Result<(), Stopped> {
+    fn deliver(&mut self, delivery: Delivery<Answers>, each: &mut Each<'_>) -> Result<(), Stopped> {
         let number = |index: u64| self.numbers.get((index - self.base) as usize).copied().unwrap_or_default();
         match delivery {
             Delivery::Results { first, results } => {

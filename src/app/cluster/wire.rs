@@ -163,8 +163,12 @@ mod tests {
 
     #[test]
     fn a_hello_survives_the_wire() {
-        let hello =
-            Hello { workers: 3, cpus: vec![0, 5], clock: Duration::from_nanos(123), host: "nöde-17.cluster".into() };
+        let hello = Hello {
+            workers: 3,
+            cpus: vec![0, 5],
+            clock: Duration::from_nanos(123),
+            host: "nöde-17.cluster".into(),
+        };
         assert_eq!(Hello::decode(&hello.encode()), Some(hello));
         assert_eq!(Hello::decode(&[1, 2]), None);
     }
@@ -195,6 +199,9 @@ mod tests {
 
     #[test]
     fn a_failure_message_survives_the_wire() {
-        assert_eq!(decode_failed(&failed("cannot start worker: EAGAIN")).as_deref(), Some("cannot start worker: EAGAIN"));
+        assert_eq!(
+            decode_failed(&failed("cannot start worker: EAGAIN")).as_deref(),
+            Some("cannot start worker: EAGAIN")
+        );
     }
 }
