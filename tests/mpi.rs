@@ -206,13 +206,24 @@ fn interfere(
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
+    let mut ready = Ok(());
     while fs::read_to_string(out).unwrap_or_default().lines().count() < lines + 1 {
-        check(Instant::now() < deadline, "the run printed too little to interfere with")?;
-        check(child.try_wait().unwrap().is_none(), "the run ended before it could be interfered with")?;
+        ready =
+            check(Instant::now() < deadline, "the run printed too little to interfere with").and_then(|()| {
+                check(child.try_wait().unwrap().is_none(), "the run ended before it could be interfered with")
+            });
+        if ready.is_err() {
+            break;
+        }
         thread::sleep(Duration::from_millis(20));
     }
-    act();
+    if ready.is_ok() {
+        act();
+    } else {
+        let _ = child.kill();
+    }
     let status = wait_guarded(&mut child, "mpirun");
+    ready?;
     Ok((status.code(), fs::read_to_string(out).unwrap(), fs::read_to_string(&err).unwrap()))
 }
 
@@ -221,9 +232,8 @@ fn interfere(
 fn correct_prefix(stdout: &str) -> Result<usize, Failed> {
     let mut lines = stdout.split_inclusive('\n');
     check(lines.next().is_some_and(|l| l.starts_with("Checking ")), "the header first")?;
-    let mut n = SLOW_RANGE.0;
     let mut complete = 0;
-    for line in lines.take_while(|line| !line.starts_with("Total time")) {
+    for (n, line) in (SLOW_RANGE.0..).zip(lines.take_while(|line| !line.starts_with("Total time"))) {
         let expected = if Kernel::Fast.is_prime(n) { 'P' } else { ' ' };
         let head = format!("{n:>16}  {expected} ");
         if !line.ends_with('\n') {
@@ -233,7 +243,6 @@ fn correct_prefix(stdout: &str) -> Result<usize, Failed> {
         }
         check(line.starts_with(&head), format!("line {complete}: {line:?} is not {head:?}..."))?;
         complete += 1;
-        n += 1;
     }
     Ok(complete)
 }
@@ -259,31 +268,27 @@ fn worker_killed() -> Result<(), Failed> {
 }
 
 fn rank_killed() -> Result<(), Failed> {
-    let tag = Tag::new("mpi-rank-killed");
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out.txt");
-    let (code, stdout, stderr) = interfere(&tag, &out, 50, || {
-        send(rank_pid(&tag, 2).expect("rank 2 is running") as i32, Signal::SIGKILL);
-    })?;
-    check(code.is_some_and(|c| c != 0), format!("a nonzero exit, not {code:?}: {stderr}"))?;
-    let results = correct_prefix(&stdout)?;
-    check(results >= 50 && (results as u64) < SLOW_RANGE.1 - SLOW_RANGE.0, format!("{results} results"))?;
-    tag.assert_none_left_within(Duration::from_secs(5));
-    Ok(())
+    stopped_early("mpi-rank-killed", |tag| {
+        send(rank_pid(tag, 2).expect("rank 2 is running") as i32, Signal::SIGKILL);
+    })
 }
 
 fn sigint() -> Result<(), Failed> {
-    let tag = Tag::new("mpi-sigint");
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out.txt");
-    let mpirun_pid = std::cell::Cell::new(None);
-    let (code, stdout, stderr) = interfere(&tag, &out, 50, || {
-        let pid = tag.processes().into_iter().find(|pid| {
+    stopped_early("mpi-sigint", |tag| {
+        let mpirun = tag.processes().into_iter().find(|pid| {
             fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "mpirun")
         });
-        mpirun_pid.set(pid);
-        send(pid.expect("mpirun is running") as i32, Signal::SIGINT);
-    })?;
+        send(mpirun.expect("mpirun is running") as i32, Signal::SIGINT);
+    })
+}
+
+/// A slow run that `act` ends early: a nonzero exit, a correct prefix of
+/// at least the 50 results seen before, and no process left anywhere.
+fn stopped_early(name: &str, act: impl FnOnce(&Tag)) -> Result<(), Failed> {
+    let tag = Tag::new(name);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.txt");
+    let (code, stdout, stderr) = interfere(&tag, &out, 50, || act(&tag))?;
     check(code.is_some_and(|c| c != 0), format!("a nonzero exit, not {code:?}: {stderr}"))?;
     let results = correct_prefix(&stdout)?;
     check(results >= 50 && (results as u64) < SLOW_RANGE.1 - SLOW_RANGE.0, format!("{results} results"))?;

@@ -37,6 +37,7 @@ pub enum AppError {
     Output(#[from] io::Error),
     /// A cluster run (`--mpi`) could not go on: a rank failed, or MPI did.
     #[error("{0}")]
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
     Cluster(String),
     #[error("cannot write the chart {path}: {reason}")]
     Chart { path: String, reason: String },

@@ -33,6 +33,7 @@ pub enum Variant {
     Sequential,
     /// Worker processes on every rank of an MPI launch (`--mpi`, app::cluster).
     #[value(skip)]
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
     Mpi,
 }
 

@@ -27,6 +27,7 @@ pub enum Lane {
     Thread(usize),
     /// A worker process on another host of a cluster run: the host's index
     /// in [`Timeline`]'s list of names, and the pid there.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
     Remote(usize, u32),
 }
 
@@ -73,6 +74,7 @@ impl Timeline {
     }
 
     /// Adds a result of a cluster run, which ran on `host` (its lane is `host:pid`).
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
     pub fn record_on(&mut self, result: &PrimeResult, host: &str) {
         let index = match self.hosts.iter().position(|h| h == host) {
             Some(index) => index,

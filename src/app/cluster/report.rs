@@ -44,19 +44,13 @@ pub fn summary_lines(
     let ranks: usize = hosts.iter().map(|h| h.ranks.len()).sum();
     let mut lines = text::summary_lines(s, kernel, machine);
     lines[0] = format!(
-        "  {} on {}, {} in all on {} in all{}, kernel {kernel}: {} checked ({} prime){}",
+        "  {} on {}, {} in all on {} in all{}, kernel {kernel}: {}",
         count(ranks as u64, "rank", "ranks"),
         count(hosts.len() as u64, "host", "hosts"),
         count(s.workers as u64, "worker process", "worker processes"),
         count(s.cores as u64, "core", "cores"),
-        if s.workers > s.cores {
-            format!(" (oversubscribed {}:{})", s.workers, s.cores)
-        } else {
-            String::new()
-        },
-        s.tally.jobs,
-        s.tally.primes,
-        if s.tally.failed > 0 { format!(", {} FAILED", s.tally.failed) } else { String::new() },
+        text::oversubscribed(s),
+        text::checked(s),
     );
     let mut cluster: Vec<String> = hosts
         .iter()
