@@ -91,6 +91,16 @@ fn traffic_line(t: &Traffic, s: &RunSummary) -> String {
     )
 }
 
+/// This process's peak resident memory so far (rank 0's, where the summary is made).
+fn peak_rss_mib() -> f64 {
+    // SAFETY: rusage is plain data for getrusage to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0.0;
+    }
+    usage.ru_maxrss as f64 / 1024.0
+}
+
 fn bytes(n: u64) -> String {
     match n {
         n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
@@ -134,6 +144,7 @@ pub fn summary_json(
             }),
         );
         map.insert("mpi_init".into(), json!(traffic.mpi_init.as_secs_f64()));
+        map.insert("rank0_peak_rss_mib".into(), json!(peak_rss_mib()));
     }
     object.to_string()
 }
