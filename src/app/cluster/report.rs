@@ -79,9 +79,10 @@ fn traffic_line(t: &Traffic, s: &RunSummary) -> String {
     let per_job =
         |words: u64| if t.remote_jobs == 0 { 0.0 } else { 8.0 * words as f64 / t.remote_jobs as f64 };
     format!(
-        "  MPI_Init {} (not in the wall); rank 0 sent {} ({}), received {} ({}): {per_second:.0} messages/s, \
-         {:.1} bytes a job out, {:.1} back",
+        "  MPI_Init {} (not in the wall); rank 0 used {} CPU, sent {} ({}), received {} ({}): \
+         {per_second:.0} messages/s, {:.1} bytes a job out, {:.1} back",
         secs(t.mpi_init),
+        secs(own_usage().0),
         count(t.sent.0, "message", "messages"),
         bytes(8 * t.sent.1),
         count(t.received.0, "message", "messages"),
@@ -91,14 +92,16 @@ fn traffic_line(t: &Traffic, s: &RunSummary) -> String {
     )
 }
 
-/// This process's peak resident memory so far (rank 0's, where the summary is made).
-fn peak_rss_mib() -> f64 {
+/// This process's (rank 0's, where the summary is made) CPU time and
+/// peak resident memory so far; its workers are other processes.
+fn own_usage() -> (Duration, f64) {
     // SAFETY: rusage is plain data for getrusage to fill.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return 0.0;
+        return (Duration::ZERO, 0.0);
     }
-    usage.ru_maxrss as f64 / 1024.0
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (time(usage.ru_utime) + time(usage.ru_stime), usage.ru_maxrss as f64 / 1024.0)
 }
 
 fn bytes(n: u64) -> String {
@@ -144,7 +147,9 @@ pub fn summary_json(
             }),
         );
         map.insert("mpi_init".into(), json!(traffic.mpi_init.as_secs_f64()));
-        map.insert("rank0_peak_rss_mib".into(), json!(peak_rss_mib()));
+        let (cpu, rss) = own_usage();
+        map.insert("rank0_cpu".into(), json!(cpu.as_secs_f64()));
+        map.insert("rank0_peak_rss_mib".into(), json!(rss));
     }
     object.to_string()
 }
