@@ -46,6 +46,8 @@ fn main() {
         summary(&objects)["rank0_peak_rss_mib"].as_f64().unwrap(),
         "<= 50",
     );
+    let largest = run.peak_rss_kib as f64 / 1024.0;
+    report("   the largest of mpirun and the ranks, as wait4 sees it (MiB)", largest, "");
 }
 
 fn mpirun() -> Command {
