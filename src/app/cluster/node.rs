@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::{self, Scope};
@@ -18,12 +19,14 @@ use procpool::{Feeder, JobError, Kernel, PoolError, PrimeCheck, ProcessPool};
 
 use super::outcome::Outcome;
 
-/// Answers to jobs `first..first + outcomes.len()`, which took `work` in all.
-#[derive(Debug)]
+/// Answers to jobs `first..first + outcomes.len()`, which took `work` in
+/// all; `retries` counts the jobs the rank's pool has re-run so far.
+#[derive(Debug, Default)]
 pub struct Reply {
     pub first: u64,
     pub work: Duration,
     pub outcomes: Vec<Outcome>,
+    pub retries: u64,
 }
 
 /// The pool's stream: fed here, read on a thread of its own that turns
@@ -43,6 +46,7 @@ impl<'p> Node<'p> {
         scope: &'s Scope<'s, 'p>,
         pool: &'p ProcessPool<PrimeCheck>,
         kernel: Kernel,
+        retries: Arc<AtomicU64>,
     ) -> Result<Node<'p>, PoolError> {
         let (feeder_tx, feeder_rx) = mpsc::sync_channel(1);
         let (batches, batches_rx) = mpsc::channel();
@@ -53,7 +57,7 @@ impl<'p> Node<'p> {
                 // The results iterator cannot leave the thread that opened it.
                 let (feeder, results) = pool.stream();
                 if feeder_tx.send(feeder).is_ok() {
-                    collect(results.with_details(), &batches_rx, &replies_tx);
+                    collect(results.with_details(), &batches_rx, &replies_tx, &retries);
                 }
             })
             .map_err(PoolError::Thread)?;
@@ -109,9 +113,10 @@ fn collect(
     results: impl Iterator<Item = procpool::Finished<bool>>,
     batches: &Receiver<(u64, usize)>,
     replies: &Sender<Result<Reply, JobError>>,
+    retries: &AtomicU64,
 ) {
     let mut pending: VecDeque<(u64, usize)> = VecDeque::new();
-    let mut reply = Reply { first: 0, work: Duration::ZERO, outcomes: Vec::new() };
+    let mut reply = Reply::default();
     for job in results {
         pending.extend(batches.try_iter());
         let Some(&(first, count)) = pending.front() else {
@@ -131,10 +136,8 @@ fn collect(
         }
         if reply.outcomes.len() == count {
             pending.pop_front();
-            let full = std::mem::replace(
-                &mut reply,
-                Reply { first: 0, work: Duration::ZERO, outcomes: Vec::with_capacity(count) },
-            );
+            reply.retries = retries.load(Ordering::Relaxed);
+            let full = std::mem::take(&mut reply);
             if replies.send(Ok(full)).is_err() {
                 return;
             }

@@ -3,11 +3,13 @@
 
 use std::io;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use mpi::Threading;
-use procpool::{available_cores, Kernel, PrimeCheck, ProcessPool, WorkerOutput};
+use procpool::{available_cores, Kernel, PoolEvent, PrimeCheck, ProcessPool, WorkerOutput};
 use procpool_worker::timing::monotonic_now;
 
 use super::hosts;
@@ -37,6 +39,8 @@ pub fn run_rank(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError
     let started = Instant::now();
     let workers = args.workers.unwrap_or_else(available_cores);
     let kernel = Kernel::from(args.source.kernel);
+    let retries = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&retries);
     let pool = ProcessPool::<PrimeCheck>::builder()
         .workers(workers)
         .repeatable(true)
@@ -45,7 +49,12 @@ pub fn run_rank(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError
         .worker_stdout(WorkerOutput::Null)
         .window(LOCAL_WINDOW)
         .cancel_flag(stop.flag.clone())
-        .on_event(print_event)
+        .on_event(move |event: &PoolEvent<PrimeCheck>| {
+            print_event(event);
+            if let PoolEvent::WorkerDied { running: Some(_), retrying: true, .. } = event {
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+        })
         .build()
         .map_err(ExecError::from)?;
     let initialising = Instant::now();
@@ -62,7 +71,7 @@ pub fn run_rank(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError
         host: mpi::environment::processor_name().unwrap_or_else(|_| "?".into()),
     };
     let (result, finalize) = thread::scope(|scope| {
-        let mut node = match Node::start(scope, &pool, kernel) {
+        let mut node = match Node::start(scope, &pool, kernel, retries) {
             Ok(node) => node,
             Err(error) => return (Err(ExecError::from(error).into()), false),
         };
@@ -195,7 +204,7 @@ fn lead(
     let hosts = hosts::by_host(&hellos, &jobs, &cpu);
     let workers = hosts.iter().map(|h| h.workers).sum();
     let cores = hosts.iter().map(|h| h.cores).sum();
-    let facts = RunFacts { startup, retries: 0, delivered: Some(delivered) };
+    let facts = RunFacts { startup, retries: supervisor.retries(), delivered: Some(delivered) };
     let summary = RunSummary::new(Variant::Mpi, workers, cores, tally, facts, wall, None);
     let (sent, received) = supervisor.traffic();
     let traffic = Traffic { sent, received, remote_jobs: jobs.iter().skip(1).sum(), mpi_init };

@@ -54,7 +54,11 @@ pub fn serve(link: &mut Link, node: &mut Node<'_>, hello: &Hello, stop: &StopSig
                 Ok(Some(reply)) => {
                     busy = true;
                     wait = Duration::ZERO;
-                    link.send(0, wire::ANSWERS, wire::answers(reply.first, reply.work, &reply.outcomes));
+                    link.send(
+                        0,
+                        wire::ANSWERS,
+                        wire::answers(reply.first, reply.work, reply.retries, &reply.outcomes),
+                    );
                 }
                 Ok(None) if busy || !wait.is_zero() => break,
                 Ok(None) => wait = idle.wait(),

@@ -65,6 +65,8 @@ pub struct Supervisor<'a, 'p> {
     base: u64,
     input_ended: bool,
     pub ranks: Vec<Option<Rank>>,
+    /// Jobs each rank's pool re-run after a worker died, as last reported.
+    retries: Vec<u64>,
     finished: bool,
 }
 
@@ -94,6 +96,7 @@ impl<'a, 'p> Supervisor<'a, 'p> {
             base: 0,
             input_ended: false,
             ranks,
+            retries: vec![0; size],
             finished: false,
         }
     }
@@ -177,9 +180,9 @@ impl<'a, 'p> Supervisor<'a, 'p> {
                 Ok(())
             }
             wire::ANSWERS => {
-                let (first, work, outcomes) = wire::decode_answers(&message.words)
+                let reply = wire::decode_answers(&message.words)
                     .ok_or_else(|| Stopped::Violation(format!("rank {rank} sent malformed answers")))?;
-                self.answered(rank, Reply { first, work, outcomes })
+                self.answered(rank, reply)
             }
             wire::FAILED => {
                 let message =
@@ -195,6 +198,9 @@ impl<'a, 'p> Supervisor<'a, 'p> {
     }
 
     fn answered(&mut self, rank: usize, reply: Reply) -> Result<(), Stopped> {
+        if let Some(retries) = self.retries.get_mut(rank) {
+            *retries = (*retries).max(reply.retries);
+        }
         let answers = Answers { rank, outcomes: reply.outcomes };
         self.scheduler
             .reply(WorkerId(rank as u64), reply.first, answers, reply.work)
@@ -266,6 +272,11 @@ impl<'a, 'p> Supervisor<'a, 'p> {
             }
         }
         Ok(())
+    }
+
+    /// Jobs re-run after a worker died, over every rank.
+    pub fn retries(&self) -> u64 {
+        self.retries.iter().sum()
     }
 
     /// Rank 0's MPI traffic so far: (messages, words) sent and received.

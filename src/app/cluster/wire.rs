@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use procpool::{Death, DeathCause};
 
+use super::node::Reply;
 use super::outcome::Outcome;
 
 /// Message tags.
@@ -53,10 +54,11 @@ pub fn batch(first: u64, numbers: &[u64]) -> Vec<u64> {
     words
 }
 
-/// Answers to jobs `first..first + outcomes.len()` that took `work` in all.
-pub fn answers(first: u64, work: Duration, outcomes: &[Outcome]) -> Vec<u64> {
-    let mut words = Vec::with_capacity(3 + 5 * outcomes.len());
-    words.extend([first, work.as_nanos() as u64, outcomes.len() as u64]);
+/// Answers to jobs `first..first + outcomes.len()` that took `work` in all,
+/// from a rank whose pool has re-run `retries` jobs so far.
+pub fn answers(first: u64, work: Duration, retries: u64, outcomes: &[Outcome]) -> Vec<u64> {
+    let mut words = Vec::with_capacity(4 + 5 * outcomes.len());
+    words.extend([first, work.as_nanos() as u64, retries, outcomes.len() as u64]);
     for outcome in outcomes {
         match outcome {
             Outcome::Checked { prime, started_at, elapsed, cpu, pid } => words.extend([
@@ -78,9 +80,9 @@ pub fn answers(first: u64, work: Duration, outcomes: &[Outcome]) -> Vec<u64> {
     words
 }
 
-/// The first job, the work, and the outcomes of an [`answers`] message.
-pub fn decode_answers(words: &[u64]) -> Option<(u64, Duration, Vec<Outcome>)> {
-    let [first, work, count, ref rest @ ..] = *words else {
+/// The reply an [`answers`] message carries.
+pub fn decode_answers(words: &[u64]) -> Option<Reply> {
+    let [first, work, retries, count, ref rest @ ..] = *words else {
         return None;
     };
     let mut rest = rest.iter().copied();
@@ -109,7 +111,7 @@ pub fn decode_answers(words: &[u64]) -> Option<(u64, Duration, Vec<Outcome>)> {
             _ => return None,
         });
     }
-    Some((first, Duration::from_nanos(work), outcomes))
+    Some(Reply { first, work: Duration::from_nanos(work), outcomes, retries })
 }
 
 fn cause_words(cause: &DeathCause) -> (u64, u64) {
@@ -192,9 +194,11 @@ mod tests {
                 ],
             },
         ];
-        let words = answers(40, Duration::from_millis(2), &outcomes);
-        assert_eq!(decode_answers(&words), Some((40, Duration::from_millis(2), outcomes)));
-        assert_eq!(decode_answers(&words[..words.len() - 1]), None, "a torn message is refused");
+        let words = answers(40, Duration::from_millis(2), 3, &outcomes);
+        let reply = decode_answers(&words).expect("decodes");
+        assert_eq!((reply.first, reply.work, reply.retries), (40, Duration::from_millis(2), 3));
+        assert_eq!(reply.outcomes, outcomes);
+        assert!(decode_answers(&words[..words.len() - 1]).is_none(), "a torn message is refused");
     }
 
     #[test]
