@@ -199,6 +199,7 @@ fn lead(
         return Err(crate::input::InputError::Source { origin: spec.name(), reason }.into());
     }
     let wall = delivered.saturating_duration_since(started).saturating_sub(mpi_init);
+    supervisor.await_hellos();
     let hellos: Vec<Option<Hello>> =
         supervisor.ranks.iter().map(|rank| rank.as_ref().map(|r| r.hello.clone())).collect();
     let hosts = hosts::by_host(&hellos, &jobs, &cpu);

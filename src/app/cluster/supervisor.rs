@@ -274,6 +274,21 @@ impl<'a, 'p> Supervisor<'a, 'p> {
         Ok(())
     }
 
+    /// Waits a moment at most for ranks that have not said hello yet (a
+    /// short input can be done before they have), so the summary counts them.
+    pub fn await_hellos(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.ranks.iter().any(Option::is_none) && Instant::now() < deadline {
+            match self.link.receive() {
+                Some(message) if message.tag == wire::HELLO => {
+                    let _ = self.receive(message);
+                }
+                Some(_) => {}
+                None => std::thread::sleep(Duration::from_micros(100)),
+            }
+        }
+    }
+
     /// Jobs re-run after a worker died, over every rank.
     pub fn retries(&self) -> u64 {
         self.retries.iter().sum()
