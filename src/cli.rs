@@ -69,6 +69,10 @@ pub struct RunArgs {
     #[command(flatten)]
     pub source: InputArgs,
 
+    /// Run under an MPI launcher (mpirun, srun): rank 0 reads and prints, every rank runs WORKERS processes
+    #[arg(long, conflicts_with = "mode")]
+    pub mpi: bool,
+
     /// What to run
     #[arg(long, value_enum, default_value_t = Mode::Compare)]
     pub mode: Mode,

@@ -39,7 +39,7 @@ pub struct Plan<'a> {
 }
 
 /// Pool events on stderr (a job shows as its number).
-fn print_event(event: &PoolEvent<PrimeCheck>) {
+pub(super) fn print_event(event: &PoolEvent<PrimeCheck>) {
     stderr_line(&format!("procpool: {event}"));
 }
 
@@ -48,6 +48,7 @@ impl Plan<'_> {
         match self.variant {
             Variant::Sequential => Box::new(Sequential { kernel: self.kernel }),
             Variant::Rayon => Box::new(RayonThreads { kernel: self.kernel, threads: self.workers }),
+            Variant::Mpi => unreachable!("an MPI run has its own loop (app::cluster)"),
             Variant::Processes => {
                 let mut processes = Processes::new(self.kernel, self.workers);
                 processes.retries = self.retries;

@@ -4,6 +4,7 @@
 mod baseline;
 mod busy;
 mod chart_path;
+mod cluster;
 mod measure;
 mod progress;
 mod resume;
@@ -35,6 +36,10 @@ pub enum AppError {
     Signals(io::Error),
     #[error("cannot write to stdout: {0}")]
     Output(#[from] io::Error),
+    /// A cluster run (`--mpi`) could not go on: a rank failed, or MPI did.
+    #[error("{0}")]
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    Cluster(String),
     #[error("cannot write the chart {path}: {reason}")]
     Chart { path: String, reason: String },
 }
@@ -88,6 +93,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode, AppError> {
                 .check_conflicts()
                 .map_err(|conflict| AppError::Usage(format!("{conflict} (see --help)")))?;
             let stop = StopSignals::install().map_err(AppError::Signals)?;
+            if cli.run.mpi {
+                return cluster::run(&cli.run, &stop);
+            }
             run::run(&cli.run, &stop)
         }
     }

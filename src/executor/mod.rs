@@ -31,6 +31,10 @@ pub enum Variant {
     Processes,
     Rayon,
     Sequential,
+    /// Worker processes on every rank of an MPI launch (`--mpi`, app::cluster).
+    #[value(skip)]
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    Mpi,
 }
 
 impl fmt::Display for Variant {
@@ -39,6 +43,7 @@ impl fmt::Display for Variant {
             Variant::Processes => "processes",
             Variant::Rayon => "rayon",
             Variant::Sequential => "sequential",
+            Variant::Mpi => "mpi",
         })
     }
 }

@@ -12,10 +12,32 @@ use procpool::PrimeResult;
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Line<'a> {
-    Result { variant: Variant, index: u64, n: u64, prime: bool, elapsed: f64, cpu: f64, pid: u32 },
-    Failure { variant: Variant, index: u64, n: u64, deaths: Vec<DeathJson> },
+    Result {
+        variant: Variant,
+        index: u64,
+        n: u64,
+        prime: bool,
+        elapsed: f64,
+        cpu: f64,
+        pid: u32,
+        /// The host that ran it, in a cluster run (`--mpi`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        host: Option<&'a str>,
+    },
+    Failure {
+        variant: Variant,
+        index: u64,
+        n: u64,
+        deaths: Vec<DeathJson>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        host: Option<&'a str>,
+    },
     Summary(SummaryJson<'a>),
-    Comparison { processes_over_rayon: f64, processes_wall: f64, rayon_wall: f64 },
+    Comparison {
+        processes_over_rayon: f64,
+        processes_wall: f64,
+        rayon_wall: f64,
+    },
 }
 
 #[derive(Serialize)]
@@ -61,13 +83,18 @@ fn to_json(line: &Line<'_>) -> String {
 
 /// The object for one finished job.
 pub fn completed(variant: Variant, completed: &Completed) -> String {
+    completed_on(variant, completed, None)
+}
+
+/// The object for one finished job, naming the host that ran it if given.
+pub fn completed_on(variant: Variant, completed: &Completed, host: Option<&str>) -> String {
     match completed {
-        Completed::Checked(result) => checked(variant, result),
-        Completed::Failed(failed) => failure(variant, failed),
+        Completed::Checked(result) => checked(variant, result, host),
+        Completed::Failed(failed) => failure(variant, failed, host),
     }
 }
 
-fn checked(variant: Variant, r: &PrimeResult) -> String {
+fn checked(variant: Variant, r: &PrimeResult, host: Option<&str>) -> String {
     to_json(&Line::Result {
         variant,
         index: r.index,
@@ -76,15 +103,17 @@ fn checked(variant: Variant, r: &PrimeResult) -> String {
         elapsed: r.elapsed.as_secs_f64(),
         cpu: r.cpu.as_secs_f64(),
         pid: r.pid,
+        host,
     })
 }
 
-fn failure(variant: Variant, f: &FailedJob) -> String {
+fn failure(variant: Variant, f: &FailedJob, host: Option<&str>) -> String {
     to_json(&Line::Failure {
         variant,
         index: f.index,
         n: f.n,
         deaths: f.deaths.iter().map(|d| DeathJson { pid: d.pid, cause: d.cause.to_string() }).collect(),
+        host,
     })
 }
 

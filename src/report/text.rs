@@ -11,6 +11,7 @@ pub fn workers_phrase(variant: Variant, workers: usize) -> String {
         Variant::Processes => count(workers as u64, "process", "processes"),
         Variant::Rayon => count(workers as u64, "rayon thread", "rayon threads"),
         Variant::Sequential => "1 thread, sequentially".into(),
+        Variant::Mpi => count(workers as u64, "worker process", "worker processes"),
     }
 }
 
@@ -46,17 +47,11 @@ pub fn summary_lines(s: &RunSummary, kernel: &str, machine: &Machine) -> Vec<Str
     }
     let cores = count(s.usable_cores() as u64, "core", "cores");
     lines.push(format!(
-        "  {} on {}{}, kernel {kernel}: {} checked ({} prime){}",
+        "  {} on {}{}, kernel {kernel}: {}",
         workers_phrase(s.variant, s.workers),
         machine.cores_phrase(),
-        if s.workers > s.cores {
-            format!(" (oversubscribed {}:{})", s.workers, s.cores)
-        } else {
-            String::new()
-        },
-        s.tally.jobs,
-        s.tally.primes,
-        if s.tally.failed > 0 { format!(", {} FAILED", s.tally.failed) } else { String::new() },
+        oversubscribed(s),
+        checked(s),
     ));
     if s.variant == Variant::Sequential && s.one_core_runs > 1 {
         lines.push(format!(
@@ -96,6 +91,21 @@ pub fn summary_lines(s: &RunSummary, kernel: &str, machine: &Machine) -> Vec<Str
     }
     lines.extend(caveats(s));
     lines
+}
+
+/// ` (oversubscribed 12:2)` when there are more workers than cores, else nothing.
+pub fn oversubscribed(s: &RunSummary) -> String {
+    if s.workers > s.cores {
+        format!(" (oversubscribed {}:{})", s.workers, s.cores)
+    } else {
+        String::new()
+    }
+}
+
+/// `20 checked (9 prime)`, and how many failed if any did.
+pub fn checked(s: &RunSummary) -> String {
+    let failed = if s.tally.failed > 0 { format!(", {} FAILED", s.tally.failed) } else { String::new() };
+    format!("{} checked ({} prime){failed}", s.tally.jobs, s.tally.primes)
 }
 
 /// Why a figure cannot be taken at face value: it beats the machine, or the

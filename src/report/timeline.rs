@@ -25,6 +25,10 @@ const MERGE_GAP: Duration = Duration::from_millis(1);
 pub enum Lane {
     Process(u32),
     Thread(usize),
+    /// A worker process on another host of a cluster run: the host's index
+    /// in [`Timeline`]'s list of names, and the pid there.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    Remote(usize, u32),
 }
 
 impl Lane {
@@ -32,11 +36,13 @@ impl Lane {
         thread.map_or(Lane::Process(result.pid), Lane::Thread)
     }
 
-    /// The lane's label: `pid 4242` or `thread 1` (counted from 1).
-    pub fn label(self) -> String {
+    /// The lane's label: `pid 4242`, `thread 1` (counted from 1), or
+    /// `host:pid` for a cluster run (host names from `hosts`).
+    pub fn label(self, hosts: &[String]) -> String {
         match self {
             Lane::Process(pid) => format!("pid {pid}"),
             Lane::Thread(index) => format!("thread {}", index + 1),
+            Lane::Remote(host, pid) => format!("{}:{pid}", hosts.get(host).map_or("?", String::as_str)),
         }
     }
 }
@@ -56,13 +62,31 @@ pub struct Bar {
 pub struct Timeline {
     bars: Vec<Bar>,
     last_bar_of: HashMap<Lane, usize>,
+    /// Host names of a cluster run's lanes.
+    hosts: Vec<String>,
 }
 
 impl Timeline {
     /// Adds a result; `thread` is the executor's thread index when threads of
     /// one process ran the jobs (rayon), so each thread gets a lane of its own.
     pub fn record(&mut self, result: &PrimeResult, thread: Option<usize>) {
-        let lane = Lane::of(result, thread);
+        self.record_in(result, Lane::of(result, thread));
+    }
+
+    /// Adds a result of a cluster run, which ran on `host` (its lane is `host:pid`).
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub fn record_on(&mut self, result: &PrimeResult, host: &str) {
+        let index = match self.hosts.iter().position(|h| h == host) {
+            Some(index) => index,
+            None => {
+                self.hosts.push(host.to_owned());
+                self.hosts.len() - 1
+            }
+        };
+        self.record_in(result, Lane::Remote(index, result.pid));
+    }
+
+    fn record_in(&mut self, result: &PrimeResult, lane: Lane) {
         let end = result.started_at + result.elapsed;
         if self.bars.len() >= EXACT_BARS {
             if let Some(&last) = self.last_bar_of.get(&lane) {
@@ -153,7 +177,7 @@ fn draw(
         .y_label_formatter(&|y| {
             let lane = y.floor() as usize;
             match lanes.get(lane) {
-                Some(lane_id) if (y - lane as f64 - 0.5).abs() < 0.26 => lane_id.label(),
+                Some(lane_id) if (y - lane as f64 - 0.5).abs() < 0.26 => lane_id.label(&timeline.hosts),
                 _ => String::new(),
             }
         })
@@ -239,7 +263,16 @@ mod tests {
         timeline.record(&result(5, 2, 0, 10), Some(0));
         timeline.record(&result(5, 3, 10, 10), Some(1));
         assert_eq!(timeline.lanes(), [Lane::Thread(0), Lane::Thread(1)]);
-        assert_eq!(Lane::Thread(0).label(), "thread 1");
+        assert_eq!(Lane::Thread(0).label(&[]), "thread 1");
+    }
+
+    #[test]
+    fn cluster_lanes_are_named_host_and_pid() {
+        let mut timeline = Timeline::default();
+        timeline.record_on(&result(7, 3, 0, 5), "node-a");
+        timeline.record_on(&result(7, 5, 1, 5), "node-b");
+        let labels: Vec<String> = timeline.lanes().iter().map(|lane| lane.label(&timeline.hosts)).collect();
+        assert_eq!(labels, ["node-a:7", "node-b:7"], "the same pid on two hosts is two lanes");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::types::{Action, Batch, Delivery, StreamId, Violation, WorkerId};
-use super::{Rerun, Scheduler, Ticket, Why, PIPELINE_DEPTH};
+use super::{Rerun, Scheduler, Ticket, Why, Worker, PIPELINE_DEPTH};
 
 impl<T: Batch> Scheduler<T> {
     /// A worker answered jobs `first..first + results.len()` of the batch it
@@ -89,8 +89,8 @@ impl<T: Batch> Scheduler<T> {
     pub(super) fn dispatch(&mut self) {
         let depth = self.sizer.depth().min(PIPELINE_DEPTH);
         let cap = self.settings.window / (2 * PIPELINE_DEPTH * self.settings.workers.max(1));
-        let size = self.sizer.batch_size(cap.max(1));
-        while let Some(worker) = self.least_loaded(depth) {
+        while let Some(worker) = self.least_loaded(depth, cap) {
+            let size = self.sizer.batch_size_for(self.workers[&worker].slots, cap.max(1));
             let quota = self.quota_left(worker);
             let Some(ticket) = self.next_rerun().or_else(|| self.fresh_batch(size.min(quota))) else {
                 break;
@@ -103,12 +103,19 @@ impl<T: Batch> Scheduler<T> {
     }
 
     /// The live worker with the fewest batches in flight, if it has room.
-    fn least_loaded(&self, depth: usize) -> Option<WorkerId> {
+    fn least_loaded(&self, depth: usize, cap: usize) -> Option<WorkerId> {
         self.workers
             .iter()
-            .filter(|(&id, w)| w.in_flight.len() < depth && self.quota_left(id) > 0)
+            .filter(|(&id, w)| w.in_flight.len() < self.depth_for(w, depth, cap) && self.quota_left(id) > 0)
             .min_by_key(|(_, w)| w.in_flight.len())
             .map(|(&id, _)| id)
+    }
+
+    /// Batches a worker may hold: `depth`, times the batches it takes to
+    /// keep all its slots busy when a batch holds fewer jobs than it has slots.
+    fn depth_for(&self, worker: &Worker, depth: usize, cap: usize) -> usize {
+        let size = self.sizer.batch_size_for(worker.slots, cap.max(1));
+        depth * worker.slots.div_ceil(size).max(1)
     }
 
     /// Jobs the worker may still be sent before it is recycled.

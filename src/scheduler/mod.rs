@@ -79,6 +79,9 @@ struct Worker {
     busy_since: Option<Instant>,
     /// Jobs sent to it so far (for recycling).
     jobs_sent: u64,
+    /// Jobs it runs at once: 1 for a worker process, a node's worker count
+    /// when a whole pool is one destination (the cluster transport).
+    slots: usize,
 }
 
 /// Why jobs run again.
@@ -176,9 +179,20 @@ impl<T: Batch> Scheduler<T> {
 
     /// A worker the shell started for [`Action::StartWorker`] has shaken hands.
     pub fn worker_ready(&mut self, worker: WorkerId, pid: u32) {
+        self.worker_ready_with_slots(worker, pid, 1);
+    }
+
+    /// Like [`worker_ready`](Scheduler::worker_ready) for a destination that
+    /// runs `slots` jobs at once (a remote pool): its batches carry `slots`
+    /// times the work, or it holds `slots` times the batches when jobs are
+    /// dear, so every slot stays busy while messages stay few.
+    pub fn worker_ready_with_slots(&mut self, worker: WorkerId, pid: u32, slots: usize) {
         self.starting = self.starting.saturating_sub(1);
-        self.workers
-            .insert(worker, Worker { pid, in_flight: VecDeque::new(), busy_since: None, jobs_sent: 0 });
+        let slots = slots.max(1);
+        self.workers.insert(
+            worker,
+            Worker { pid, in_flight: VecDeque::new(), busy_since: None, jobs_sent: 0, slots },
+        );
         self.dispatch();
     }
 

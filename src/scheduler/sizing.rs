@@ -76,8 +76,16 @@ impl BatchSizer {
 
     /// Jobs per batch, at most `cap`.
     pub fn batch_size(&self, cap: usize) -> usize {
-        let cap = cap.min(2 * self.largest_answered).clamp(1, MAX_BATCH);
-        ((TARGET_BATCH.as_nanos() as f64 / self.cost_ns.max(1.0)) as usize).clamp(1, cap)
+        self.batch_size_for(1, cap)
+    }
+
+    /// Jobs per batch for a destination running `slots` jobs at once: the
+    /// target work for each slot, at most `cap` (and `slots` times the
+    /// usual limits).
+    pub fn batch_size_for(&self, slots: usize, cap: usize) -> usize {
+        let slots = slots.max(1);
+        let cap = cap.min(2 * self.largest_answered).clamp(1, MAX_BATCH * slots);
+        ((slots as f64 * TARGET_BATCH.as_nanos() as f64 / self.cost_ns.max(1.0)) as usize).clamp(1, cap)
     }
 }
 
@@ -132,6 +140,17 @@ mod tests {
         let mut sizer = BatchSizer::default();
         sizer.observe(1, Duration::from_millis(400));
         assert_eq!(sizer.batch_size(MAX_BATCH), 1);
+    }
+
+    #[test]
+    fn a_destination_with_slots_gets_their_share_of_work_per_batch() {
+        let mut sizer = BatchSizer::default();
+        sizer.observe(8192, Duration::from_nanos(100) * 8192);
+        assert_eq!(sizer.batch_size_for(4, usize::MAX), 2 * MAX_BATCH); // slow start: twice the largest reply
+        sizer.observe(128, Duration::from_micros(1280)); // 10 µs a job
+        assert_eq!(sizer.batch_size_for(4, usize::MAX), 400);
+        sizer.observe(4, Duration::from_millis(400)); // dear jobs: still one a batch
+        assert_eq!(sizer.batch_size_for(4, usize::MAX), 1);
     }
 
     #[test]

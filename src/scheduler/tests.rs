@@ -133,7 +133,9 @@ impl Sim {
                 return;
             };
             self.workers.insert(id, VecDeque::new());
-            self.scheduler.worker_ready(id, id.0 as u32 + 100);
+            // Some destinations are whole pools (the cluster transport).
+            let slots = 1 + (id.0 % 3) as usize;
+            self.scheduler.worker_ready_with_slots(id, id.0 as u32 + 100, slots);
         }
     }
 
@@ -288,4 +290,26 @@ fn a_batch_limit_caps_every_fresh_batch() {
     sim.drain();
     sim.check();
     assert!(sim.largest_send <= 3, "a batch of {} jobs", sim.largest_send);
+}
+
+/// The batch sizes sent to one fresh destination with `slots` for 20 jobs.
+fn first_sends(slots: usize) -> Vec<usize> {
+    let mut scheduler: Scheduler<Vec<Item>> = Scheduler::new(Settings::default(), Instant::now());
+    scheduler.open_stream(StreamId(0), true);
+    while scheduler.poll_action().is_some() {}
+    scheduler.worker_ready_with_slots(WorkerId(0), 100, slots);
+    scheduler.add_jobs(StreamId(0), 20);
+    std::iter::from_fn(|| scheduler.poll_action())
+        .filter_map(|action| match action {
+            Action::Send { count, .. } => Some(count),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_destination_with_slots_holds_a_batch_per_slot_while_jobs_look_dear() {
+    // The prior cost makes one job a batch: 2 batches a slot are in flight.
+    assert_eq!(first_sends(1), [1, 1]);
+    assert_eq!(first_sends(4), [1; 8]);
 }
