@@ -182,7 +182,8 @@ impl RunArgs {
     /// Flags that only make sense for worker processes, checked against `--mode`.
     pub fn check_conflicts(&self) -> Result<(), String> {
         let processes = matches!(self.mode, Mode::Processes | Mode::Compare | Mode::All);
-        if self.resume.is_some() && matches!(self.mode, Mode::Compare | Mode::All) {
+        // `--mpi` has one variant of its own (`--mode` is refused with it).
+        if self.resume.is_some() && !self.mpi && matches!(self.mode, Mode::Compare | Mode::All) {
             return Err(format!(
                 "--resume finishes a run of one variant; --mode {} checks every number more than once \
                  to compare, which cannot be resumed halfway: use --mode processes, rayon or sequential",

@@ -43,7 +43,12 @@ pub fn summary_lines(
 ) -> Vec<String> {
     let ranks: usize = hosts.iter().map(|h| h.ranks.len()).sum();
     let mut lines = text::summary_lines(s, kernel, machine);
-    lines[0] = format!(
+    // After a resume, a line on what was carried over comes first.
+    let at = usize::from(s.resumed.is_some());
+    if lines.len() <= at {
+        return lines; // everything was carried over: nothing ran
+    }
+    lines[at] = format!(
         "  {} on {}, {} in all on {} in all{}, kernel {kernel}: {}",
         count(ranks as u64, "rank", "ranks"),
         count(hosts.len() as u64, "host", "hosts"),
@@ -69,7 +74,8 @@ pub fn summary_lines(
         })
         .collect();
     cluster.push(traffic_line(traffic, s));
-    lines.splice(3..3, cluster);
+    let after = (at + 3).min(lines.len());
+    lines.splice(after..after, cluster);
     lines
 }
 

@@ -1,6 +1,7 @@
 //! One rank's run: its pool first (forking after `MPI_Init` is unsafe with
 //! some interconnects), then MPI; then rank 0 leads and the others serve.
 
+use std::cell::RefCell;
 use std::io;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,10 +22,12 @@ use super::supervisor::{Stopped, Supervisor};
 use super::wire::Hello;
 use crate::app::measure::print_event;
 use crate::app::progress::Progress;
+use crate::app::resume::{Carried, Resume, RunId};
 use crate::app::{chart_path, AppError, StopSignals};
 use crate::cli::RunArgs;
 use crate::completed::Completed;
 use crate::executor::{ExecError, RunFacts, Variant};
+use crate::input::Numbers;
 use crate::report::machine::Machine;
 use crate::report::output::Output;
 use crate::report::summary::{RunSummary, Tally};
@@ -128,14 +131,36 @@ fn lead(
     if let Some(path) = &args.timeline {
         chart_path::check("--timeline", path)?;
     }
-    let mut numbers = spec.open()?;
-    numbers.stop_on(stop.flag.clone());
+    let numbers = spec.open()?;
+    let run_id = RunId::named(&spec, "mpi".into(), kernel)?;
+    let mut resume = args.resume.as_ref().map(|path| Resume::open(path, &run_id, spec.name())).transpose()?;
     let ranks = supervisor.ranks.len();
     let count = spec.len_hint();
     let closed = stop.clone();
     let out = Output::stdout(move || closed.stdout_closed());
-    let mut header = (!args.json).then(|| report::header(count, &spec.name(), ranks)).into_iter();
+    // As in a local run: JSON Lines open with the run's identity, which
+    // `--resume` checks; either header waits for the first line under it.
+    let header = if args.json { run_id.header_line() } else { report::header(count, &spec.name(), ranks) };
+    let header = RefCell::new(Some(header).into_iter());
+    let print = |line: &[u8]| -> io::Result<()> {
+        header.borrow_mut().try_for_each(|line| out.line(&line))?;
+        out.line_bytes(line)
+    };
     let per_number = !args.quiet;
+    let mut carried_line = Vec::new();
+    let mut carry = |carried: &Carried| match (per_number, args.json) {
+        (false, _) => Ok(()),
+        (true, true) => print(carried.line.as_bytes()),
+        (true, false) => {
+            carried_line.clear();
+            lines::write_result_line(&carried.as_result(), &mut carried_line);
+            print(&carried_line)
+        }
+    };
+    let numbers = match &mut resume {
+        Some(resume) => resume.start(numbers, stop, Variant::Mpi, &mut carry)?,
+        None => Some(numbers),
+    };
     let stdout_is_terminal = io::IsTerminal::is_terminal(&io::stdout());
     let mut progress = Progress::new(
         !(args.json || args.quiet || per_number && stdout_is_terminal),
@@ -146,10 +171,15 @@ fn lead(
     let mut jobs = vec![0u64; ranks];
     let mut cpu = vec![Duration::ZERO; ranks];
     let mut timeline = args.timeline.as_ref().map(|_| Timeline::default());
-    let outcome = supervisor.run(&mut numbers, stop, &mut |completed, rank, host| {
+    let mut line = Vec::new();
+    let mut sink = |completed: Completed, rank: usize, host: &str| {
         if stop.raised() {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "stop signal"));
         }
+        let completed = match &mut resume {
+            Some(resume) => resume.place(&completed, &mut carry)?,
+            None => completed,
+        };
         tally.add(&completed);
         if let Completed::Checked(result) = &completed {
             jobs[rank] += 1;
@@ -160,41 +190,61 @@ fn lead(
         }
         progress.tick();
         if per_number {
-            header.by_ref().try_for_each(|line| out.line(&line))?;
-            out.line(&match (&completed, args.json) {
-                (_, true) => json::completed_on(Variant::Mpi, &completed, Some(host)),
-                (Completed::Checked(result), false) => lines::result_line(result),
-                (Completed::Failed(failed), false) => lines::failure_line(failed),
-            })?;
+            match (&completed, args.json) {
+                (_, true) => print(json::completed_on(Variant::Mpi, &completed, Some(host)).as_bytes())?,
+                (Completed::Checked(result), false) => {
+                    line.clear();
+                    lines::write_result_line(result, &mut line);
+                    print(&line)?;
+                }
+                (Completed::Failed(failed), false) => print(lines::failure_line(failed).as_bytes())?,
+            }
         }
         Ok(())
-    });
+    };
+    // Every result carried over: nothing is left to send to the ranks.
+    let outcome = match numbers {
+        Some(mut numbers) => supervisor.run(&mut numbers, stop, &mut sink).map(|at| (at, Some(numbers))),
+        None => Ok((Instant::now(), None)),
+    };
+    drop(sink);
     drop(progress);
     let results = tally.jobs + tally.failed;
-    let delivered = match outcome {
-        Ok(_) if stop.raised() => return Err(stop.error(Variant::Mpi, results)),
-        Ok(at) => at,
-        Err(Stopped::Interrupted) => return Err(stop.error(Variant::Mpi, results)),
-        Err(Stopped::Sink(e)) if stop.raised() || e.kind() == io::ErrorKind::Interrupted => {
-            return Err(stop.error(Variant::Mpi, results))
-        }
-        Err(Stopped::Sink(e)) => return Err(AppError::Output(e)),
-        Err(Stopped::Rank { rank, message }) => {
-            let host =
-                supervisor.ranks.get(rank).and_then(Option::as_ref).map_or("?", |r| r.hello.host.as_str());
-            return Err(AppError::Cluster(format!(
-                "rank {rank} on {host} cannot go on, after {results} results (every printed line is correct and in order): {message}"
-            )));
-        }
-        Err(Stopped::Violation(message)) => {
-            return Err(AppError::Cluster(format!("MPI run stopped: {message}")))
+    let stopped = |outcome| -> Result<_, AppError> {
+        match outcome {
+            Ok(_) if stop.raised() => Err(stop.error(Variant::Mpi, results)),
+            Ok(ended) => Ok(ended),
+            Err(Stopped::Interrupted) => Err(stop.error(Variant::Mpi, results)),
+            Err(Stopped::Sink(e)) if stop.raised() || e.kind() == io::ErrorKind::Interrupted => {
+                Err(stop.error(Variant::Mpi, results))
+            }
+            Err(Stopped::Sink(e)) => Err(AppError::Output(e)),
+            Err(Stopped::Rank { rank, message }) => {
+                let host = supervisor
+                    .ranks
+                    .get(rank)
+                    .and_then(Option::as_ref)
+                    .map_or("?", |r| r.hello.host.as_str());
+                Err(AppError::Cluster(format!(
+                    "rank {rank} on {host} cannot go on, after {results} results (every printed line is correct and in order): {message}"
+                )))
+            }
+            Err(Stopped::Violation(message)) => Err(AppError::Cluster(format!("MPI run stopped: {message}"))),
         }
     };
-    header.try_for_each(|line| out.line(&line))?;
-    if let Some(error) = numbers.error() {
+    let (delivered, numbers) = stopped(outcome).map_err(|error| match &mut resume {
+        Some(resume) => resume.explain(error),
+        None => error,
+    })?;
+    if let Some(error) = numbers.as_ref().and_then(Numbers::error) {
         return Err(error.clone().into());
     }
-    if results == 0 {
+    if let Some(resume) = &mut resume {
+        resume.finish(&mut carry)?;
+    }
+    header.borrow_mut().try_for_each(|line| out.line(&line))?;
+    let carried = resume.as_ref().map_or(0, Resume::carried);
+    if results == 0 && carried == 0 {
         let reason = "no numbers to check".into();
         return Err(crate::input::InputError::Source { origin: spec.name(), reason }.into());
     }
@@ -206,7 +256,8 @@ fn lead(
     let workers = hosts.iter().map(|h| h.workers).sum();
     let cores = hosts.iter().map(|h| h.cores).sum();
     let facts = RunFacts { startup, retries: supervisor.retries(), delivered: Some(delivered) };
-    let summary = RunSummary::new(Variant::Mpi, workers, cores, tally, facts, wall, None);
+    let mut summary = RunSummary::new(Variant::Mpi, workers, cores, tally, facts, wall, None);
+    summary.resumed = resume.as_ref().map(Resume::resumed);
     let (sent, received) = supervisor.traffic();
     let traffic = Traffic { sent, received, remote_jobs: jobs.iter().skip(1).sum(), mpi_init };
     if args.json {

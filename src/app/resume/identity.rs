@@ -79,10 +79,11 @@ impl InputId {
     }
 }
 
-/// What identifies a run's results: its input, its kernel, and its mode.
+/// What identifies a run's results: its input, its kernel, and its mode
+/// (`processes`, `rayon`, `sequential`, or `mpi` for a cluster run).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunId {
-    pub mode: Mode,
+    pub mode: String,
     pub kernel: Kernel,
     pub input: InputId,
 }
@@ -100,6 +101,11 @@ struct Header {
 
 impl RunId {
     pub fn new(spec: &InputSpec, mode: Mode, kernel: Kernel) -> Result<Self, InputError> {
+        Self::named(spec, mode_name(mode), kernel)
+    }
+
+    /// A run whose mode is no `--mode` value (`mpi`).
+    pub fn named(spec: &InputSpec, mode: String, kernel: Kernel) -> Result<Self, InputError> {
         Ok(RunId { mode, kernel, input: InputId::of(spec)? })
     }
 
@@ -108,7 +114,7 @@ impl RunId {
         let header = Header {
             kind: "run".into(),
             procpool: env!("CARGO_PKG_VERSION").into(),
-            mode: mode_name(self.mode),
+            mode: self.mode.clone(),
             kernel: self.kernel.name().into(),
             input: self.input.clone(),
         };
@@ -151,12 +157,12 @@ mod tests {
     use super::*;
 
     fn header(input: InputId) -> serde_json::Value {
-        let id = RunId { mode: Mode::Processes, kernel: Kernel::Book, input };
+        let id = RunId { mode: "processes".into(), kernel: Kernel::Book, input };
         serde_json::from_str(&id.header_line()).unwrap()
     }
 
     fn run(input: InputId) -> RunId {
-        RunId { mode: Mode::Processes, kernel: Kernel::Book, input }
+        RunId { mode: "processes".into(), kernel: Kernel::Book, input }
     }
 
     #[test]
