@@ -163,3 +163,29 @@ fn no_thread_or_process_to_spare_gives_one_line_and_exit_1() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("20 checked (9 prime)"));
     tag.assert_none_left();
 }
+
+#[test]
+fn a_chart_note_for_a_closed_stderr_is_lost_not_a_panic() {
+    // With --json, "Timeline/Chart written to ..." goes to stderr: a reader
+    // that left there must cost that line only.
+    let tag = Tag::new("chart-note-closed");
+    let dir = tempfile::tempdir().unwrap();
+    let timeline = ["2", "--kernel", "fast", "--json", "-q", "--timeline"];
+    let sweep = ["sweep", "1", "--runs", "1", "--json", "--range", "1..100", "--plot"];
+    for (args, chart) in [(&timeline[..], "timeline.svg"), (&sweep[..], "sweep.svg")] {
+        let path = dir.path().join(chart);
+        let output = tag
+            .std_cmd()
+            .args(args)
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(broken_pipe())
+            .output()
+            .unwrap();
+        assert_no_panic(&output);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert!(path.exists(), "{args:?}: no chart");
+        assert!(!output.stdout.is_empty(), "{args:?}: no JSON");
+    }
+    tag.assert_none_left();
+}

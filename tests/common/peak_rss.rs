@@ -35,15 +35,18 @@ pub fn run_with_numbers_on_stdin(mut command: Command, count: u64) -> StreamedRu
         stdout.read_to_end(&mut text).unwrap();
         text
     });
+    let (success, peak_rss_kib) = wait_with_peak_rss(&child);
+    feeder.join().unwrap();
+    StreamedRun { success, stdout: reader.join().unwrap(), peak_rss_kib }
+}
+
+/// Reaps `child` (which must not have been waited for); returns whether it
+/// exited with 0 and its peak RSS in KiB, as above.
+pub fn wait_with_peak_rss(child: &std::process::Child) -> (bool, i64) {
     let mut status = 0;
     // SAFETY: rusage is plain data for wait4 to fill; the pid is our own, unreaped child.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let waited = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
     assert_eq!(waited, child.id() as i32);
-    feeder.join().unwrap();
-    StreamedRun {
-        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        stdout: reader.join().unwrap(),
-        peak_rss_kib: usage.ru_maxrss,
-    }
+    (libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, usage.ru_maxrss)
 }
