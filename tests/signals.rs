@@ -109,17 +109,20 @@ fn signal_group(tag: &Tag, args: &[&str], workers: usize, signal: Signal) -> (Op
 }
 
 #[test]
-fn sigterm_to_the_group_during_cheap_jobs_replaces_nothing() {
-    // Cheap jobs keep the supervisor dispatching, not waiting: the stop must be seen there too.
+fn sigterm_or_sighup_to_the_group_during_cheap_jobs_reports_no_worker_death() {
+    // Cheap jobs keep the supervisor dispatching, not waiting: the stop must
+    // be seen there too. The workers' channels may close a moment before the
+    // supervisor handles its own copy of the signal; their deaths are then
+    // not reported, blamed or replaced: one line says the run was stopped.
+    // (Six runs: before that was handled, about half the runs printed deaths.)
     let tag = Tag::new("pgroup-cheap");
-    let (code, _, stderr) = signal_group(
-        &tag,
-        &["4", "--mode", "processes", "-q", "--range", "1..100000000"],
-        4,
-        Signal::SIGTERM,
-    );
-    assert_eq!(code, Some(143), "{stderr}");
-    assert!(!stderr.contains("replacement") && !stderr.contains("retrying"), "{stderr}");
+    for (signal, exit) in [(Signal::SIGTERM, 143), (Signal::SIGHUP, 129)].repeat(3) {
+        let args = ["4", "--mode", "processes", "-q", "--range", "1..100000000"];
+        let (code, _, stderr) = signal_group(&tag, &args, 4, signal);
+        assert_eq!(code, Some(exit), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{signal}: {stderr}");
+        assert!(stderr.starts_with(&format!("procpool: stopped by {signal}")), "{stderr}");
+    }
     tag.assert_none_left();
 }
 
