@@ -312,6 +312,21 @@ fn an_unusable_tmpdir_gets_one_line_naming_it_and_leaves_nothing() {
             assert_empty(tmpdir, what);
         }
     }
+    // Every mode that starts workers says the same; rayon needs no TMPDIR.
+    for (args, code) in [(&["2"][..], 1), (&["sweep", "1", "--runs", "1"], 1), (&["2", "--mode", "rayon"], 0)]
+    {
+        let mut command = tag.std_cmd();
+        command.args(args).args(["--kernel", "fast"]).env("TMPDIR", &missing);
+        let output = output_guarded(&mut command, &format!("{args:?}"));
+        assert_no_panic(&output, &format!("{args:?}"));
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+        if code == 1 {
+            assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+            assert!(stderr.starts_with(&format!("procpool: TMPDIR {} ", missing.display())), "{stderr}");
+        }
+    }
+    assert_eq!(entries(parent.path()), before, "something was left next to TMPDIR");
     tag.assert_none_left();
 }
 
