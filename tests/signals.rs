@@ -143,3 +143,46 @@ fn sigterm_to_the_whole_process_group_stops_without_replacing_workers() {
     }
     tag.assert_none_left();
 }
+
+/// Bytes waiting in a pipe, unread.
+fn unread_bytes(reader: &std::io::PipeReader) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut count: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int, to a local that outlives the call.
+    let result = unsafe { libc::ioctl(reader.as_raw_fd(), libc::FIONREAD, &mut count) };
+    assert_eq!(result, 0);
+    count as usize
+}
+
+#[test]
+fn a_stop_signal_ends_a_run_whose_output_nobody_reads() {
+    // `procpool | less` with less paused, `procpool | sleep 600`: the pipe
+    // fills, a write blocks in the kernel, and only the signal can end it.
+    let tag = Tag::new("stuck-output");
+    for (mode, signal, exit) in [
+        ("processes", Signal::SIGINT, 130),
+        ("rayon", Signal::SIGTERM, 143),
+        ("sequential", Signal::SIGHUP, 129),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let mut child = tag
+            .std_cmd()
+            .args(["2", "--mode", mode, "--kernel", "fast", "--range", "1..100000000"])
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while unread_bytes(&reader) < 60_000 {
+            assert!(Instant::now() < deadline, "{mode}: stdout never filled up");
+            thread::sleep(Duration::from_millis(10));
+        }
+        send(child.id() as i32, signal);
+        let status = common::wait_guarded(&mut child, mode);
+        let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+        assert_eq!(status.code(), Some(exit), "{mode}: {stderr}");
+        assert!(stderr.contains(&format!("stopped by {signal}")), "{mode}: {stderr}");
+        drop(reader);
+    }
+    tag.assert_none_left();
+}

@@ -8,6 +8,7 @@ mod measure;
 mod progress;
 mod run;
 mod signals;
+mod stuck_output;
 mod sweep;
 
 use std::io::{self, Write};
