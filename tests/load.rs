@@ -70,6 +70,7 @@ fn ten_million_numbers_on_stdin_in_compare_mode_stay_under_fifty_megabytes() {
 }
 
 #[test]
+#[allow(clippy::zombie_processes)] // reaped by wait_with_peak_rss (wait4), which also yields the rusage
 fn results_nobody_reads_yet_hold_the_input_back_instead_of_piling_up() {
     // A reader slower than the workers (a terminal, `| less`): the run must
     // wait for it, not keep checking numbers whose lines cannot be printed.
