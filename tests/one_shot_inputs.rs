@@ -47,36 +47,27 @@ fn a_fifo_without_a_writer_does_not_block_a_stop_signal() {
     tag.assert_none_left();
 }
 
+/// Runs procpool with `args` and `--input FIFO`, writes 1..=100 into the
+/// FIFO once, and returns its stdout after checking that it succeeded.
+fn fed_once_through_a_fifo(tag: &Tag, args: &[&str]) -> String {
+    let (_dir, path) = fifo();
+    let mut child =
+        tag.std_cmd().args(args).arg("--input").arg(&path).stdout(Stdio::piped()).spawn().unwrap();
+    // Blocks until procpool opens the FIFO for reading.
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all(hundred().as_bytes()).unwrap();
+    let status = wait_guarded(&mut child, &format!("{args:?} on a FIFO"));
+    let stdout = std::io::read_to_string(child.stdout.take().unwrap()).unwrap();
+    assert!(status.success(), "{args:?}: {stdout}");
+    stdout
+}
+
 #[test]
 fn a_fifo_written_once_feeds_every_variant() {
     let tag = Tag::new("fifo-once");
-    let (_dir, path) = fifo();
-    let mut child = tag
-        .std_cmd()
-        .args(["2", "--mode", "all", "--quiet", "--input"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Blocks until procpool opens the FIFO for reading.
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all(hundred().as_bytes()).unwrap();
-    let status = wait_guarded(&mut child, "--mode all on a FIFO");
-    let stdout = std::io::read_to_string(child.stdout.take().unwrap()).unwrap();
-    assert!(status.success(), "{stdout}");
+    let stdout = fed_once_through_a_fifo(&tag, &["2", "--mode", "all", "--quiet"]);
     assert_eq!(stdout.matches(": 100 checked (25 prime)").count(), 3, "{stdout}");
     // A sweep reads it once for each of its runs (1 and 2 workers, processes and rayon).
-    let (_dir, path) = fifo();
-    let mut child = tag
-        .std_cmd()
-        .args(["sweep", "2", "--runs", "1", "--input"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all(hundred().as_bytes()).unwrap();
-    let status = wait_guarded(&mut child, "a sweep on a FIFO");
-    let stdout = std::io::read_to_string(child.stdout.take().unwrap()).unwrap();
-    assert!(status.success(), "{stdout}");
+    let stdout = fed_once_through_a_fifo(&tag, &["sweep", "2", "--runs", "1"]);
     assert!(stdout.starts_with("Sweep: 100 numbers from "), "{stdout}");
     tag.assert_none_left();
 }
