@@ -78,17 +78,22 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
             count,
         };
         let mut recorder = if position == 0 { timeline.as_mut() } else { None };
+        let mut line = Vec::new();
         let mut summary = plan.measure(&mut numbers, &mut |completed, thread| {
             if let (Some(timeline), Completed::Checked(result)) = (recorder.as_deref_mut(), completed) {
                 timeline.record(result, thread);
             }
             if per_number {
                 header.by_ref().try_for_each(|line| out.line(&line))?;
-                out.line(&match (completed, args.json) {
-                    (_, true) => json::completed(variant, completed),
-                    (Completed::Checked(result), false) => lines::result_line(result),
-                    (Completed::Failed(failed), false) => lines::failure_line(failed),
-                })?;
+                match (completed, args.json) {
+                    (_, true) => out.line(&json::completed(variant, completed))?,
+                    (Completed::Checked(result), false) => {
+                        line.clear();
+                        lines::write_result_line(result, &mut line);
+                        out.line_bytes(&line)?;
+                    }
+                    (Completed::Failed(failed), false) => out.line(&lines::failure_line(failed))?,
+                }
             }
             Ok(())
         })?;

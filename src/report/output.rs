@@ -58,11 +58,16 @@ impl Output {
 
     /// Writes one line (a newline is added).
     pub fn line(&self, text: &str) -> io::Result<()> {
+        self.line_bytes(text.as_bytes())
+    }
+
+    /// Writes one line of UTF-8 bytes (a newline is added).
+    pub fn line_bytes(&self, text: &[u8]) -> io::Result<()> {
         let mut sink = self.shared.sink();
         if let Some(error) = &sink.error {
             return Err(copy(error));
         }
-        sink.writer.write_all(text.as_bytes())?;
+        sink.writer.write_all(text)?;
         sink.writer.write_all(b"\n")?;
         if self.flusher.is_none() {
             sink.writer.flush()?;

@@ -2,7 +2,8 @@
 //! supervisor and the worker must agree on.
 //!
 //! * [`job`]: the [`Job`] trait users implement.
-//! * [`protocol`]: message types, the bincode codec, the handshake and its version.
+//! * [`protocol`]: message types, the bincode codec, the handshake and its version;
+//!   [`packed`]: the per-job timings of a reply, packed as bytes.
 //! * [`build_id`] and [`entry`]: how a worker knows it runs the supervisor's
 //!   build and finds the code for the job type without a registry.
 //! * [`serve`]: the worker's loop: connect, handshake, run batches until EOF,
@@ -19,6 +20,7 @@ compile_error!("procpool runs on Linux only: workers rely on PR_SET_PDEATHSIG, /
 pub mod build_id;
 pub mod entry;
 pub mod job;
+pub mod packed;
 pub mod primes;
 pub mod protocol;
 pub mod serve;
