@@ -50,3 +50,11 @@ pub fn wait_with_peak_rss(child: &std::process::Child) -> (bool, i64) {
     assert_eq!(waited, child.id() as i32);
     (libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, usage.ru_maxrss)
 }
+
+/// Runs `command` as it is set up and returns whether it succeeded and its
+/// peak RSS (or its largest waited-for child's, if larger).
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also yields the rusage
+#[allow(dead_code)] // the whole-program benchmark includes this file but not this function
+pub fn run_measured(mut command: Command) -> (bool, i64) {
+    wait_with_peak_rss(&command.spawn().unwrap())
+}
