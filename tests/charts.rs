@@ -5,6 +5,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use common::Tag;
 
@@ -115,6 +116,8 @@ fn a_chart_path_that_cannot_be_written_is_refused_before_any_work() {
     let tag = Tag::new("chart-paths");
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("t.png");
+    let fifo = dir.path().join("fifo.svg");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["2".into(), "--timeline".into(), "/nonexistent/dir/t.svg".into()], "does not exist"),
         (
@@ -123,9 +126,16 @@ fn a_chart_path_that_cannot_be_written_is_refused_before_any_work() {
         ),
         (vec!["2".into(), "--timeline".into(), png.display().to_string()], "name the file .svg, not .png"),
         (vec!["sweep".into(), "2".into(), "--plot".into(), dir.path().display().to_string()], ".svg"),
+        // Nobody reads these: opening one to write would block for ever.
+        (vec!["2".into(), "--timeline".into(), fifo.display().to_string()], "is not a regular file"),
+        (
+            vec!["sweep".into(), "2".into(), "--plot".into(), fifo.display().to_string()],
+            "is not a regular file",
+        ),
     ];
     for (args, reason) in cases {
-        let output = tag.cmd().args(&args).assert().code(2).get_output().clone();
+        let output =
+            tag.cmd().timeout(Duration::from_secs(20)).args(&args).assert().code(2).get_output().clone();
         let stderr = String::from_utf8(output.stderr).unwrap();
         assert!(stderr.starts_with("procpool: --") && stderr.contains(reason), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");

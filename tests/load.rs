@@ -3,7 +3,14 @@
 
 mod common;
 
-use common::peak_rss::{run_measured, run_with_numbers_on_stdin};
+use std::io::{BufRead, BufReader, Write};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use common::peak_rss::{run_measured, run_with_numbers_on_stdin, wait_with_peak_rss};
 use common::{json_lines, Tag, FIXTURE};
 
 #[test]
@@ -64,9 +71,61 @@ fn ten_million_numbers_on_stdin_in_compare_mode_stay_under_fifty_megabytes() {
 }
 
 #[test]
+#[allow(clippy::zombie_processes)] // reaped by wait_with_peak_rss (wait4), which also yields the rusage
+fn results_nobody_reads_yet_hold_the_input_back_instead_of_piling_up() {
+    // A reader slower than the workers (a terminal, `| less`): the run must
+    // wait for it, not keep checking numbers whose lines cannot be printed.
+    let tag = Tag::new("slow-reader");
+    const COUNT: u64 = 1_500_000;
+    for mode in ["processes", "compare"] {
+        let mut child = tag
+            .std_cmd()
+            .args(["2", "--mode", mode, "--kernel", "fast", "--input", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let written = Arc::new(AtomicU64::new(0));
+        let progress = Arc::clone(&written);
+        let writer = thread::spawn(move || {
+            for block in (1..=COUNT).collect::<Vec<_>>().chunks(1000) {
+                let text: String = block.iter().map(|n| format!("{n}\n")).collect();
+                if stdin.write_all(text.as_bytes()).is_err() {
+                    return;
+                }
+                progress.fetch_add(block.len() as u64, Ordering::Relaxed);
+            }
+        });
+        // Stdout unread: wait until the run has taken all input or stopped
+        // taking it for a second (liveness only; nothing here is timed).
+        let (mut last, mut still) = (0, 0);
+        while still < 10 && last < COUNT {
+            thread::sleep(Duration::from_millis(100));
+            let now = written.load(Ordering::Relaxed);
+            still = if now == last { still + 1 } else { 0 };
+            last = now;
+        }
+        // It may hold the pool's window, the read-ahead and the pipes' worth (some 220,000).
+        assert!(last < COUNT / 3, "{mode}: took {last} of {COUNT} numbers while no result was read");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+        let results = lines
+            .filter(|line| line.get(..16).is_some_and(|n| n.trim_start().parse::<u64>().is_ok()))
+            .count();
+        writer.join().unwrap();
+        let (success, peak_kib) = wait_with_peak_rss(&child);
+        assert!(success, "{mode}");
+        assert_eq!(results as u64, COUNT, "{mode}: a line for every number");
+        assert!(peak_kib / 1024 < 50, "{mode}: peak RSS {} MiB", peak_kib / 1024);
+    }
+    tag.assert_none_left();
+}
+
+#[test]
 fn resuming_a_million_results_keeps_memory_flat() {
     use std::fs::File;
-    use std::io::{BufRead, BufReader, BufWriter, Write};
+    use std::io::BufWriter;
     // Nothing large passes through this process: the child's peak RSS
     // counts the memory of the process it was started from.
     let tag = Tag::new("memory-resume");

@@ -24,16 +24,18 @@ fn a_fifo_without_a_writer_does_not_block_a_stop_signal() {
         ("compare", Signal::SIGINT, 130),
         ("processes", Signal::SIGTERM, 143),
         ("rayon", Signal::SIGTERM, 143),
+        ("sequential", Signal::SIGHUP, 129),
+        ("all", Signal::SIGHUP, 129),
+        ("sweep", Signal::SIGINT, 130),
     ] {
         let (_dir, path) = fifo();
-        let mut child = tag
-            .std_cmd()
-            .args(["2", "--mode", mode, "--input"])
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut command = tag.std_cmd();
+        match mode {
+            "sweep" => command.args(["sweep", "2"]),
+            _ => command.args(["2", "--mode", mode]),
+        };
+        let mut child =
+            command.arg("--input").arg(&path).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         // Nobody ever opens the FIFO for writing: open(2) for reading would wait forever.
         thread::sleep(Duration::from_millis(300));
         send(child.id() as i32, signal);
@@ -45,23 +47,28 @@ fn a_fifo_without_a_writer_does_not_block_a_stop_signal() {
     tag.assert_none_left();
 }
 
+/// Runs procpool with `args` and `--input FIFO`, writes 1..=100 into the
+/// FIFO once, and returns its stdout after checking that it succeeded.
+fn fed_once_through_a_fifo(tag: &Tag, args: &[&str]) -> String {
+    let (_dir, path) = fifo();
+    let mut child =
+        tag.std_cmd().args(args).arg("--input").arg(&path).stdout(Stdio::piped()).spawn().unwrap();
+    // Blocks until procpool opens the FIFO for reading.
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all(hundred().as_bytes()).unwrap();
+    let status = wait_guarded(&mut child, &format!("{args:?} on a FIFO"));
+    let stdout = std::io::read_to_string(child.stdout.take().unwrap()).unwrap();
+    assert!(status.success(), "{args:?}: {stdout}");
+    stdout
+}
+
 #[test]
 fn a_fifo_written_once_feeds_every_variant() {
     let tag = Tag::new("fifo-once");
-    let (_dir, path) = fifo();
-    let mut child = tag
-        .std_cmd()
-        .args(["2", "--mode", "all", "--quiet", "--input"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Blocks until procpool opens the FIFO for reading.
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all(hundred().as_bytes()).unwrap();
-    let status = wait_guarded(&mut child, "--mode all on a FIFO");
-    let stdout = std::io::read_to_string(child.stdout.take().unwrap()).unwrap();
-    assert!(status.success(), "{stdout}");
+    let stdout = fed_once_through_a_fifo(&tag, &["2", "--mode", "all", "--quiet"]);
     assert_eq!(stdout.matches(": 100 checked (25 prime)").count(), 3, "{stdout}");
+    // A sweep reads it once for each of its runs (1 and 2 workers, processes and rayon).
+    let stdout = fed_once_through_a_fifo(&tag, &["sweep", "2", "--runs", "1"]);
+    assert!(stdout.starts_with("Sweep: 100 numbers from "), "{stdout}");
     tag.assert_none_left();
 }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Output, Stdio};
 
@@ -22,20 +22,43 @@ fn assert_no_panic(output: &Output) {
 }
 
 #[test]
-fn a_bad_line_with_stdout_and_stderr_closed_still_exits_2() {
-    // `procpool 2 --input bad.txt 2>&1 | head -1`, once head has gone.
+fn a_bad_line_piped_to_head_exits_2() {
+    // The issue's command: head takes the error line (nothing comes before
+    // it on stdout) and leaves; procpool exits with 2, never a panic.
+    let tag = Tag::new("bad-line-head");
+    let bad = input_file(&["abc"]);
+    let output = std::process::Command::new("bash")
+        .args(["-c", r#""$0" 2 --input "$1" 2>&1 | head -1; exit "${PIPESTATUS[0]}""#])
+        .arg(env!("CARGO_BIN_EXE_procpool"))
+        .arg(bad.path())
+        .env("PROCPOOL_TEST_TAG", &tag.0)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    assert!(stdout.starts_with("procpool: ") && stdout.contains(":1: not a decimal number"), "{stdout}");
+    tag.assert_none_left();
+}
+
+#[test]
+fn a_bad_line_with_stdout_and_stderr_closed_from_the_start_is_no_panic() {
+    // Both already closed: the line cannot be shown. Exit 2 if the bad line
+    // is reached first, 0 if the closed stdout is noticed first (as for any
+    // run whose reader left); never 101.
     let tag = Tag::new("bad-line-closed");
     let bad = input_file(&["abc"]);
-    let pipe = broken_pipe();
-    let status = tag
-        .std_cmd()
-        .args(["2", "--input"])
-        .arg(bad.path())
-        .stdout(pipe.try_clone().unwrap())
-        .stderr(pipe)
-        .status()
-        .unwrap();
-    assert_eq!(status.code(), Some(2));
+    for mode in ["processes", "sequential", "compare"] {
+        let pipe = broken_pipe();
+        let status = tag
+            .std_cmd()
+            .args(["2", "--mode", mode, "--input"])
+            .arg(bad.path())
+            .stdout(pipe.try_clone().unwrap())
+            .stderr(pipe)
+            .status()
+            .unwrap();
+        assert!(matches!(status.code(), Some(0 | 2)), "{mode}: {status}");
+    }
     tag.assert_none_left();
 }
 
@@ -92,7 +115,10 @@ fn a_killed_worker_is_still_retried_when_stderr_is_closed() {
 }
 
 #[test]
-fn a_closed_stdout_ends_a_long_job_without_waiting_for_its_result() {
+fn a_closed_stdout_ends_a_job_that_never_finishes() {
+    // `procpool ... | head -1` where head leaves before the first line: the
+    // worker is stopped, so its job never ends and stdin stays open; only
+    // noticing that stdout's reader left can end the run.
     let tag = Tag::new("stdout-closed-long");
     let mut child = tag
         .std_cmd()
@@ -102,20 +128,46 @@ fn a_closed_stdout_ends_a_long_job_without_waiting_for_its_result() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // One job of many seconds, and stdin left open: no result, and no end of input, is coming.
     let mut stdin = child.stdin.take().unwrap();
     writeln!(stdin, "{SLOW_PRIME}").unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut header = String::new();
-    stdout.read_line(&mut header).unwrap();
-    assert!(header.starts_with("Checking "), "{header}");
-    wait_for_children(child.id(), 1);
-    drop(stdout); // the reader leaves, as `head -1` does
-    let status = wait_guarded(&mut child, "run with a closed stdout");
+    let worker = wait_for_children(child.id(), 1)[0];
+    std::thread::sleep(std::time::Duration::from_millis(300)); // the job is under way
+    send(worker as i32, Signal::SIGSTOP);
+    drop(child.stdout.take());
+    let status = wait_guarded(&mut child, "run with a closed stdout and a stopped worker");
     let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.is_empty(), "{stderr}");
     drop(stdin);
+    tag.assert_none_left();
+}
+
+#[test]
+fn a_closed_stdout_ends_a_run_waiting_for_input_in_every_mode() {
+    // Stdin open and silent: no line, no end of input is coming.
+    let tag = Tag::new("stdout-closed-waiting");
+    for mode in ["processes", "rayon", "sequential", "compare", "all", "sweep"] {
+        let mut command = tag.std_cmd();
+        match mode {
+            "sweep" => command.args(["sweep", "2"]),
+            _ => command.args(["2", "--mode", mode]),
+        };
+        let mut child = command
+            .args(["--input", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300)); // started and waiting
+        drop(child.stdout.take());
+        let status = wait_guarded(&mut child, mode);
+        let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+        assert_eq!(status.code(), Some(0), "{mode}: {stderr}");
+        assert!(stderr.is_empty(), "{mode}: {stderr}");
+        drop(stdin);
+    }
     tag.assert_none_left();
 }
 
@@ -161,5 +213,31 @@ fn no_thread_or_process_to_spare_gives_one_line_and_exit_1() {
     assert_no_panic(&output);
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("20 checked (9 prime)"));
+    tag.assert_none_left();
+}
+
+#[test]
+fn a_chart_note_for_a_closed_stderr_is_lost_not_a_panic() {
+    // With --json, "Timeline/Chart written to ..." goes to stderr: a reader
+    // that left there must cost that line only.
+    let tag = Tag::new("chart-note-closed");
+    let dir = tempfile::tempdir().unwrap();
+    let timeline = ["2", "--kernel", "fast", "--json", "-q", "--timeline"];
+    let sweep = ["sweep", "1", "--runs", "1", "--json", "--range", "1..100", "--plot"];
+    for (args, chart) in [(&timeline[..], "timeline.svg"), (&sweep[..], "sweep.svg")] {
+        let path = dir.path().join(chart);
+        let output = tag
+            .std_cmd()
+            .args(args)
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(broken_pipe())
+            .output()
+            .unwrap();
+        assert_no_panic(&output);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert!(path.exists(), "{args:?}: no chart");
+        assert!(!output.stdout.is_empty(), "{args:?}: no JSON");
+    }
     tag.assert_none_left();
 }

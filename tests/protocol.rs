@@ -19,8 +19,9 @@ fn main() {
         fake_worker(&args[2], &std::env::var("FAKE_WORKER").unwrap_or_default());
         return;
     }
-    let tests: [(&str, fn()); 9] = [
+    let tests: [(&str, fn()); 10] = [
         ("a_worker_whose_parent_is_not_its_supervisor_exits_at_once", orphan_exits_at_once),
+        ("a_worker_dying_in_its_handshake_fails_the_start", a_worker_dying_in_its_handshake_fails_the_start),
         ("a_worker_speaking_another_protocol_version_is_rejected", another_version_is_rejected),
         ("a_worker_of_another_build_is_rejected", another_build_is_rejected),
         ("a_peer_without_the_secret_is_rejected", a_peer_without_the_secret_is_rejected),
@@ -51,6 +52,9 @@ fn main() {
 fn fake_worker(server: &str, behaviour: &str) {
     let mut token = vec![0; TOKEN_BYTES];
     std::io::stdin().read_exact(&mut token).unwrap();
+    if behaviour == "die" {
+        std::process::exit(3);
+    }
     if behaviour == "token" {
         token[0] ^= 1;
     }
@@ -81,10 +85,33 @@ fn fake_worker(server: &str, behaviour: &str) {
     }
 }
 
+/// Starts a pool of fake workers, with its handshake sockets in a TMPDIR of
+/// its own, which must be empty again once the start has failed or worked.
 fn pool_of_fakes(behaviour: &str) -> Result<ProcessPool<PrimeCheck>, PoolError> {
+    let tmpdir = tempfile::tempdir().unwrap();
+    let before = std::env::var_os("TMPDIR");
     // SAFETY: this harness-less test runs its tests one at a time on one thread.
-    unsafe { std::env::set_var("FAKE_WORKER", behaviour) };
-    ProcessPool::builder().program(std::env::current_exe().unwrap()).workers(2).build()
+    unsafe {
+        std::env::set_var("FAKE_WORKER", behaviour);
+        std::env::set_var("TMPDIR", tmpdir.path());
+    }
+    let pool = ProcessPool::builder().program(std::env::current_exe().unwrap()).workers(2).build();
+    // SAFETY: as above.
+    unsafe {
+        match before {
+            Some(value) => std::env::set_var("TMPDIR", value),
+            None => std::env::remove_var("TMPDIR"),
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir(tmpdir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "{behaviour}: left in TMPDIR: {left:?}");
+    pool
+}
+
+fn a_worker_dying_in_its_handshake_fails_the_start() {
+    let error = pool_of_fakes("die").expect_err("the start must fail");
+    assert!(matches!(error, PoolError::DiedAtStartup { .. }), "{error}");
+    assert!(error.to_string().contains("exited with code 3 before completing the handshake"), "{error}");
 }
 
 fn another_version_is_rejected() {

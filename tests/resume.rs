@@ -359,7 +359,9 @@ fn text_output_prints_the_complete_run_as_the_book_does() {
 /// stderr, and that stdout holds at most `printed` lines: the header and the
 /// results before a bad line, which are correct.
 fn refused_after(tag: &Tag, args: &[&str], resume: &Path, printed: usize) -> String {
-    let output = tag.cmd().args(args).arg("--resume").arg(resume).output().unwrap();
+    // A guard against a hang (a FIFO): liveness, not speed.
+    let guard = std::time::Duration::from_secs(20);
+    let output = tag.cmd().timeout(guard).args(args).arg("--resume").arg(resume).output().unwrap();
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -406,6 +408,11 @@ fn a_file_from_another_input_or_with_a_corrupt_line_is_refused() {
 
     let missing = refused(&tag, &FAST, &dir.path().join("missing.jsonl"));
     assert!(missing.contains("missing.jsonl: cannot read the --resume file: no such file"), "{missing}");
+    // Nobody writes to it: opening it to read would block for ever, deaf to Ctrl-C.
+    let fifo = dir.path().join("fifo.jsonl");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let not_a_file = refused(&tag, &FAST, &fifo);
+    assert!(not_a_file.contains("cannot read the --resume file: it is not a regular file"), "{not_a_file}");
     let compare = refused(&tag, &["2", "--kernel", "fast"], &complete);
     assert!(compare.contains("--mode compare"), "{compare}");
     let sweep = refused(&tag, &["sweep", "2"], &complete);

@@ -109,17 +109,20 @@ fn signal_group(tag: &Tag, args: &[&str], workers: usize, signal: Signal) -> (Op
 }
 
 #[test]
-fn sigterm_to_the_group_during_cheap_jobs_replaces_nothing() {
-    // Cheap jobs keep the supervisor dispatching, not waiting: the stop must be seen there too.
+fn sigterm_or_sighup_to_the_group_during_cheap_jobs_reports_no_worker_death() {
+    // Cheap jobs keep the supervisor dispatching, not waiting: the stop must
+    // be seen there too. The workers' channels may close a moment before the
+    // supervisor handles its own copy of the signal; their deaths are then
+    // not reported, blamed or replaced: one line says the run was stopped.
+    // (Six runs: before that was handled, about half the runs printed deaths.)
     let tag = Tag::new("pgroup-cheap");
-    let (code, _, stderr) = signal_group(
-        &tag,
-        &["4", "--mode", "processes", "-q", "--range", "1..100000000"],
-        4,
-        Signal::SIGTERM,
-    );
-    assert_eq!(code, Some(143), "{stderr}");
-    assert!(!stderr.contains("replacement") && !stderr.contains("retrying"), "{stderr}");
+    for (signal, exit) in [(Signal::SIGTERM, 143), (Signal::SIGHUP, 129)].repeat(3) {
+        let args = ["4", "--mode", "processes", "-q", "--range", "1..100000000"];
+        let (code, _, stderr) = signal_group(&tag, &args, 4, signal);
+        assert_eq!(code, Some(exit), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{signal}: {stderr}");
+        assert!(stderr.starts_with(&format!("procpool: stopped by {signal}")), "{stderr}");
+    }
     tag.assert_none_left();
 }
 
@@ -137,6 +140,49 @@ fn sigterm_to_the_whole_process_group_stops_without_replacing_workers() {
             !stderr.contains("replacement"),
             "workers killed by the group {signal} were replaced: {stderr}"
         );
+    }
+    tag.assert_none_left();
+}
+
+/// Bytes waiting in a pipe, unread.
+fn unread_bytes(reader: &std::io::PipeReader) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut count: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int, to a local that outlives the call.
+    let result = unsafe { libc::ioctl(reader.as_raw_fd(), libc::FIONREAD, &mut count) };
+    assert_eq!(result, 0);
+    count as usize
+}
+
+#[test]
+fn a_stop_signal_ends_a_run_whose_output_nobody_reads() {
+    // `procpool | less` with less paused, `procpool | sleep 600`: the pipe
+    // fills, a write blocks in the kernel, and only the signal can end it.
+    let tag = Tag::new("stuck-output");
+    for (mode, signal, exit) in [
+        ("processes", Signal::SIGINT, 130),
+        ("rayon", Signal::SIGTERM, 143),
+        ("sequential", Signal::SIGHUP, 129),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let mut child = tag
+            .std_cmd()
+            .args(["2", "--mode", mode, "--kernel", "fast", "--range", "1..100000000"])
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while unread_bytes(&reader) < 60_000 {
+            assert!(Instant::now() < deadline, "{mode}: stdout never filled up");
+            thread::sleep(Duration::from_millis(10));
+        }
+        send(child.id() as i32, signal);
+        let status = common::wait_guarded(&mut child, mode);
+        let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+        assert_eq!(status.code(), Some(exit), "{mode}: {stderr}");
+        assert!(stderr.contains(&format!("stopped by {signal}")), "{mode}: {stderr}");
+        drop(reader);
     }
     tag.assert_none_left();
 }

@@ -2,6 +2,7 @@
 //! not end in "cannot write the chart", and a `.png` name must not receive SVG.
 
 use std::fs::{self, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::AppError;
@@ -24,9 +25,17 @@ pub fn check(flag: &str, path: &Path) -> Result<(), AppError> {
     if path.is_dir() {
         return bad("is a directory".into());
     }
+    // A FIFO (or a device) would block the open below, and later the
+    // drawing, until someone reads it: a stop signal could not end that.
+    if path.metadata().is_ok_and(|meta| !meta.is_file()) {
+        return bad("is not a regular file".into());
+    }
     let existed = path.exists();
-    // Opened without truncating, so an existing chart survives a run that fails.
-    match OpenOptions::new().write(true).create(true).truncate(false).open(path) {
+    // Opened without truncating, so an existing chart survives a run that
+    // fails; never blocking, should a FIFO appear there after the check.
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(false).custom_flags(libc::O_NONBLOCK);
+    match options.open(path) {
         Ok(_) if !existed => {
             let _ = fs::remove_file(path);
             Ok(())

@@ -10,6 +10,7 @@ mod progress;
 mod resume;
 mod run;
 mod signals;
+mod stuck_output;
 mod sweep;
 
 use std::io::{self, Write};

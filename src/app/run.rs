@@ -18,7 +18,7 @@ use crate::completed::Completed;
 use crate::executor::{RunFacts, Variant};
 use crate::input::Reopener;
 use crate::report::machine::Machine;
-use crate::report::output::Output;
+use crate::report::output::{stderr_line, Output};
 use crate::report::summary::{RunSummary, Tally};
 use crate::report::timeline::Timeline;
 use crate::report::{json, lines, text};
@@ -192,7 +192,7 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
     for line in written {
         // Text mode says it with the results; JSON Lines keep stdout to JSON.
         if args.json {
-            eprintln!("procpool: {line}");
+            stderr_line(&format!("procpool: {line}"));
         } else {
             out.line(&line)?;
         }

@@ -1,7 +1,8 @@
 //! SIGINT, SIGTERM and SIGHUP (the terminal closed): remembered, not acted
 //! on in the handler. The pool polls the flag and stops; the app then reports
 //! how far it got. A reader that left stdout raises the same flag, so a run
-//! stops at once instead of at its next line.
+//! stops at once instead of at its next line. Output that nobody reads
+//! cannot hold a stop up for long (see `stuck_output`).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -30,6 +31,7 @@ impl StopSignals {
             signal_hook::flag::register_usize(signal, Arc::clone(&stop.which), signal as usize)?;
             signal_hook::flag::register(signal, Arc::clone(&stop.flag))?;
         }
+        super::stuck_output::watch(stop.clone());
         Ok(stop)
     }
 
@@ -46,12 +48,22 @@ impl StopSignals {
     /// Why the `variant` run stopped after `results` results: a signal, with
     /// the conventional exit code 128 + its number, or a closed stdout.
     pub fn error(&self, variant: Variant, results: u64) -> AppError {
+        match self.signal() {
+            Some((signal, code)) => AppError::Interrupted { signal, code, variant, results },
+            None => AppError::Output(std::io::ErrorKind::BrokenPipe.into()),
+        }
+    }
+
+    /// The stop signal that came, by name, with its exit code (128 + its
+    /// number); None before one, and for a closed stdout.
+    pub fn signal(&self) -> Option<(&'static str, u8)> {
         let (signal, number) = match self.which.load(Ordering::Relaxed) {
-            STDOUT_CLOSED => return AppError::Output(std::io::ErrorKind::BrokenPipe.into()),
+            STDOUT_CLOSED => return None,
+            _ if !self.raised() => return None,
             n if n == SIGTERM as usize => ("SIGTERM", SIGTERM),
             n if n == SIGHUP as usize => ("SIGHUP", SIGHUP),
             _ => ("SIGINT", SIGINT),
         };
-        AppError::Interrupted { signal, code: 128 + number as u8, variant, results }
+        Some((signal, 128 + number as u8))
     }
 }

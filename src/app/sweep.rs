@@ -120,7 +120,7 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
             .map_err(|reason| AppError::Chart { path: path.display().to_string(), reason })?;
         let written = format!("Chart written to {}", path.display());
         if args.json || args.csv {
-            eprintln!("procpool: {written}");
+            stderr_line(&format!("procpool: {written}"));
         } else {
             out.line(&written)?;
         }

@@ -23,6 +23,12 @@ use crate::input::Numbers;
 /// Numbers handed to the pool at a time when they are ready.
 const FEED: usize = 4096;
 
+/// Chunks the feeder thread may be ahead of the results reported (32 x 4096:
+/// the pool's default window). The pool bounds only what it has not yet
+/// finished, so without this a reader slower than the workers (a terminal,
+/// a pipe) let finished results pile up in memory, over 100 MB for 10M numbers.
+const AHEAD: usize = 32;
+
 /// Checks numbers on a fresh [`ProcessPool`] per run.
 pub struct Processes {
     pub kernel: Kernel,
@@ -86,7 +92,7 @@ impl Executor for Processes {
             let abandon = Arc::new(AtomicBool::new(false));
             numbers.stop_on(Arc::clone(&abandon));
             let delivered = thread::scope(|scope| {
-                let (numbers_tx, numbers_rx) = mpsc::channel();
+                let (numbers_tx, numbers_rx) = mpsc::sync_channel(AHEAD);
                 thread::Builder::new()
                     .name("procpool-feeder".into())
                     .spawn_scoped(scope, move || feed(numbers, feeder, kernel, numbers_tx))
@@ -150,7 +156,7 @@ fn feed(
     numbers: &mut Numbers,
     mut feeder: Feeder<'_, PrimeCheck>,
     kernel: Kernel,
-    tx: mpsc::Sender<Vec<u64>>,
+    tx: mpsc::SyncSender<Vec<u64>>,
 ) {
     loop {
         let chunk = take_chunk(numbers, FEED, true);

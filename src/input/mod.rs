@@ -235,6 +235,21 @@ mod tests {
     }
 
     #[test]
+    fn what_cannot_be_opened_twice_for_the_same_bytes_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let file = dir.path().join("numbers");
+        std::fs::write(&file, "7\n").unwrap();
+        let dev_null = PathBuf::from("/dev/null"); // a character device
+        for (path, once) in [(fifo, true), (dev_null, true), (file, false), (dir.path().to_owned(), false)] {
+            assert_eq!(InputSpec::File(path.clone()).read_once(), Ok(once), "{}", path.display());
+        }
+        assert_eq!(InputSpec::Stdin.read_once(), Ok(true));
+        assert_eq!(InputSpec::Fixture.read_once(), Ok(false));
+    }
+
+    #[test]
     fn ranges() {
         assert_eq!(parse_range("1..10"), Ok(InputSpec::Range { start: 1, end: 10 }));
         assert!(parse_range("10..10").is_err());

@@ -35,17 +35,20 @@ pub fn run_with_numbers_on_stdin(mut command: Command, count: u64) -> StreamedRu
         stdout.read_to_end(&mut text).unwrap();
         text
     });
+    let (success, peak_rss_kib) = wait_with_peak_rss(&child);
+    feeder.join().unwrap();
+    StreamedRun { success, stdout: reader.join().unwrap(), peak_rss_kib }
+}
+
+/// Reaps `child` (which must not have been waited for); returns whether it
+/// exited with 0 and its peak RSS in KiB, as above.
+pub fn wait_with_peak_rss(child: &std::process::Child) -> (bool, i64) {
     let mut status = 0;
     // SAFETY: rusage is plain data for wait4 to fill; the pid is our own, unreaped child.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let waited = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
     assert_eq!(waited, child.id() as i32);
-    feeder.join().unwrap();
-    StreamedRun {
-        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        stdout: reader.join().unwrap(),
-        peak_rss_kib: usage.ru_maxrss,
-    }
+    (libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, usage.ru_maxrss)
 }
 
 /// Runs `command` as it is set up and returns whether it succeeded and its
@@ -53,11 +56,5 @@ pub fn run_with_numbers_on_stdin(mut command: Command, count: u64) -> StreamedRu
 #[allow(clippy::zombie_processes)] // reaped by wait4 below, which also yields the rusage
 #[allow(dead_code)] // the whole-program benchmark includes this file but not this function
 pub fn run_measured(mut command: Command) -> (bool, i64) {
-    let child = command.spawn().unwrap();
-    let mut status = 0;
-    // SAFETY: rusage is plain data for wait4 to fill; the pid is our own, unreaped child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(waited, child.id() as i32);
-    (libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, usage.ru_maxrss)
+    wait_with_peak_rss(&command.spawn().unwrap())
 }

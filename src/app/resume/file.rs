@@ -132,6 +132,11 @@ impl ResumeFile {
         if path.is_dir() {
             return Err(failed(std::io::Error::from(std::io::ErrorKind::IsADirectory)));
         }
+        // A FIFO would block open(2) until someone wrote to it, deaf to a
+        // stop signal, and could not be read twice (see `open_at`).
+        if path.metadata().is_ok_and(|meta| !meta.is_file()) {
+            return Err(failed(std::io::Error::other("it is not a regular file")));
+        }
         let mut file = File::open(path).map_err(failed)?;
         file.seek(SeekFrom::Start(offset)).map_err(failed)?;
         let reader = BufReader::with_capacity(1 << 16, file);

@@ -42,6 +42,11 @@ const CANCEL_TICK: Duration = Duration::from_millis(50);
 /// running (stopped, or starved): that time is not charged to any job.
 const STALL_SLACK: Duration = Duration::from_millis(100);
 
+/// How long a worker's death by SIGTERM or SIGHUP waits for the cancellation
+/// flag: a signal to the whole process group kills workers too, and this
+/// process may handle its own copy a moment after their channels close.
+const GROUP_SIGNAL_GRACE: Duration = Duration::from_millis(100);
+
 /// Bytes of jobs one batch frame may carry: the frame limit, less room for its header.
 const FRAME_BUDGET: usize = procpool_worker::protocol::MAX_FRAME_BYTES - 64;
 
@@ -188,6 +193,23 @@ impl<J: Job> Dispatcher<J> {
         self.cancel.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed))
     }
 
+    /// True when a worker killed by SIGTERM or SIGHUP turns out to have
+    /// been stopped with this process (the flag is raised within
+    /// [`GROUP_SIGNAL_GRACE`]): it is not to be blamed, retried or replaced.
+    fn cancelled_with(&self, cause: &DeathCause) -> bool {
+        if self.cancel.is_none() || !matches!(cause, DeathCause::Signaled(libc::SIGTERM | libc::SIGHUP)) {
+            return false;
+        }
+        let deadline = Instant::now() + GROUP_SIGNAL_GRACE;
+        while !self.cancelled() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+
     fn handle(&mut self, events: Vec<IpcSelectionResult>) {
         for event in events {
             match event {
@@ -324,6 +346,9 @@ impl<J: Job> Dispatcher<J> {
             }
             None => DeathCause::Unknown,
         };
+        if self.cancelled_with(&cause) {
+            return self.break_pool(PoolError::Cancelled);
+        }
         self.scheduler.worker_died(worker, cause);
         self.publish_pids();
     }
