@@ -36,6 +36,8 @@ fn main() {
         ("a_worker_killed_on_rank_2_costs_a_retry_and_every_result_comes", worker_killed),
         ("rank_2_killed_ends_the_run_with_a_correct_prefix_and_no_process_left", rank_killed),
         ("sigint_to_mpirun_ends_the_run_with_a_correct_prefix_and_no_process_left", sigint),
+        ("resume_after_a_killed_rank_or_sigint_gives_the_whole_run_in_order", resume_after_kills),
+        ("resume_with_a_file_from_another_input_is_refused", resume_refuses_another_input),
     ];
     let skip = skip_reason();
     if let Some(reason) = &skip {
@@ -198,9 +200,20 @@ fn interfere(
     lines: usize,
     act: impl FnOnce(),
 ) -> Result<(Option<i32>, String, String), Failed> {
+    interfere_with(tag, out, &[], lines, act)
+}
+
+/// [`interfere`] with more arguments for the run.
+fn interfere_with(
+    tag: &Tag,
+    out: &Path,
+    extra: &[&str],
+    lines: usize,
+    act: impl FnOnce(),
+) -> Result<(Option<i32>, String, String), Failed> {
     let range = format!("{}..{}", SLOW_RANGE.0, SLOW_RANGE.1);
     let err = out.with_extension("err");
-    let mut child = mpirun(tag, &["--range", &range])
+    let mut child = mpirun(tag, &[&["--range", &range][..], extra].concat())
         .stdout(fs::File::create(out).unwrap())
         .stderr(fs::File::create(&err).unwrap())
         .spawn()
@@ -292,6 +305,81 @@ fn stopped_early(name: &str, act: impl FnOnce(&Tag)) -> Result<(), Failed> {
     check(code.is_some_and(|c| c != 0), format!("a nonzero exit, not {code:?}: {stderr}"))?;
     let results = correct_prefix(&stdout)?;
     check(results >= 50 && (results as u64) < SLOW_RANGE.1 - SLOW_RANGE.0, format!("{results} results"))?;
+    tag.assert_none_left_within(Duration::from_secs(5));
+    Ok(())
+}
+
+/// The results of a `--json` run, as (index, n, prime) in the order printed;
+/// a torn last line (the launcher stops forwarding mid-buffer) is left out.
+fn json_results(stdout: &str) -> Vec<(u64, u64, bool)> {
+    stdout
+        .split_inclusive('\n')
+        .filter(|line| line.ends_with('\n'))
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|o| o["type"] == "result")
+        .map(|o| (o["index"].as_u64().unwrap(), o["n"].as_u64().unwrap(), o["prime"].as_bool().unwrap()))
+        .collect()
+}
+
+/// A JSON run ended early by a killed rank 2, then by SIGINT to mpirun:
+/// each time `--resume` finishes it, and the finished file holds every
+/// number once, in order, with the right verdict.
+fn resume_after_kills() -> Result<(), Failed> {
+    let tag = Tag::new("mpi-resume");
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.jsonl");
+    let (code, _, stderr) = interfere_with(&tag, &first, &["--json"], 50, || {
+        send(rank_pid(&tag, 2).expect("rank 2 is running") as i32, Signal::SIGKILL);
+    })?;
+    check(code.is_some_and(|c| c != 0), format!("a nonzero exit, not {code:?}: {stderr}"))?;
+    tag.assert_none_left_within(Duration::from_secs(5));
+    let second = dir.path().join("second.jsonl");
+    let first_arg = first.display().to_string();
+    let (code, _, stderr) = interfere_with(&tag, &second, &["--json", "--resume", &first_arg], 100, || {
+        let mpirun = tag.processes().into_iter().find(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "mpirun")
+        });
+        send(mpirun.expect("mpirun is running") as i32, Signal::SIGINT);
+    })?;
+    tag.assert_none_left_within(Duration::from_secs(5));
+    let interrupted = code.is_some_and(|c| c != 0);
+    let second_arg = second.display().to_string();
+    let range = format!("{}..{}", SLOW_RANGE.0, SLOW_RANGE.1);
+    let (stdout, _) = if interrupted {
+        run_to_end(&tag, &["--range", &range, "--json", "--resume", &second_arg])?
+    } else {
+        // The second run was quicker than the signal: it is complete already.
+        (fs::read_to_string(&second).unwrap(), stderr)
+    };
+    let results = json_results(&stdout);
+    let expected: Vec<(u64, u64, bool)> = (SLOW_RANGE.0..SLOW_RANGE.1)
+        .enumerate()
+        .map(|(index, n)| (index as u64, n, Kernel::Fast.is_prime(n)))
+        .collect();
+    check(results.len() == expected.len(), format!("{} of {} results", results.len(), expected.len()))?;
+    check(results == expected, "every number once, in order, with its verdict")?;
+    let summary = stdout.lines().last().unwrap_or_default();
+    check(summary.contains("\"carried\":") && !summary.contains("\"carried\":0"), summary.to_string())?;
+    tag.assert_none_left();
+    Ok(())
+}
+
+fn resume_refuses_another_input() -> Result<(), Failed> {
+    let tag = Tag::new("mpi-resume-other");
+    let dir = tempfile::tempdir().unwrap();
+    let (stdout, _) = run_to_end(&tag, &["--range", "1..1001", "--kernel", "fast", "--json"])?;
+    let file = dir.path().join("small.jsonl");
+    fs::write(&file, stdout).unwrap();
+    let output = mpirun(
+        &tag,
+        &["--range", "1..2001", "--kernel", "fast", "--json", "--resume", &file.display().to_string()],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    check(output.status.code() == Some(2), format!("exit {:?}: {stderr}", output.status.code()))?;
+    check(stderr.contains("belongs to another input"), stderr.to_string())?;
+    check(!String::from_utf8_lossy(&output.stdout).contains("\"result\""), "nothing ran")?;
     tag.assert_none_left_within(Duration::from_secs(5));
     Ok(())
 }
