@@ -1,5 +1,6 @@
 //! Real signals to the supervisor: SIGINT and SIGTERM stop the run with an
-//! in-order prefix and the conventional exit code; SIGKILL leaves no orphan.
+//! in-order prefix and the conventional exit code; SIGKILL leaves no orphan
+//! (no worker, no fork server).
 
 mod common;
 
@@ -76,7 +77,9 @@ fn workers_of_a_killed_supervisor_exit_by_themselves() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let workers = wait_for_children(child.id(), 4);
+    let mut workers = wait_for_children(child.id(), 4);
+    // The fork server too: PR_SET_PDEATHSIG, or EOF on its stdin.
+    workers.push(common::fork_server_of(child.id()).expect("a fork server"));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
     child.wait().unwrap();
     // Busy workers too: PR_SET_PDEATHSIG, not just EOF on their channel.

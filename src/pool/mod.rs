@@ -12,6 +12,7 @@ mod builder;
 mod dispatcher;
 mod error;
 mod feeder;
+mod fork_server;
 mod limits;
 mod linux;
 mod process;

@@ -1,8 +1,13 @@
-//! Starting workers: one long-lived thread spawns every worker (a worker's
+//! Starting workers: one long-lived thread starts every worker (a worker's
 //! PR_SET_PDEATHSIG is tied to the thread that started it, so that thread
 //! must live as long as the pool) and shakes hands with each over its own
 //! private one-shot server, without ever blocking the dispatcher or waiting
 //! forever on a worker that died or hung before connecting.
+//!
+//! The thread first starts the pool's fork server, and has it fork each
+//! worker; without one (turned off, failed to start, or died), a worker is
+//! the binary executed again. Either way the worker is this process's child,
+//! tied to this thread, and shakes hands the same way.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -14,6 +19,7 @@ use procpool_worker::build_id::{build_id, build_id_hex};
 use procpool_worker::protocol::{self, Frame, Hello, Setup, PROTOCOL_VERSION};
 
 use super::error::PoolError;
+use super::fork_server::{ForkError, ForkServer};
 use super::linux;
 use super::process::{Launch, WorkerProcess};
 use crate::scheduler::WorkerId;
@@ -101,6 +107,7 @@ fn run(
     looped: mpsc::Sender<Message>,
     report: impl Fn(Startup),
 ) {
+    let mut forks = if launch.fork_server { ForkServer::start(&launch, timeout) } else { None };
     let mut pending: Vec<Pending> = Vec::new();
     loop {
         let message = if pending.is_empty() {
@@ -109,7 +116,7 @@ fn run(
             inbox.recv_timeout(STARTUP_TICK)
         };
         match message {
-            Ok(Message::Start(id)) => match begin(&launch, id, timeout, &looped) {
+            Ok(Message::Start(id)) => match begin(&launch, &mut forks, id, timeout, &looped) {
                 Ok(started) => pending.push(started),
                 Err(error) => report(Startup::Failed { id, error }),
             },
@@ -154,17 +161,19 @@ fn run(
 /// been woken, so its directory is removed before we go on (or exit).
 const ACCEPTOR_GRACE: Duration = Duration::from_secs(2);
 
-/// Opens a private one-shot server, starts the worker pointed at it, and
-/// waits for its connection, all on a thread of its own, which owns the
-/// server (and its directory, removed when it ends).
+/// Opens a private one-shot server, starts the worker pointed at it (forked
+/// by the fork server if there is one), and waits for its connection, all on
+/// a thread of its own, which owns the server (and its directory, removed
+/// when it ends).
 fn begin(
     launch: &Launch,
+    forks: &mut Option<ForkServer>,
     id: WorkerId,
     timeout: Duration,
     looped: &mpsc::Sender<Message>,
 ) -> Result<Pending, PoolError> {
     let (named_tx, named) = mpsc::sync_channel(1);
-    let looped = looped.clone();
+    let accepted = looped.clone();
     let acceptor = thread::Builder::new()
         .name("procpool-handshake".into())
         .spawn(move || {
@@ -181,7 +190,7 @@ fn begin(
                 }
             };
             let hello = server.accept().map(|(_, hello)| hello).map_err(|e| e.to_string());
-            let _ = looped.send(Message::Accepted(id, hello));
+            let _ = accepted.send(Message::Accepted(id, hello));
         })
         .map_err(PoolError::Thread)?;
     let name = match named.recv() {
@@ -196,7 +205,19 @@ fn begin(
         }
     };
     let token = linux::random_token();
-    let process = match WorkerProcess::spawn(launch, &name, &token) {
+    let started = match forks.as_mut().map(|server| server.fork(&name, &token)) {
+        Some(Ok(pid)) => Ok(WorkerProcess::child(pid)),
+        Some(Err(ForkError::Failed(source))) => Err(source),
+        Some(Err(ForkError::Gone)) => {
+            // A child it forked before dying could still connect here: start
+            // over with a fresh server and secret, by executing the binary.
+            *forks = None;
+            finish_acceptor(&name, acceptor);
+            return begin(launch, forks, id, timeout, looped);
+        }
+        None => WorkerProcess::spawn(launch, &name, &token),
+    };
+    let process = match started {
         Ok(process) => process,
         Err(source) => {
             finish_acceptor(&name, acceptor);

@@ -153,7 +153,7 @@ fn read_token() -> Result<Vec<u8>, ServeError> {
 /// Asks the kernel to SIGKILL this process when its parent goes, then makes
 /// sure the parent is still the supervisor: if it died before the request
 /// took effect, this process was re-parented and must not run on.
-fn die_with(supervisor: u32) -> Result<(), ServeError> {
+pub(crate) fn die_with(supervisor: u32) -> Result<(), ServeError> {
     use nix::sys::{prctl, signal::Signal};
     prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| ServeError::Connect(e.into()))?;
     let parent = nix::unistd::getppid().as_raw();
@@ -163,7 +163,7 @@ fn die_with(supervisor: u32) -> Result<(), ServeError> {
     Ok(())
 }
 
-fn ignore_interrupts() {
+pub(crate) fn ignore_interrupts() {
     use nix::sys::signal::{signal, SigHandler, Signal};
     // SAFETY: installing SIG_IGN runs no handler code, so no async-signal-safety concerns.
     let _ = unsafe { signal(Signal::SIGINT, SigHandler::SigIgn) };
