@@ -52,17 +52,21 @@ pub fn worker_entry() {
     let mut text = || args.next().and_then(|arg| arg.into_string().ok());
     let code = if role.as_deref() == Some(std::ffi::OsStr::new(WORKER_FLAG)) {
         match (text(), text().and_then(|pid| pid.parse().ok())) {
-            (Some(server), Some(supervisor)) => serve(&server, supervisor),
+            (Some(server), Some(supervisor)) => {
+                finish(procpool_worker::serve::serve(&server, supervisor), "worker")
+            }
             _ => usage(&format!("{WORKER_FLAG} SERVER SUPERVISOR_PID")),
         }
     } else if role.as_deref() == Some(std::ffi::OsStr::new(FORK_SERVER_FLAG)) {
-        match text().and_then(|pid| pid.parse().ok()) {
-            Some(supervisor) => match fork_server::run(supervisor) {
-                Ok(Forked::Worker { server }) => serve(&server, supervisor),
+        match (text(), text().and_then(|pid| pid.parse().ok())) {
+            (Some(server), Some(supervisor)) => match fork_server::run(&server, supervisor) {
+                Ok(Forked::Worker { hello, token }) => {
+                    finish(procpool_worker::serve::serve_connected(hello, token), "worker")
+                }
                 Ok(Forked::Closed) => 0,
-                Err(e) => complain(&format!("procpool fork server {}: {e}", std::process::id())),
+                Err(e) => finish(Err(e), "fork server"),
             },
-            None => usage(&format!("{FORK_SERVER_FLAG} SUPERVISOR_PID")),
+            _ => usage(&format!("{FORK_SERVER_FLAG} SERVER SUPERVISOR_PID")),
         }
     } else {
         return;
@@ -70,11 +74,11 @@ pub fn worker_entry() {
     std::process::exit(code);
 }
 
-/// Runs the worker side to its end: the process's exit code.
-fn serve(server: &str, supervisor: u32) -> i32 {
-    match procpool_worker::serve::serve(server, supervisor) {
+/// The exit code of a worker (or fork server) that ended so.
+fn finish(ended: Result<(), procpool_worker::serve::ServeError>, what: &str) -> i32 {
+    match ended {
         Ok(()) => 0,
-        Err(e) => complain(&format!("procpool worker {}: {e}", std::process::id())),
+        Err(e) => complain(&format!("procpool {what} {}: {e}", std::process::id())),
     }
 }
 

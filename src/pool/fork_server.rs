@@ -1,60 +1,126 @@
 //! The supervisor's end of a pool's fork server (see
-//! `procpool_worker::fork_server`): started once per pool on the spawner
-//! thread by executing the binary, then asked for each worker, which it forks
-//! as the supervisor's own child in a fraction of an exec's cost.
+//! `procpool_worker::fork_server`): started once per pool, on the spawner
+//! thread, the way a worker is (executed, a private one-shot server, a
+//! secret, the same checks), then asked for each worker, which it forks as
+//! the supervisor's own child for a fraction of an exec's cost.
 
-use std::io::{self, Read, Write};
-use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
-use procpool_worker::fork_server::{decode_reply, greeting, request, ForkReply};
+use ipc_channel::ipc::{IpcReceiver, IpcSender};
+use procpool_worker::build_id::build_id;
+use procpool_worker::fork_server::{decode_reply, ForkRequest, ForkServerHello, FORK_SERVER_FLAG};
+use procpool_worker::protocol::{Hello, PROTOCOL_VERSION};
 
+use super::handshake::{self, Acceptor};
+use super::linux;
 use super::process::{Launch, WorkerProcess};
 
-/// A running fork server. Dropping it hangs up and kills and reaps it.
+/// How often a starting fork server is checked for an early death.
+const START_TICK: Duration = Duration::from_millis(2);
+
+/// A running fork server. Dropping it kills and reaps it, and ends the
+/// thread that receives its workers' hellos.
 #[derive(Debug)]
 pub(crate) struct ForkServer {
-    control: UnixStream,
+    requests: IpcSender<ForkRequest>,
+    replies: IpcReceiver<i32>,
     process: WorkerProcess,
+    hellos: Option<Acceptor>,
+    timeout: Duration,
+    /// Died or hung once: never asked again. Its hello thread lives on for
+    /// the workers it forked that are still shaking hands.
+    gone: bool,
 }
 
 /// Why a fork server gave no worker.
 #[derive(Debug)]
 pub(crate) enum ForkError {
-    /// The server died, hung (no answer within the handshake timeout) or
-    /// said something else: start this and later workers another way.
+    /// The server died, or did not answer within the handshake timeout:
+    /// start this and later workers another way.
     Gone,
     /// The server is fine but could not fork (e.g. `ulimit -u`).
-    Failed(io::Error),
+    Failed(std::io::Error),
 }
 
 impl ForkServer {
-    /// Starts the server and waits (up to `timeout`) for its greeting; None
-    /// if it cannot start or is not a fork server of this very build.
-    pub fn start(launch: &Launch, timeout: Duration) -> Option<ForkServer> {
-        let (control, theirs) = UnixStream::pair().ok()?;
-        let process = WorkerProcess::spawn_fork_server(launch, theirs.into()).ok()?;
-        let mut server = ForkServer { control, process };
-        server.control.set_read_timeout(Some(timeout)).ok()?;
-        let expected = greeting();
-        let mut said = vec![0; expected.len()];
-        server.control.read_exact(&mut said).ok()?;
-        (said == expected).then_some(server)
+    /// Starts the server and waits (up to `timeout`) for its hello; None if
+    /// it cannot start, or is not a fork server of this very build. Every
+    /// hello of a worker it forks goes to `deliver`, on a thread of its own.
+    pub fn start(
+        launch: &Launch,
+        timeout: Duration,
+        deliver: impl Fn(Hello) + Send + 'static,
+    ) -> Option<ForkServer> {
+        let (hello_tx, hello_rx) = mpsc::channel();
+        let (acceptor, server) = handshake::accept_one::<ForkServerHello>(move |hello| {
+            let _ = hello_tx.send(hello);
+        })
+        .ok()?;
+        let token = linux::random_token();
+        let Ok(mut process) = WorkerProcess::spawn(launch, FORK_SERVER_FLAG, &server, &token) else {
+            acceptor.finish();
+            return None;
+        };
+        let deadline = Instant::now() + timeout;
+        let hello = loop {
+            match hello_rx.recv_timeout(START_TICK) {
+                Ok(hello) => break hello.ok(),
+                Err(RecvTimeoutError::Disconnected) => break None,
+                Err(RecvTimeoutError::Timeout) => {
+                    if process.try_reap().is_some() || Instant::now() >= deadline {
+                        break None;
+                    }
+                }
+            }
+        };
+        let hello = hello.filter(|hello| {
+            hello.token == token
+                && hello.pid == process.pid
+                && hello.protocol == PROTOCOL_VERSION
+                && hello.build_id == build_id()
+        });
+        let Some(hello) = hello else {
+            process.kill_and_reap();
+            acceptor.finish();
+            return None;
+        };
+        acceptor.finish();
+        let hellos = handshake::receive_all(hello.hellos, deliver).ok()?; // else `process` is killed
+        Some(ForkServer {
+            requests: hello.requests,
+            replies: hello.replies,
+            process,
+            hellos: Some(hellos),
+            timeout,
+            gone: false,
+        })
     }
 
-    /// Asks for a worker that is to connect to the one-shot server `name`
-    /// with `token`; its pid, once forked.
-    pub fn fork(&mut self, name: &str, token: &[u8]) -> Result<u32, ForkError> {
-        self.control.write_all(&request(name, token)).map_err(|_| ForkError::Gone)?;
-        let mut reply: ForkReply = Default::default();
-        self.control.read_exact(&mut reply).map_err(|_| ForkError::Gone)?;
-        decode_reply(reply).map_err(ForkError::Failed)
+    /// Forks a worker that will say hello, with `token`; its pid.
+    pub fn fork(&mut self, token: &[u8]) -> Result<u32, ForkError> {
+        if self.gone {
+            return Err(ForkError::Gone);
+        }
+        let sent = self.requests.send(ForkRequest { token: token.to_vec() });
+        match sent.map(|()| self.replies.try_recv_timeout(self.timeout)) {
+            Ok(Ok(reply)) => decode_reply(reply).map_err(ForkError::Failed),
+            _ => {
+                self.gone = true;
+                self.process.kill_and_reap(); // if it only hung
+                Err(ForkError::Gone)
+            }
+        }
     }
 }
 
 impl Drop for ForkServer {
+    /// Call it once no worker still shaking hands is alive: their copies of
+    /// the hello channel would keep the receiving thread waiting.
     fn drop(&mut self) {
-        let _ = self.control.shutdown(std::net::Shutdown::Both);
         self.process.kill_and_reap();
+        if let Some(hellos) = self.hellos.take() {
+            hellos.finish();
+        }
     }
 }

@@ -13,6 +13,7 @@ mod dispatcher;
 mod error;
 mod feeder;
 mod fork_server;
+mod handshake;
 mod limits;
 mod linux;
 mod process;

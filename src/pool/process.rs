@@ -4,12 +4,9 @@
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::os::fd::OwnedFd;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use procpool_worker::fork_server::FORK_SERVER_FLAG;
-use procpool_worker::protocol::WORKER_FLAG;
 
 use super::error::DeathCause;
 use super::linux;
@@ -72,9 +69,10 @@ pub(crate) struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Starts the program in worker mode, pointed at the one-shot server
-    /// `server_name`, and hands it `token` on its stdin (never in argv or the
-    /// environment, which other users can read in /proc).
+    /// Starts the program in worker mode (`flag`: `WORKER_FLAG`, or
+    /// `FORK_SERVER_FLAG` for a fork server), pointed at the one-shot
+    /// server `server_name`, and hands it `token` on its stdin (never in argv
+    /// or the environment, which other users can read in /proc).
     ///
     /// The worker sets PR_SET_PDEATHSIG=SIGKILL itself, first thing, and checks
     /// that its parent is still the supervisor whose pid it is given (closing
@@ -83,10 +81,10 @@ impl WorkerProcess {
     /// worker too. It also exits when its job channel reaches EOF; between the
     /// two, no worker is ever orphaned. Doing this in the worker rather than
     /// in a `pre_exec` hook lets `Command` use `posix_spawn`.
-    pub fn spawn(launch: &Launch, server_name: &str, token: &[u8]) -> std::io::Result<WorkerProcess> {
+    pub fn spawn(launch: &Launch, flag: &str, server_name: &str, token: &[u8]) -> std::io::Result<WorkerProcess> {
         let supervisor = std::process::id().to_string();
         let mut command = launch.command();
-        command.arg(WORKER_FLAG).arg(server_name).arg(supervisor).stdin(Stdio::piped());
+        command.arg(flag).arg(server_name).arg(supervisor).stdin(Stdio::piped());
         let mut child = command.spawn()?;
         if let Some(mut stdin) = child.stdin.take() {
             // 16 bytes fit any pipe buffer: this never blocks. A worker that
@@ -94,15 +92,6 @@ impl WorkerProcess {
             let _ = stdin.write_all(token);
         }
         Ok(WorkerProcess::child(child.id()))
-    }
-
-    /// Starts the program as a fork server whose stdin is `control` (see
-    /// `procpool_worker::fork_server`). Like a worker, it ties itself to the
-    /// thread that starts it with PR_SET_PDEATHSIG.
-    pub fn spawn_fork_server(launch: &Launch, control: OwnedFd) -> std::io::Result<WorkerProcess> {
-        let mut command = launch.command();
-        command.arg(FORK_SERVER_FLAG).arg(std::process::id().to_string()).stdin(Stdio::from(control));
-        Ok(WorkerProcess::child(command.spawn()?.id()))
     }
 
     /// Our child process `pid`, not yet reaped.

@@ -9,17 +9,17 @@
 //! the binary executed again. Either way the worker is this process's child,
 //! tied to this thread, and shakes hands the same way.
 
-use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver, IpcSender};
+use ipc_channel::ipc::{IpcReceiver, IpcSender};
 use procpool_worker::build_id::{build_id, build_id_hex};
-use procpool_worker::protocol::{self, Frame, Hello, Setup, PROTOCOL_VERSION};
+use procpool_worker::protocol::{self, Frame, Hello, Setup, PROTOCOL_VERSION, WORKER_FLAG};
 
 use super::error::PoolError;
 use super::fork_server::{ForkError, ForkServer};
+use super::handshake::{self, Acceptor};
 use super::linux;
 use super::process::{Launch, WorkerProcess};
 use crate::scheduler::WorkerId;
@@ -46,6 +46,8 @@ pub(crate) enum Startup {
 enum Message {
     Start(WorkerId),
     Accepted(WorkerId, Result<Hello, String>),
+    /// A forked worker's hello, to be matched to its worker by pid.
+    Forked(Hello),
     Stop,
 }
 
@@ -61,8 +63,9 @@ pub(crate) struct Spawner {
 struct Pending {
     id: WorkerId,
     process: WorkerProcess,
-    server: String,
-    acceptor: thread::JoinHandle<()>,
+    /// The thread waiting for an executed worker's hello (a forked one's
+    /// comes through the fork server's).
+    acceptor: Option<Acceptor>,
     token: Vec<u8>,
     deadline: Instant,
 }
@@ -107,7 +110,11 @@ fn run(
     looped: mpsc::Sender<Message>,
     report: impl Fn(Startup),
 ) {
-    let mut forks = if launch.fork_server { ForkServer::start(&launch, timeout) } else { None };
+    let forked = looped.clone();
+    let deliver = move |hello| {
+        let _ = forked.send(Message::Forked(hello));
+    };
+    let mut forks = if launch.fork_server { ForkServer::start(&launch, timeout, deliver) } else { None };
     let mut pending: Vec<Pending> = Vec::new();
     loop {
         let message = if pending.is_empty() {
@@ -126,6 +133,13 @@ fn run(
                 };
                 let started = pending.swap_remove(at);
                 report(finish(started, hello, &setup, &launch.program));
+            }
+            Ok(Message::Forked(hello)) => {
+                let Some(at) = pending.iter().position(|p| p.process.pid == hello.pid) else {
+                    continue; // given up on already (killed): dropping its hello turns it away
+                };
+                let started = pending.swap_remove(at);
+                report(finish(started, Ok(hello), &setup, &launch.program));
             }
             Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
@@ -147,24 +161,24 @@ fn run(
                 p.process.kill_and_reap();
                 PoolError::HandshakeTimeout { pid: p.process.pid, timeout }
             };
-            finish_acceptor(&p.server, p.acceptor);
+            if let Some(acceptor) = p.acceptor {
+                acceptor.finish();
+            }
             report(Startup::Failed { id: p.id, error });
         }
     }
     for mut p in pending {
         p.process.kill_and_reap();
-        finish_acceptor(&p.server, p.acceptor);
+        if let Some(acceptor) = p.acceptor {
+            acceptor.finish();
+        }
     }
+    drop(forks); // after every worker still shaking hands is gone
 }
 
-/// How long to wait for a handshake thread to finish once its server has
-/// been woken, so its directory is removed before we go on (or exit).
-const ACCEPTOR_GRACE: Duration = Duration::from_secs(2);
-
-/// Opens a private one-shot server, starts the worker pointed at it (forked
-/// by the fork server if there is one), and waits for its connection, all on
-/// a thread of its own, which owns the server (and its directory, removed
-/// when it ends).
+/// Starts a worker: forked by the fork server if there is one (its hello
+/// comes through the fork server's channel), otherwise executed, pointed at
+/// a private one-shot server with a thread waiting there for its hello.
 fn begin(
     launch: &Launch,
     forks: &mut Option<ForkServer>,
@@ -172,93 +186,29 @@ fn begin(
     timeout: Duration,
     looped: &mpsc::Sender<Message>,
 ) -> Result<Pending, PoolError> {
-    let (named_tx, named) = mpsc::sync_channel(1);
-    let accepted = looped.clone();
-    let acceptor = thread::Builder::new()
-        .name("procpool-handshake".into())
-        .spawn(move || {
-            let server = match open_server() {
-                Ok((server, name)) => {
-                    if named_tx.send(Ok(name)).is_err() {
-                        return;
-                    }
-                    server
-                }
-                Err(error) => {
-                    let _ = named_tx.send(Err(error));
-                    return;
-                }
-            };
-            let hello = server.accept().map(|(_, hello)| hello).map_err(|e| e.to_string());
-            let _ = accepted.send(Message::Accepted(id, hello));
-        })
-        .map_err(PoolError::Thread)?;
-    let name = match named.recv() {
-        Ok(Ok(name)) => name,
-        Ok(Err(error)) => {
-            let _ = acceptor.join();
-            return Err(error);
-        }
-        Err(_) => {
-            let _ = acceptor.join();
-            return Err(PoolError::Ipc("the handshake thread ended before opening its server".into()));
-        }
-    };
     let token = linux::random_token();
-    let started = match forks.as_mut().map(|server| server.fork(&name, &token)) {
-        Some(Ok(pid)) => Ok(WorkerProcess::child(pid)),
-        Some(Err(ForkError::Failed(source))) => Err(source),
-        Some(Err(ForkError::Gone)) => {
-            // A child it forked before dying could still connect here: start
-            // over with a fresh server and secret, by executing the binary.
-            *forks = None;
-            finish_acceptor(&name, acceptor);
-            return begin(launch, forks, id, timeout, looped);
+    let spawn_error = |source| PoolError::Spawn { program: launch.program.display().to_string(), source };
+    let deadline = Instant::now() + timeout;
+    if let Some(server) = forks {
+        match server.fork(&token) {
+            Ok(pid) => {
+                let process = WorkerProcess::child(pid);
+                return Ok(Pending { id, process, acceptor: None, token, deadline });
+            }
+            Err(ForkError::Failed(source)) => return Err(spawn_error(source)),
+            Err(ForkError::Gone) => {} // from now on, workers are executed
         }
-        None => WorkerProcess::spawn(launch, &name, &token),
-    };
-    let process = match started {
-        Ok(process) => process,
-        Err(source) => {
-            finish_acceptor(&name, acceptor);
-            return Err(PoolError::Spawn { program: launch.program.display().to_string(), source });
-        }
-    };
-    Ok(Pending { id, process, server: name, acceptor, token, deadline: Instant::now() + timeout })
-}
-
-/// Creates a one-shot server whose directory and socket are private from
-/// the start: this (handshake) thread gets a umask of 077 of its own, and
-/// the directory is also set to 0700 afterwards, whatever the umask was.
-fn open_server() -> Result<(IpcOneShotServer<Hello>, String), PoolError> {
-    linux::private_umask_for_this_thread();
-    // ipc-channel panics on some errors of its temporary directory; the pool
-    // checks TMPDIR first, and this catches what a later change could cause.
-    let (server, name) = match std::panic::catch_unwind(IpcOneShotServer::<Hello>::new) {
-        Ok(Ok(created)) => created,
-        Ok(Err(e)) => return Err(PoolError::Ipc(e.to_string())),
-        Err(_) => {
-            let dir = tempfile::env::temp_dir();
-            let reason = "cannot create a handshake socket in it".to_string();
-            return Err(PoolError::TempDir { dir: dir.display().to_string(), reason });
-        }
-    };
-    let socket = PathBuf::from(&name);
-    linux::make_private(&socket)
-        .map_err(|e| PoolError::Ipc(format!("cannot make {} private: {e}", socket.display())))?;
-    Ok((server, name))
-}
-
-/// Wakes a handshake thread whose worker never connected and waits (a
-/// bounded time) for it to end, so its server's directory is gone.
-fn finish_acceptor(server: &str, acceptor: thread::JoinHandle<()>) {
-    unblock(server);
-    let deadline = Instant::now() + ACCEPTOR_GRACE;
-    while !acceptor.is_finished() && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(1));
     }
-    if acceptor.is_finished() {
-        let _ = acceptor.join();
+    let accepted = looped.clone();
+    let (acceptor, server) = handshake::accept_one(move |hello| {
+        let _ = accepted.send(Message::Accepted(id, hello));
+    })?;
+    match WorkerProcess::spawn(launch, WORKER_FLAG, &server, &token) {
+        Ok(process) => Ok(Pending { id, process, acceptor: Some(acceptor), token, deadline }),
+        Err(source) => {
+            acceptor.finish();
+            Err(spawn_error(source))
+        }
     }
 }
 
@@ -308,10 +258,4 @@ fn finish(mut p: Pending, hello: Result<Hello, String>, setup: &Setup, program: 
         return fail(p.process, error);
     }
     Startup::Ready(Started { id, process: p.process, jobs: hello.jobs, results: hello.results })
-}
-
-/// Wakes an acceptor thread whose worker never connected, by connecting to
-/// its server ourselves and hanging up, so no thread is left behind.
-fn unblock(server: &str) {
-    let _ = IpcSender::<Hello>::connect(server.to_owned());
 }
