@@ -116,6 +116,7 @@ fn run(
     };
     let mut forks = if launch.fork_server { ForkServer::start(&launch, timeout, deliver) } else { None };
     let mut pending: Vec<Pending> = Vec::new();
+    let mut next_check = Instant::now();
     loop {
         let message = if pending.is_empty() {
             inbox.recv().map_err(|_| RecvTimeoutError::Disconnected)
@@ -144,8 +145,13 @@ fn run(
             Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
         }
-        // Deaths and timeouts before a handshake.
+        // Deaths and timeouts before a handshake, once a tick (not after
+        // every message: a start of many workers would cost n² waitpids).
         let now = Instant::now();
+        if now < next_check {
+            continue;
+        }
+        next_check = now + STARTUP_TICK;
         let mut at = 0;
         while at < pending.len() {
             let p = &mut pending[at];
