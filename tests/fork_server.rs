@@ -39,7 +39,8 @@ fn new_worker(supervisor: u32, known: &[u32]) -> u32 {
 
 /// The pids the results name, once every one of the `copies` results came, in order, prime.
 fn result_pids(stdout: &str, copies: usize) -> HashSet<u32> {
-    let results: Vec<_> = json_lines(stdout.as_bytes()).into_iter().filter(|o| o["type"] == "result").collect();
+    let results: Vec<_> =
+        json_lines(stdout.as_bytes()).into_iter().filter(|o| o["type"] == "result").collect();
     assert_eq!(results.len(), copies, "{stdout}");
     for (i, result) in results.iter().enumerate() {
         assert_eq!(result["index"], i as u64, "{stdout}");
@@ -99,7 +100,12 @@ fn a_killed_fork_server_costs_nothing_and_later_workers_are_executed() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(argument, WORKER_FLAG, "the replacement was not executed");
     assert!(run.stderr.contains(&format!("worker {} was killed by signal 9", workers[0])), "{}", run.stderr);
-    assert_eq!(run.stderr.matches("was killed").count(), 1, "only the worker's death is reported: {}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("was killed").count(),
+        1,
+        "only the worker's death is reported: {}",
+        run.stderr
+    );
     assert_only_workers(&result_pids(&run.stdout, 24), &workers, replacement.unwrap());
     tag.assert_none_left();
 }

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-
 use super::error::DeathCause;
 use super::linux;
 
@@ -81,7 +80,12 @@ impl WorkerProcess {
     /// worker too. It also exits when its job channel reaches EOF; between the
     /// two, no worker is ever orphaned. Doing this in the worker rather than
     /// in a `pre_exec` hook lets `Command` use `posix_spawn`.
-    pub fn spawn(launch: &Launch, flag: &str, server_name: &str, token: &[u8]) -> std::io::Result<WorkerProcess> {
+    pub fn spawn(
+        launch: &Launch,
+        flag: &str,
+        server_name: &str,
+        token: &[u8],
+    ) -> std::io::Result<WorkerProcess> {
         let supervisor = std::process::id().to_string();
         let mut command = launch.command();
         command.arg(flag).arg(server_name).arg(supervisor).stdin(Stdio::piped());
