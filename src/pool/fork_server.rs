@@ -97,20 +97,38 @@ impl ForkServer {
         })
     }
 
-    /// Forks a worker that will say hello, with `token`; its pid.
-    pub fn fork(&mut self, token: &[u8]) -> Result<u32, ForkError> {
-        if self.gone {
-            return Err(ForkError::Gone);
-        }
-        let sent = self.requests.send(ForkRequest { token: token.to_vec() });
-        match sent.map(|()| self.replies.try_recv_timeout(self.timeout)) {
-            Ok(Ok(reply)) => decode_reply(reply).map_err(ForkError::Failed),
-            _ => {
-                self.gone = true;
-                self.process.kill_and_reap(); // if it only hung
-                Err(ForkError::Gone)
+    /// Forks one worker per secret in `tokens`, each to say hello with its
+    /// own: their pids, in order. All requests go out before the first
+    /// reply is read, so the server forks them back to back.
+    pub fn fork_all(&mut self, tokens: &[Vec<u8>]) -> Vec<Result<u32, ForkError>> {
+        let mut sent = 0;
+        while !self.gone && sent < tokens.len() {
+            if self.requests.send(ForkRequest { token: tokens[sent].clone() }).is_err() {
+                self.lose();
+            } else {
+                sent += 1;
             }
         }
+        let mut forked: Vec<Result<u32, ForkError>> = (0..sent)
+            .map(|_| match self.gone {
+                true => Err(ForkError::Gone),
+                false => match self.replies.try_recv_timeout(self.timeout) {
+                    Ok(reply) => decode_reply(reply).map_err(ForkError::Failed),
+                    Err(_) => {
+                        self.lose();
+                        Err(ForkError::Gone)
+                    }
+                },
+            })
+            .collect();
+        forked.resize_with(tokens.len(), || Err(ForkError::Gone));
+        forked
+    }
+
+    /// Never asks again a server that died or hung; kills it if it hung.
+    fn lose(&mut self) {
+        self.gone = true;
+        self.process.kill_and_reap();
     }
 }
 

@@ -5,8 +5,9 @@
 //!
 //! Decisions live in the [`scheduler`](crate::scheduler) state machine; this
 //! module is its shell for one host: worker processes started through a
-//! spawner thread, ipc-channel links, and a dispatcher thread that feeds the
-//! scheduler what happens and carries out what it asks.
+//! spawner thread (forked by the pool's fork server, or executed),
+//! ipc-channel links, and a dispatcher thread that feeds the scheduler what
+//! happens and carries out what it asks.
 
 mod builder;
 mod dispatcher;

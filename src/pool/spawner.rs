@@ -117,17 +117,37 @@ fn run(
     let mut forks = if launch.fork_server { ForkServer::start(&launch, timeout, deliver) } else { None };
     let mut pending: Vec<Pending> = Vec::new();
     let mut next_check = Instant::now();
+    let mut deferred = None;
     loop {
-        let message = if pending.is_empty() {
-            inbox.recv().map_err(|_| RecvTimeoutError::Disconnected)
-        } else {
-            inbox.recv_timeout(STARTUP_TICK)
+        let message = match deferred.take() {
+            Some(message) => Ok(message),
+            None if pending.is_empty() => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            None => inbox.recv_timeout(STARTUP_TICK),
         };
         match message {
-            Ok(Message::Start(id)) => match begin(&launch, &mut forks, id, timeout, &looped) {
-                Ok(started) => pending.push(started),
-                Err(error) => report(Startup::Failed { id, error }),
-            },
+            Ok(Message::Start(id)) => {
+                // Every start queued now, in one go: the fork server forks
+                // them back to back instead of waiting on us between each.
+                let mut ids = vec![id];
+                while let Ok(message) = inbox.try_recv() {
+                    match message {
+                        Message::Start(id) => ids.push(id),
+                        other => {
+                            deferred = Some(other);
+                            break;
+                        }
+                    }
+                }
+                let tokens: Vec<Vec<u8>> = ids.iter().map(|_| linux::random_token()).collect();
+                let mut forked = forks.as_mut().map(|server| server.fork_all(&tokens).into_iter());
+                for (id, token) in ids.into_iter().zip(tokens) {
+                    let fork = forked.as_mut().and_then(Iterator::next);
+                    match begin(&launch, fork, id, token, timeout, &looped) {
+                        Ok(started) => pending.push(started),
+                        Err(error) => report(Startup::Failed { id, error }),
+                    }
+                }
+            }
             Ok(Message::Accepted(id, hello)) => {
                 let Some(at) = pending.iter().position(|p| p.id == id) else {
                     continue; // given up on already
@@ -182,28 +202,27 @@ fn run(
     drop(forks); // after every worker still shaking hands is gone
 }
 
-/// Starts a worker: forked by the fork server if there is one (its hello
-/// comes through the fork server's channel), otherwise executed, pointed at
-/// a private one-shot server with a thread waiting there for its hello.
+/// Starts a worker with secret `token`: taken as `forked` by the fork
+/// server (its hello comes through the fork server's channel), or, without
+/// a fork server or if it is gone, executed, pointed at a private one-shot
+/// server with a thread waiting there for its hello.
 fn begin(
     launch: &Launch,
-    forks: &mut Option<ForkServer>,
+    forked: Option<Result<u32, ForkError>>,
     id: WorkerId,
+    token: Vec<u8>,
     timeout: Duration,
     looped: &mpsc::Sender<Message>,
 ) -> Result<Pending, PoolError> {
-    let token = linux::random_token();
     let spawn_error = |source| PoolError::Spawn { program: launch.program.display().to_string(), source };
     let deadline = Instant::now() + timeout;
-    if let Some(server) = forks {
-        match server.fork(&token) {
-            Ok(pid) => {
-                let process = WorkerProcess::child(pid);
-                return Ok(Pending { id, process, acceptor: None, token, deadline });
-            }
-            Err(ForkError::Failed(source)) => return Err(spawn_error(source)),
-            Err(ForkError::Gone) => {} // from now on, workers are executed
+    match forked {
+        Some(Ok(pid)) => {
+            let process = WorkerProcess::child(pid);
+            return Ok(Pending { id, process, acceptor: None, token, deadline });
         }
+        Some(Err(ForkError::Failed(source))) => return Err(spawn_error(source)),
+        Some(Err(ForkError::Gone)) | None => {}
     }
     let accepted = looped.clone();
     let (acceptor, server) = handshake::accept_one(move |hello| {

@@ -158,7 +158,8 @@ pub fn run_interrupted(mut command: Command, workers: usize, act: impl FnOnce(u3
     use std::io::Read;
     use std::os::unix::process::CommandExt;
     use std::process::Stdio;
-    let mut child = command.process_group(0).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    command.process_group(0).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = spawn_fresh(&mut command);
     let children = wait_for_children(child.id(), workers);
     thread::sleep(Duration::from_millis(300));
     act(child.id(), &children);
@@ -167,6 +168,21 @@ pub fn run_interrupted(mut command: Command, workers: usize, act: impl FnOnce(u3
     child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     Interrupted { code: child.wait().unwrap().code(), stdout, stderr, workers: children }
+}
+
+/// Spawns `command`, retrying for a while on ETXTBSY: a binary just copied
+/// by a test is busy while any process that another test thread forked
+/// meanwhile still holds the copy's write descriptor (until it execs).
+pub fn spawn_fresh(command: &mut Command) -> std::process::Child {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match command.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(10));
+            }
+            spawned => return spawned.unwrap(),
+        }
+    }
 }
 
 /// Sends `signal` to `pid` (negative: a process group).
