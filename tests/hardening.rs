@@ -203,7 +203,9 @@ fn another_user_cannot_reach_the_handshake_sockets_whatever_the_umask() {
             .unwrap();
         thread::sleep(Duration::from_millis(200)); // let it start watching
         let mut command = tag.std_cmd();
-        command.args(["16", "--mode", "processes"]).env("TMPDIR", tmpdir.path());
+        // The fast kernel: the sockets live during the start only, and the
+        // book kernel's seconds of work would only crowd the tests running beside.
+        command.args(["16", "--mode", "processes", "--kernel", "fast"]).env("TMPDIR", tmpdir.path());
         command.env("PROCPOOL_FORK_SERVER", if run % 2 == 1 { "1" } else { "0" });
         // SAFETY: one async-signal-safe call between fork and exec.
         unsafe {
