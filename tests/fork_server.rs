@@ -1,7 +1,7 @@
-//! The fork server, with real processes and real signals: workers are forked
-//! by one helper that is not a worker, a killed worker is replaced through
-//! it, a killed helper costs nothing (later workers are executed instead),
-//! it can be turned off, and nothing is left behind.
+//! The fork server, with real processes and real signals: workers (past one
+//! per core) are forked by one helper that is not a worker, a killed worker
+//! is replaced through it, a killed helper costs nothing (later workers are
+//! executed instead), it can be turned off, and nothing is left behind.
 
 mod common;
 
@@ -17,12 +17,18 @@ use procpool_worker::protocol::WORKER_FLAG;
 /// 0.1-0.2 s each with the book kernel.
 const PRIME: &str = "9999999999999917";
 
-/// A 2-worker JSON run over `copies` of PRIME.
-fn slow_run(tag: &Tag, copies: usize) -> (std::process::Command, tempfile::NamedTempFile) {
+/// A JSON run of `workers` over `copies` of PRIME.
+fn slow_run(tag: &Tag, workers: usize, copies: usize) -> (std::process::Command, tempfile::NamedTempFile) {
     let file = common::input_file(&vec![PRIME; copies]);
     let mut command = tag.std_cmd();
-    command.args(["2", "--mode", "processes", "--kernel", "book", "--json", "--input"]).arg(file.path());
+    command.arg(workers.to_string());
+    command.args(["--mode", "processes", "--kernel", "book", "--json", "--input"]).arg(file.path());
     (command, file)
+}
+
+/// More workers than cores: a pool forks them all from the start.
+fn many() -> usize {
+    procpool::available_cores() + 1
 }
 
 /// Waits until `supervisor` has a live worker not in `known`, and returns it.
@@ -59,9 +65,9 @@ fn assert_only_workers(pids: &HashSet<u32>, workers: &[u32], replacement: u32) {
 #[test]
 fn workers_are_forked_by_one_helper_that_is_not_a_worker_and_replaced_through_it() {
     let tag = Tag::new("forked");
-    let (command, _file) = slow_run(&tag, 24);
+    let (command, _file) = slow_run(&tag, many(), 24);
     let mut seen = (None, Vec::new(), None, String::new());
-    let run = run_interrupted(command, 2, |supervisor, workers| {
+    let run = run_interrupted(command, many(), |supervisor, workers| {
         let helper = fork_server_of(supervisor).expect("the supervisor has a fork server");
         for &worker in workers {
             assert_eq!(first_argument(worker), FORK_SERVER_FLAG, "worker {worker} was not forked");
@@ -85,13 +91,17 @@ fn workers_are_forked_by_one_helper_that_is_not_a_worker_and_replaced_through_it
 #[test]
 fn a_killed_fork_server_costs_nothing_and_later_workers_are_executed() {
     let tag = Tag::new("helper-killed");
-    let (command, _file) = slow_run(&tag, 24);
+    let (command, _file) = slow_run(&tag, many(), 24);
     let mut seen = (Vec::new(), None, String::new());
-    let run = run_interrupted(command, 2, |supervisor, workers| {
+    let run = run_interrupted(command, many(), |supervisor, workers| {
         let helper = fork_server_of(supervisor).expect("the supervisor has a fork server");
         send(helper as i32, Signal::SIGKILL);
         thread::sleep(Duration::from_millis(200));
-        assert_eq!(wait_for_children(supervisor, 2), workers, "the workers outlive their fork server");
+        let mut left = wait_for_children(supervisor, many());
+        left.sort_unstable();
+        let mut all = workers.to_vec();
+        all.sort_unstable();
+        assert_eq!(left, all, "the workers outlive their fork server");
         send(workers[0] as i32, Signal::SIGKILL);
         let replacement = new_worker(supervisor, workers);
         seen = (workers.to_vec(), Some(replacement), first_argument(replacement));
@@ -113,15 +123,40 @@ fn a_killed_fork_server_costs_nothing_and_later_workers_are_executed() {
 #[test]
 fn with_procpool_fork_server_0_every_worker_is_executed() {
     let tag = Tag::new("no-fork-server");
-    let (mut command, _file) = slow_run(&tag, 8);
+    let (mut command, _file) = slow_run(&tag, many(), 24);
     command.env("PROCPOOL_FORK_SERVER", "0");
-    let mut seen = (None, Vec::new());
-    let run = run_interrupted(command, 2, |supervisor, workers| {
-        seen = (fork_server_of(supervisor), workers.iter().map(|&w| first_argument(w)).collect());
+    let mut seen = (None, Vec::new(), String::new());
+    let run = run_interrupted(command, many(), |supervisor, workers| {
+        let arguments = workers.iter().map(|&w| first_argument(w)).collect();
+        send(workers[0] as i32, Signal::SIGKILL);
+        let replacement = new_worker(supervisor, workers);
+        seen = (fork_server_of(supervisor), arguments, first_argument(replacement));
     });
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(seen.0, None, "a fork server was started");
-    assert_eq!(seen.1, vec![WORKER_FLAG; 2]);
-    result_pids(&run.stdout, 8);
+    assert_eq!(seen.1, vec![WORKER_FLAG; many()]);
+    assert_eq!(seen.2, WORKER_FLAG, "the replacement was not executed");
+    result_pids(&run.stdout, 24);
+    tag.assert_none_left();
+}
+
+#[test]
+fn up_to_one_worker_per_core_is_executed_and_a_replacement_forked() {
+    // One worker is never more than the cores: executing it is sooner than
+    // starting the fork server first, which comes when a replacement is needed.
+    let tag = Tag::new("executed-first");
+    let (command, _file) = slow_run(&tag, 1, 12);
+    let mut seen = (None, String::new(), None, String::new());
+    let run = run_interrupted(command, 1, |supervisor, workers| {
+        let before = (fork_server_of(supervisor), first_argument(workers[0]));
+        send(workers[0] as i32, Signal::SIGKILL);
+        let replacement = new_worker(supervisor, workers);
+        seen = (before.0, before.1, fork_server_of(supervisor), first_argument(replacement));
+    });
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!((seen.0, seen.1.as_str()), (None, WORKER_FLAG), "the first worker was not executed");
+    assert!(seen.2.is_some(), "no fork server was started for the replacement");
+    assert_eq!(seen.3, FORK_SERVER_FLAG, "the replacement was not forked");
+    result_pids(&run.stdout, 12);
     tag.assert_none_left();
 }

@@ -341,12 +341,14 @@ fn large_jobs() -> Result<(), Failed> {
     check(sizes.len() == 500 && sizes.iter().all(|&n| n == 200_000), "every large job ran")
 }
 
-/// Builds a 2-worker pool of `J` marked by an environment variable, checks
+/// Builds a pool of `J` with more workers than cores (so they are forked
+/// from the start), marked by an environment variable, checks
 /// that its workers were forked by one fork server of its own, which is not
 /// among its workers, runs `job`, and checks that dropping the pool leaves
 /// neither workers nor fork server.
-fn forked_pool<J: Job>(marker: &str, job: J) -> Result<J::Output, Failed> {
-    let pool = ProcessPool::<J>::builder().workers(2).env("PROCPOOL_LIBRARY_POOL", marker).build()?;
+fn forked_pool<J: Job>(marker: &str, job: J) -> Result<Result<J::Output, JobError>, Failed> {
+    let workers = procpool::available_cores() + 1;
+    let pool = ProcessPool::<J>::builder().workers(workers).env("PROCPOOL_LIBRARY_POOL", marker).build()?;
     let needle = format!("PROCPOOL_LIBRARY_POOL={marker}");
     let marked = |pid: u32| {
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
@@ -364,7 +366,7 @@ fn forked_pool<J: Job>(marker: &str, job: J) -> Result<J::Output, Failed> {
         let argument = first_argument(worker);
         check(argument == procpool_worker::fork_server::FORK_SERVER_FLAG, format!("{worker}: {argument}"))?;
     }
-    let output = pool.submit(job).wait()?;
+    let output = pool.submit(job).wait();
     drop(pool);
     none_left(&workers.into_iter().chain(helpers).collect())?;
     Ok(output)
@@ -372,7 +374,15 @@ fn forked_pool<J: Job>(marker: &str, job: J) -> Result<J::Output, Failed> {
 
 fn fork_server_per_pool() -> Result<(), Failed> {
     let marker = format!("{}", std::process::id());
-    check(forked_pool(&format!("square-{marker}"), Square(9))? == 81, "Square")?;
+    check(forked_pool(&format!("square-{marker}"), Square(9))? == Ok(81), "Square")?;
     let size = forked_pool(&format!("echo-{marker}"), Echo(vec![1; 10]))?;
-    check(size == 10, "Echo")
+    check(size == Ok(10), "Echo")?;
+    // A forked worker is a raw clone of the fork server: libc's abort must
+    // still kill it by SIGABRT (glibc signals itself by the kernel's tid).
+    match forked_pool(&format!("abort-{marker}"), Behave::Abort)? {
+        Err(JobError::WorkerDied { deaths }) => {
+            check(deaths.len() == 1 && deaths[0].cause == DeathCause::Signaled(6), format!("{deaths:?}"))
+        }
+        other => Err(format!("an abort gave {other:?}").into()),
+    }
 }

@@ -234,7 +234,8 @@ impl<J: Job> ProcessPoolBuilder<J> {
             ipc_channel::ipc::channel::<Frame>().map_err(|e| PoolError::Ipc(e.to_string()))?;
         let core = Arc::new(Core::new(commands, doorbell_tx, self.settings.window));
         let reporter = Arc::clone(&core);
-        let spawner = Spawner::start(launch, setup, self.handshake_timeout, move |startup| {
+        let first = self.settings.workers;
+        let spawner = Spawner::start(launch, setup, first, self.handshake_timeout, move |startup| {
             let _ = reporter.send(Command::Startup(startup));
         })?;
         let (ready, ready_rx) = mpsc::channel();

@@ -13,8 +13,23 @@ use procpool_worker::fork_server::{decode_reply, ForkRequest, ForkServerHello, F
 use procpool_worker::protocol::{Hello, PROTOCOL_VERSION};
 
 use super::handshake::{self, Acceptor};
+use super::limits::available_cores;
 use super::linux;
 use super::process::{Launch, WorkerProcess};
+
+/// Whether a pool that starts with `workers` has them forked by its fork
+/// server, started first thing; if not, they are executed, all at once, and
+/// the fork server is started when the pool needs a worker more (a
+/// replacement, a recycled worker).
+///
+/// Measured on this project's 2-core machine: executing the binary costs a
+/// worker about 1 ms of CPU time, the fork server about 1.2 ms once and a
+/// forked worker about 0.3 ms. Up to one worker per core, executed workers
+/// start side by side in about the time of one, sooner than the fork server
+/// alone; past that, forking wins, and the more workers the more.
+pub(crate) fn fork_first(workers: usize) -> bool {
+    workers > available_cores()
+}
 
 /// How often a starting fork server is checked for an early death.
 const START_TICK: Duration = Duration::from_millis(2);

@@ -4,9 +4,10 @@
 //! private one-shot server, without ever blocking the dispatcher or waiting
 //! forever on a worker that died or hung before connecting.
 //!
-//! The thread first starts the pool's fork server, and has it fork each
-//! worker; without one (turned off, failed to start, or died), a worker is
-//! the binary executed again. Either way the worker is this process's child,
+//! The thread starts the pool's fork server (first thing, or once the first
+//! workers are executed: see [`fork_first`]) and has it fork each worker;
+//! without one (turned off, failed to start, or died), a worker is the
+//! binary executed again. Either way the worker is this process's child,
 //! tied to this thread, and shakes hands the same way.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -18,7 +19,7 @@ use procpool_worker::build_id::{build_id, build_id_hex};
 use procpool_worker::protocol::{self, Frame, Hello, Setup, PROTOCOL_VERSION, WORKER_FLAG};
 
 use super::error::PoolError;
-use super::fork_server::{ForkError, ForkServer};
+use super::fork_server::{fork_first, ForkError, ForkServer};
 use super::handshake::{self, Acceptor};
 use super::linux;
 use super::process::{Launch, WorkerProcess};
@@ -72,9 +73,11 @@ struct Pending {
 
 impl Spawner {
     /// Starts the thread. `report` receives every outcome, on that thread.
+    /// `first`: how many workers the pool starts with.
     pub fn start(
         launch: Launch,
         setup: Setup,
+        first: usize,
         timeout: Duration,
         report: impl Fn(Startup) + Send + 'static,
     ) -> Result<Spawner, PoolError> {
@@ -82,7 +85,7 @@ impl Spawner {
         let looped = requests.clone();
         let thread = thread::Builder::new()
             .name("procpool-spawner".into())
-            .spawn(move || run(launch, setup, timeout, inbox, looped, report))
+            .spawn(move || run(launch, setup, first, timeout, inbox, looped, report))
             .map_err(PoolError::Thread)?;
         Ok(Spawner { requests, thread: Some(thread) })
     }
@@ -105,16 +108,19 @@ impl Drop for Spawner {
 fn run(
     launch: Launch,
     setup: Setup,
+    first: usize,
     timeout: Duration,
     inbox: mpsc::Receiver<Message>,
     looped: mpsc::Sender<Message>,
     report: impl Fn(Startup),
 ) {
     let forked = looped.clone();
-    let deliver = move |hello| {
+    let mut deliver = launch.fork_server.then_some(move |hello| {
         let _ = forked.send(Message::Forked(hello));
-    };
-    let mut forks = if launch.fork_server { ForkServer::start(&launch, timeout, deliver) } else { None };
+    });
+    // Workers still to be executed before the fork server is started.
+    let mut first_executed = if launch.fork_server && !fork_first(first) { first } else { 0 };
+    let mut forks = None;
     let mut pending: Vec<Pending> = Vec::new();
     let mut next_check = Instant::now();
     let mut deferred = None;
@@ -138,10 +144,18 @@ fn run(
                         }
                     }
                 }
+                let executed = ids.len().min(first_executed);
+                first_executed -= executed;
+                if executed < ids.len() {
+                    if let Some(deliver) = deliver.take() {
+                        forks = ForkServer::start(&launch, timeout, deliver); // once, if at all
+                    }
+                }
                 let tokens: Vec<Vec<u8>> = ids.iter().map(|_| linux::random_token()).collect();
-                let mut forked = forks.as_mut().map(|server| server.fork_all(&tokens).into_iter());
-                for (id, token) in ids.into_iter().zip(tokens) {
-                    let fork = forked.as_mut().and_then(Iterator::next);
+                let mut forked =
+                    forks.as_mut().map(|server| server.fork_all(&tokens[executed..]).into_iter());
+                for (at, (id, token)) in ids.into_iter().zip(tokens).enumerate() {
+                    let fork = if at < executed { None } else { forked.as_mut().and_then(Iterator::next) };
                     match begin(&launch, fork, id, token, timeout, &looped) {
                         Ok(started) => pending.push(started),
                         Err(error) => report(Startup::Failed { id, error }),
