@@ -15,6 +15,7 @@ Examples:
   procpool --range 1..1000001 --quiet 2
   seq 1000 2000 | procpool --input - --mode processes --json
   procpool 4 --timeline run.svg       which worker ran which number, when
+  procpool 2 --mode processes --json --resume run.jsonl > run2.jsonl    finish a killed --json run
   procpool --range 1..1000001 --kernel fast 2    answers quickly; too little work to measure speedup
   procpool sweep 8 --plot speedup.svg
   procpool completions bash > /etc/bash_completion.d/procpool";
@@ -91,6 +92,10 @@ pub struct RunArgs {
     /// Draw which worker ran which number when, as an SVG Gantt chart (the first variant run)
     #[arg(long, value_name = "FILE.svg")]
     pub timeline: Option<PathBuf>,
+
+    /// Finish the run whose --json output FILE is: keep its results, check only the missing numbers
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub resume: Option<PathBuf>,
 }
 
 /// `procpool sweep [MAX]`: the scaling curve.
@@ -118,6 +123,10 @@ pub struct SweepArgs {
     /// The table as CSV on stdout
     #[arg(long)]
     pub csv: bool,
+
+    /// Refused with a reason: a sweep has nothing to resume
+    #[arg(long, value_name = "FILE.jsonl", hide = true)]
+    pub resume: Option<PathBuf>,
 }
 
 /// Which executors a run uses.
@@ -169,14 +178,26 @@ impl RunArgs {
     /// Flags that only make sense for worker processes, checked against `--mode`.
     pub fn check_conflicts(&self) -> Result<(), String> {
         let processes = matches!(self.mode, Mode::Processes | Mode::Compare | Mode::All);
+        if self.resume.is_some() && matches!(self.mode, Mode::Compare | Mode::All) {
+            return Err(format!(
+                "--resume finishes a run of one variant; --mode {} checks every number more than once \
+                 to compare, which cannot be resumed halfway: use --mode processes, rayon or sequential",
+                mode_name(self.mode)
+            ));
+        }
         if !processes && (self.retries.is_some() || self.timeout.is_some()) {
             return Err(format!(
                 "--retries and --timeout apply to worker processes, not to --mode {}",
-                self.mode.to_possible_value().map_or_else(String::new, |v| v.get_name().to_owned())
+                mode_name(self.mode)
             ));
         }
         Ok(())
     }
+}
+
+/// A mode as it is spelt on the command line.
+pub fn mode_name(mode: Mode) -> String {
+    mode.to_possible_value().map_or_else(String::new, |v| v.get_name().to_owned())
 }
 
 /// clap reads a word after WORKERS as a subcommand and calls it one

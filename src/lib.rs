@@ -34,8 +34,9 @@ mod pool;
 pub mod scheduler;
 
 pub use pool::{
-    available_cores, descriptors_needed, Death, DeathCause, Detailed, Feeder, Finished, JobError, JobHandle,
-    Map, PoolError, PoolEvent, ProcessPool, ProcessPoolBuilder, Unordered, WorkerOutput, MAX_WORKERS,
+    available_cores, descriptors_needed, Chunk, Death, DeathCause, Detailed, Feeder, Finished, JobError,
+    JobHandle, Map, PoolError, PoolEvent, ProcessPool, ProcessPoolBuilder, Unordered, WorkerOutput,
+    MAX_WORKERS,
 };
 pub use procpool_worker::{Job, Kernel, PrimeCheck, PrimeResult};
 

@@ -30,6 +30,7 @@ fn main() {
         ("environment_and_directory_reach_the_workers", environment),
         ("large_jobs_are_batched_under_the_frame_limit", large_jobs),
         ("a_pool_of_any_job_type_forks_its_workers_from_its_own_fork_server", fork_server_per_pool),
+        ("chunks_hand_over_every_result_once_in_order", chunks),
     ];
     let trials = tests.into_iter().map(|(name, test)| Trial::test(name, test)).collect();
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
@@ -385,4 +386,50 @@ fn fork_server_per_pool() -> Result<(), Failed> {
         }
         other => Err(format!("an abort gave {other:?}").into()),
     }
+}
+
+/// `next_chunk` hands over whole replies: mixed with `next`, every job comes
+/// out once, in order, panics included, and tiny jobs come many to a chunk.
+fn chunks() -> Result<(), Failed> {
+    let pool = quiet(ProcessPool::<Behave>::builder()).workers(2).repeatable(true).build()?;
+    const JOBS: u64 = 100_000;
+    let jobs = (0..JOBS).map(|i| if i % 30_000 == 29_999 { Behave::Panic } else { Behave::Return(i) });
+    let mut results = pool.map(jobs).with_details();
+    let (mut next, mut largest, mut chunks) = (0u64, 0usize, 0u64);
+    let mut expect = |finished: procpool::Finished<u64>| -> Result<(), Failed> {
+        check(finished.index == next, format!("index {} where {next} was due", finished.index))?;
+        let wanted = if next % 30_000 == 29_999 {
+            Err(JobError::Panicked { message: "told to panic".into() })
+        } else {
+            Ok(next)
+        };
+        check(finished.result == wanted, format!("job {next}: {:?}", finished.result))?;
+        next += 1;
+        Ok(())
+    };
+    loop {
+        if chunks % 3 == 2 {
+            // Now and then one result the ordinary way, between chunks.
+            match results.next() {
+                Some(finished) => expect(finished)?,
+                None => break,
+            }
+        }
+        let Some(chunk) = results.next_chunk() else { break };
+        chunks += 1;
+        let len = chunk.len();
+        largest = largest.max(len);
+        let mut yielded = 0;
+        for finished in chunk {
+            expect(finished)?;
+            yielded += 1;
+        }
+        check(yielded == len, format!("a chunk of {len} yielded {yielded}"))?;
+    }
+    drop(results);
+    check(next == JOBS, format!("{next} of {JOBS} results"))?;
+    check(largest > 1, "tiny jobs come many to a chunk")?;
+    let pids: HashSet<u32> = pool.pids().into_iter().collect();
+    drop(pool);
+    none_left(&pids)
 }

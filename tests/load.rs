@@ -1,9 +1,9 @@
-//! Load: hundreds of workers on two cores, and millions of numbers through
-//! stdin with bounded memory.
+//! Load: hundreds of workers on two cores, millions of numbers through
+//! stdin, and a million earlier results resumed, with bounded memory.
 
 mod common;
 
-use common::peak_rss::run_with_numbers_on_stdin;
+use common::peak_rss::{run_measured, run_with_numbers_on_stdin};
 use common::{json_lines, Tag, FIXTURE};
 
 #[test]
@@ -38,7 +38,8 @@ fn millions_of_numbers_through_stdin_stay_under_fifty_megabytes() {
     let run = run_with_numbers_on_stdin(command, COUNT);
     assert!(run.success);
     let objects = json_lines(&run.stdout);
-    assert_eq!(objects[0]["jobs"], COUNT, "every number delivered");
+    let summary = objects.iter().find(|o| o["type"] == "summary").unwrap();
+    assert_eq!(summary["jobs"], COUNT, "every number delivered");
     let peak_mib = run.peak_rss_kib / 1024;
     assert!(peak_mib < 50, "peak RSS {peak_mib} MiB: input or results are being held in memory");
     tag.assert_none_left();
@@ -59,5 +60,36 @@ fn ten_million_numbers_on_stdin_in_compare_mode_stay_under_fifty_megabytes() {
     assert!(summaries.iter().all(|s| s["jobs"] == COUNT), "every number delivered to both variants");
     let peak_mib = run.peak_rss_kib / 1024;
     assert!(peak_mib < 50, "peak RSS {peak_mib} MiB: stdin is being held in memory");
+    tag.assert_none_left();
+}
+
+#[test]
+fn resuming_a_million_results_keeps_memory_flat() {
+    use std::fs::File;
+    use std::io::{BufRead, BufReader, BufWriter, Write};
+    // Nothing large passes through this process: the child's peak RSS
+    // counts the memory of the process it was started from.
+    let tag = Tag::new("memory-resume");
+    let dir = tempfile::tempdir().unwrap();
+    let run = ["2", "--mode", "processes", "--kernel", "fast", "--json", "--range", "1..1000001"];
+    let complete = dir.path().join("complete.jsonl");
+    assert!(tag.std_cmd().args(run).stdout(File::create(&complete).unwrap()).status().unwrap().success());
+    // The header and the first 900,000 results, as a killed run leaves them; 100,000 are left to check.
+    let partial = dir.path().join("partial.jsonl");
+    let mut writer = BufWriter::new(File::create(&partial).unwrap());
+    for line in BufReader::new(File::open(&complete).unwrap()).lines().take(900_001) {
+        writeln!(writer, "{}", line.unwrap()).unwrap();
+    }
+    writer.flush().unwrap();
+    let done = dir.path().join("done.jsonl");
+    let mut command = tag.std_cmd();
+    command.args(run).arg("--resume").arg(&partial).stdout(File::create(&done).unwrap());
+    let (success, peak_rss_kib) = run_measured(command);
+    assert!(success);
+    let last = BufReader::new(File::open(&done).unwrap()).lines().map(Result::unwrap).last().unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&last).unwrap();
+    assert_eq!((summary["carried"].as_u64(), summary["jobs"].as_u64()), (Some(900_000), Some(100_000)));
+    let peak_mib = peak_rss_kib / 1024;
+    assert!(peak_mib < 50, "peak RSS {peak_mib} MiB: the resume file is being held in memory");
     tag.assert_none_left();
 }

@@ -100,6 +100,8 @@ fn a_job_past_the_timeout_is_killed_retried_then_failed() {
     assert!(stderr.contains(&format!("while running {slow}; retrying it")), "{stderr}");
     assert!(stderr.contains(&format!("while running {slow}; giving up on it")), "{stderr}");
     let objects = json_lines(&output.stdout);
+    assert_eq!(objects[0]["type"], "run", "the run header comes first");
+    let objects = &objects[1..];
     let kinds: Vec<(&str, u64)> =
         objects.iter().take(3).map(|o| (o["type"].as_str().unwrap(), o["n"].as_u64().unwrap())).collect();
     assert_eq!(kinds, [("result", 7), ("failure", SLOW_PRIME), ("result", 11)]);

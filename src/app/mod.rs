@@ -6,6 +6,7 @@ mod busy;
 mod chart_path;
 mod measure;
 mod progress;
+mod resume;
 mod run;
 mod signals;
 mod sweep;
@@ -73,6 +74,12 @@ pub fn run(cli: &Cli) -> Result<ExitCode, AppError> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Sweep(args)) => {
+            if args.resume.is_some() {
+                return Err(AppError::Usage(
+                    "--resume finishes one run; a sweep times every point afresh and has nothing to resume"
+                        .into(),
+                ));
+            }
             let stop = StopSignals::install().map_err(AppError::Signals)?;
             sweep::sweep(args, &stop)
         }

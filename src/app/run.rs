@@ -1,22 +1,25 @@
 //! `procpool [WORKERS]`: each variant of the mode in turn through the same
 //! reporting path, then the comparison.
 
+use std::cell::RefCell;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use procpool_worker::Kernel;
 
 use super::baseline::{self, BASELINE_RUNS};
 use super::chart_path;
 use super::measure::Plan;
+use super::resume::{Carried, Resume, RunId};
 use super::signals::StopSignals;
 use super::AppError;
 use crate::cli::{Mode, RunArgs};
 use crate::completed::Completed;
-use crate::executor::Variant;
+use crate::executor::{RunFacts, Variant};
 use crate::input::Reopener;
 use crate::report::machine::Machine;
 use crate::report::output::Output;
-use crate::report::summary::RunSummary;
+use crate::report::summary::{RunSummary, Tally};
 use crate::report::timeline::Timeline;
 use crate::report::{json, lines, text};
 use procpool::available_cores;
@@ -44,6 +47,8 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
     }
     let repeats = if args.mode == Mode::All { BASELINE_RUNS } else { 0 };
     let mut input = Reopener::new(spec.clone(), variants.len() + repeats)?;
+    let run_id = RunId::new(&spec, args.mode, kernel)?;
+    let mut resume = args.resume.as_ref().map(|path| Resume::open(path, &run_id, spec.name())).transpose()?;
     let mut count = spec.len_hint();
     let stdout_is_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
 
@@ -54,16 +59,40 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
     let mut timeline = args.timeline.as_ref().map(|_| Timeline::default());
     let mut written = Vec::new();
     for (position, &variant) in variants.iter().enumerate() {
-        let mut numbers = input.open()?;
+        let numbers = input.open()?;
         let per_number = !args.quiet && (args.json || position == 0);
         let workers = if variant == Variant::Sequential { 1 } else { workers };
         // The header waits for the first line under it, so an input that
-        // fails at once (empty, a directory) shows only its error.
-        let header = (!args.json).then(|| {
-            let blank = if position > 0 { "\n" } else { "" };
-            format!("{blank}{}", text::header(count, &spec.name(), variant, workers))
-        });
-        let mut header = header.into_iter();
+        // fails at once (empty, a directory) shows only its error. JSON Lines
+        // open with the run's identity, which `--resume` checks.
+        let header = match (args.json, position) {
+            (true, 0) => Some(run_id.header_line()),
+            (true, _) => None,
+            (false, _) => {
+                let blank = if position > 0 { "\n" } else { "" };
+                Some(format!("{blank}{}", text::header(count, &spec.name(), variant, workers)))
+            }
+        };
+        let header = RefCell::new(header.into_iter());
+        let print = |line: &[u8]| -> std::io::Result<()> {
+            header.borrow_mut().try_for_each(|line| out.line(&line))?;
+            out.line_bytes(line)
+        };
+        let mut carried_line = Vec::new();
+        let mut carry = |carried: &Carried| match (per_number, args.json) {
+            (false, _) => Ok(()),
+            (true, true) => print(carried.line.as_bytes()),
+            (true, false) => {
+                carried_line.clear();
+                lines::write_result_line(&carried.as_result(), &mut carried_line);
+                print(&carried_line)
+            }
+        };
+        let started = Instant::now();
+        let numbers = match &mut resume {
+            Some(resume) => resume.start(numbers, stop, variant, &mut carry)?,
+            None => Some(numbers),
+        };
         let plan = Plan {
             variant,
             workers,
@@ -75,24 +104,55 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
             measured_one_core,
             progress: !(args.json || args.quiet || per_number && stdout_is_terminal),
             source: &spec.name(),
-            count,
+            count: count.map(|count| count.saturating_sub(resume.as_ref().map_or(0, Resume::carried))),
         };
         let mut recorder = if position == 0 { timeline.as_mut() } else { None };
-        let mut summary = plan.measure(&mut numbers, &mut |completed, thread| {
-            if let (Some(timeline), Completed::Checked(result)) = (recorder.as_deref_mut(), completed) {
-                timeline.record(result, thread);
+        let mut line = Vec::new();
+        let mut summary = match numbers {
+            Some(mut numbers) => plan
+                .measure(&mut numbers, &mut |completed, thread| {
+                    let placed;
+                    let completed = match &mut resume {
+                        Some(resume) => {
+                            placed = resume.place(completed, &mut carry)?;
+                            &placed
+                        }
+                        None => completed,
+                    };
+                    if let (Some(timeline), Completed::Checked(result)) = (recorder.as_deref_mut(), completed)
+                    {
+                        timeline.record(result, thread);
+                    }
+                    if per_number {
+                        match (completed, args.json) {
+                            (_, true) => print(json::completed(variant, completed).as_bytes())?,
+                            (Completed::Checked(result), false) => {
+                                line.clear();
+                                lines::write_result_line(result, &mut line);
+                                print(&line)?;
+                            }
+                            (Completed::Failed(failed), false) => {
+                                print(lines::failure_line(failed).as_bytes())?
+                            }
+                        }
+                    }
+                    Ok(())
+                })
+                .map_err(|error| match &mut resume {
+                    Some(resume) => resume.explain(error),
+                    None => error,
+                })?,
+            // Every result was carried over: nothing ran now.
+            None => {
+                let wall = started.elapsed();
+                RunSummary::new(variant, workers, cores, Tally::default(), RunFacts::default(), wall, None)
             }
-            if per_number {
-                header.by_ref().try_for_each(|line| out.line(&line))?;
-                out.line(&match (completed, args.json) {
-                    (_, true) => json::completed(variant, completed),
-                    (Completed::Checked(result), false) => lines::result_line(result),
-                    (Completed::Failed(failed), false) => lines::failure_line(failed),
-                })?;
-            }
-            Ok(())
-        })?;
-        header.try_for_each(|line| out.line(&line))?;
+        };
+        if let Some(resume) = &mut resume {
+            resume.finish(&mut carry)?;
+            summary.resumed = Some(resume.resumed());
+        }
+        header.into_inner().try_for_each(|line| out.line(&line))?;
         // Later runs' headers and progress bars know how many numbers there are.
         count = count.or(Some(summary.tally.jobs + summary.tally.failed));
         if variant == Variant::Sequential && repeats > 0 {

@@ -111,30 +111,35 @@ impl Executor for Processes {
 }
 
 /// Hands every result to the sink, in order, named by `next_n` (the
-/// number of the oldest job not yet reported); returns when the last was handed on.
+/// number of the oldest job not yet reported); returns when the last was
+/// handed on. Results are taken a whole chunk at a time: with millions of
+/// tiny jobs, the supervisor's work per result is what competes with the
+/// workers for the cores.
 fn report(
     results: &mut Detailed<'_, PrimeCheck>,
     mut next_n: impl FnMut() -> u64,
     sink: &mut Sink<'_>,
 ) -> Result<Instant, ExecError> {
-    for finished in results.by_ref() {
-        let n = next_n();
-        let completed = match finished.result {
-            Ok(prime) => Completed::Checked(PrimeResult {
-                index: finished.index,
-                n,
-                prime,
-                started_at: finished.started_at,
-                elapsed: finished.elapsed,
-                cpu: finished.cpu,
-                pid: finished.pid,
-            }),
-            Err(JobError::Pool(error)) => return Err(ExecError::Pool(error)),
-            Err(error) => {
-                Completed::Failed(FailedJob { index: finished.index, n, deaths: error.deaths().to_vec() })
-            }
-        };
-        sink(completed, None)?;
+    while let Some(chunk) = results.next_chunk() {
+        for finished in chunk {
+            let n = next_n();
+            let completed = match finished.result {
+                Ok(prime) => Completed::Checked(PrimeResult {
+                    index: finished.index,
+                    n,
+                    prime,
+                    started_at: finished.started_at,
+                    elapsed: finished.elapsed,
+                    cpu: finished.cpu,
+                    pid: finished.pid,
+                }),
+                Err(JobError::Pool(error)) => return Err(ExecError::Pool(error)),
+                Err(error) => {
+                    Completed::Failed(FailedJob { index: finished.index, n, deaths: error.deaths().to_vec() })
+                }
+            };
+            sink(completed, None)?;
+        }
     }
     Ok(Instant::now())
 }

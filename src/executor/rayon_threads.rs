@@ -88,7 +88,7 @@ impl Executor for RayonThreads {
                             let last = offset + outcomes.len() == batch.len();
                             tx.send(Reply {
                                 first: first + offset as u64,
-                                outcomes: outcomes.to_vec(),
+                                outcomes: outcomes.collect(),
                                 thread,
                                 last,
                             })

@@ -33,13 +33,14 @@ impl Executor for Sequential {
             check_timed(self.kernel, &chunk, FLUSH_AFTER, |segment| {
                 let (offset, outcomes) = (segment.offset, segment.outcomes);
                 let mut total = std::time::Duration::ZERO;
-                for (i, outcome) in outcomes.iter().enumerate() {
+                let count = outcomes.len();
+                for (i, outcome) in outcomes.enumerate() {
                     let result =
-                        PrimeResult::new(index + (offset + i) as u64, chunk[offset + i], *outcome, pid);
+                        PrimeResult::new(index + (offset + i) as u64, chunk[offset + i], outcome, pid);
                     total += result.elapsed;
                     sink(Completed::Checked(result), None)?;
                 }
-                sizer.observe(outcomes.len(), total);
+                sizer.observe(count, total);
                 Ok::<_, std::io::Error>(())
             })?;
             index += chunk.len() as u64;

@@ -92,7 +92,7 @@ fn without_comment(text: &str) -> &str {
 }
 
 /// Keeps error messages on one readable line.
-fn shorten(text: &str) -> String {
+pub(crate) fn shorten(text: &str) -> String {
     const SHOWN: usize = 40;
     if text.chars().count() <= SHOWN {
         text.to_owned()

@@ -12,7 +12,8 @@ mod read_ahead;
 mod reopen;
 mod source;
 
-pub use numbers::Numbers;
+pub(crate) use lines::shorten;
+pub use numbers::{Numbers, Skip};
 pub use reopen::Reopener;
 pub use source::{JobSource, Pull};
 

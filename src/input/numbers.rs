@@ -1,5 +1,6 @@
 //! The numbers of a run, as every executor consumes them: an iterator for
 //! those that may block, a [`JobSource`] for the process pool, which must not.
+//! A [`Skip`] can leave numbers out on the way (`--resume`: those already checked).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
@@ -18,6 +19,18 @@ enum Inner {
     Memory(Box<dyn Iterator<Item = u64> + Send>),
     /// A file or pipe parsed on the read-ahead thread.
     Stream { messages: Receiver<Message>, batch: std::vec::IntoIter<u64> },
+    /// Another stream with some numbers left out; `front` comes first.
+    Skipping { inner: Box<Numbers>, front: Option<u64>, skip: Box<dyn Skip> },
+}
+
+/// Decides, number by number in input order, which numbers a run leaves out.
+/// It sees every number exactly once, on whichever thread pulls the stream.
+pub trait Skip: Send {
+    /// True to leave out `n`, the next number of the input; an error ends the stream.
+    fn skip(&mut self, n: u64) -> Result<bool, InputError>;
+
+    /// The input has ended (not stopped early): a last chance to object.
+    fn end(&mut self) -> Result<(), InputError>;
 }
 
 /// A lazy stream of numbers that ends at the first bad line and remembers it.
@@ -38,12 +51,21 @@ impl Numbers {
         Numbers::with(Inner::Stream { messages, batch: Vec::new().into_iter() })
     }
 
+    /// `inner` without the numbers `skip` leaves out, starting with `front`
+    /// (a number already taken from `inner` and offered to `skip` next).
+    pub fn skipping(inner: Numbers, front: Option<u64>, skip: Box<dyn Skip>) -> Self {
+        Numbers::with(Inner::Skipping { inner: Box::new(inner), front, skip })
+    }
+
     fn with(inner: Inner) -> Self {
         Numbers { inner, error: None, done: false, stop: Vec::new() }
     }
 
     /// Makes a blocked read give up (ending the stream) once `flag` is set.
     pub fn stop_on(&mut self, flag: Arc<AtomicBool>) {
+        if let Inner::Skipping { inner, .. } = &mut self.inner {
+            inner.stop_on(Arc::clone(&flag));
+        }
         if !self.stop.iter().any(|f| Arc::ptr_eq(f, &flag)) {
             self.stop.push(flag);
         }
@@ -51,7 +73,11 @@ impl Numbers {
 
     /// True for the fixture and ranges, which never make a reader wait.
     pub fn never_blocks(&self) -> bool {
-        matches!(self.inner, Inner::Memory(_))
+        match &self.inner {
+            Inner::Memory(_) => true,
+            Inner::Stream { .. } => false,
+            Inner::Skipping { inner, .. } => inner.never_blocks(),
+        }
     }
 
     /// The error that ended the stream early, if any.
@@ -97,6 +123,30 @@ impl Numbers {
                     }
                     Err(true) => break Pull::End,
                     Err(false) => break Pull::NotYet,
+                }
+            },
+            Inner::Skipping { inner, front, skip } => loop {
+                let pulled = match front.take() {
+                    Some(n) => Pull::Number(n),
+                    None => Numbers::take(inner, block),
+                };
+                let verdict = match pulled {
+                    Pull::Number(n) => skip.skip(n).map(|left_out| (!left_out).then_some(pulled)),
+                    Pull::NotYet => break Pull::NotYet,
+                    Pull::End => match inner.error.take() {
+                        Some(error) => Err(error),
+                        // Stopped early is not the end of the input.
+                        None if inner.stopped() => break Pull::End,
+                        None => skip.end().map(|()| Some(Pull::End)),
+                    },
+                };
+                match verdict {
+                    Ok(Some(pull)) => break pull,
+                    Ok(None) => continue,
+                    Err(error) => {
+                        self.error = Some(error);
+                        break Pull::End;
+                    }
                 }
             },
         };

@@ -34,7 +34,7 @@ pub use error::{Death, DeathCause, JobError, PoolError, PoolEvent};
 pub use feeder::Feeder;
 pub use limits::{available_cores, descriptors_needed};
 pub use process::WorkerOutput;
-pub use results::{Detailed, Finished, JobHandle, Map, Unordered};
+pub use results::{Chunk, Detailed, Finished, JobHandle, Map, Unordered};
 
 use crate::scheduler::StreamId;
 use dispatcher::{Command, Core};

@@ -14,16 +14,21 @@ use crate::scheduler::{Batch, Delivery};
 #[derive(Debug)]
 pub(crate) struct Answers<O> {
     pub pid: u32,
+    /// Jobs the reply answers (counted once, when it was checked).
+    pub jobs: usize,
     pub reply: Reply<O>,
 }
 
 impl<O> Batch for Answers<O> {
     fn len(&self) -> usize {
-        self.reply.len()
+        self.jobs
     }
 
     fn split_off(&mut self, at: usize) -> Self {
-        Answers { pid: self.pid, reply: self.reply.split_off(at) }
+        let at = at.min(self.jobs);
+        let tail = self.jobs - at;
+        self.jobs = at;
+        Answers { pid: self.pid, jobs: tail, reply: self.reply.split_off(at) }
     }
 }
 

@@ -50,6 +50,9 @@ struct SummaryJson<'a> {
     karp_flatt: Option<f64>,
     others_busy: Option<f64>,
     pids: usize,
+    carried: u64,
+    carried_primes: u64,
+    resumed_from: Option<&'a str>,
 }
 
 fn to_json(line: &Line<'_>) -> String {
@@ -112,6 +115,9 @@ pub fn summary(s: &RunSummary, kernel: &str, machine: &Machine) -> String {
         karp_flatt: s.karp_flatt(),
         others_busy: s.others_busy,
         pids: s.tally.pids.len(),
+        carried: s.resumed.as_ref().map_or(0, |r| r.carried),
+        carried_primes: s.resumed.as_ref().map_or(0, |r| r.primes),
+        resumed_from: s.resumed.as_ref().map(|r| r.from.as_str()),
     }))
 }
 

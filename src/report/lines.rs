@@ -5,10 +5,59 @@ use procpool::PrimeResult;
 use crate::completed::FailedJob;
 
 /// `{n:>16}  {P or space} {seconds:9.6}s`, the format of Python's example.
+#[cfg(test)]
 pub fn result_line(result: &PrimeResult) -> String {
-    let mark = if result.prime { 'P' } else { ' ' };
-    let elapsed = result.elapsed.as_secs_f64();
-    format!("{n:>16}  {mark} {elapsed:9.6}s", n = result.n)
+    let mut line = Vec::with_capacity(40);
+    write_result_line(result, &mut line);
+    String::from_utf8(line).unwrap_or_default()
+}
+
+/// A result's line, `{n:>16}  {P or space} {seconds:9.6}s`, appended to `out`, with integer arithmetic instead of
+/// `format!`: a million lines are a million calls, and float formatting was
+/// most of their cost. The same text as `format!`, which a test checks.
+pub fn write_result_line(result: &PrimeResult, out: &mut Vec<u8>) {
+    let mut digits = [b' '; 20];
+    let n = decimal(result.n, &mut digits);
+    if n.len() < 16 {
+        out.extend_from_slice(&[b' '; 16][n.len()..]);
+    }
+    out.extend_from_slice(n);
+    out.extend_from_slice(if result.prime { b"  P " } else { b"    " });
+    let nanos = result.elapsed.as_nanos();
+    if nanos % 1000 == 500 || nanos >= 100_000_000_000_000 {
+        // A tie at the sixth decimal, or beyond 27 hours (where an f64 of
+        // seconds holds no exact microseconds): the float formatter's way.
+        let elapsed = result.elapsed.as_secs_f64();
+        out.extend_from_slice(format!("{elapsed:9.6}s").as_bytes());
+        return;
+    }
+    let micros = (nanos + 500) / 1000;
+    let (seconds, fraction) = ((micros / 1_000_000) as u64, (micros % 1_000_000) as u64);
+    let mut whole = [b' '; 20];
+    let whole = decimal(seconds, &mut whole);
+    if whole.len() < 2 {
+        out.push(b' ');
+    }
+    out.extend_from_slice(whole);
+    out.push(b'.');
+    let mut six = [b'0'; 20];
+    let six_digits = decimal(fraction, &mut six);
+    out.extend_from_slice(&b"000000"[six_digits.len()..]);
+    out.extend_from_slice(six_digits);
+    out.push(b's');
+}
+
+/// `value` in decimal, written at the end of `buffer`; the digits' slice.
+fn decimal(mut value: u64, buffer: &mut [u8; 20]) -> &[u8] {
+    let mut at = buffer.len();
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            return &buffer[at..];
+        }
+    }
 }
 
 /// A number that could not be checked, in the same columns.
@@ -40,6 +89,18 @@ mod tests {
             elapsed: Duration::from_micros(micros),
             cpu: Duration::ZERO,
             pid: 1,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_line_is_the_formatted_one(n: u64, prime: bool, nanos in 0u64..100_000_000_000_000, tie: bool) {
+            let nanos = if tie { nanos / 1000 * 1000 + 500 } else { nanos };
+            let result = PrimeResult { elapsed: Duration::from_nanos(nanos), ..result(n, prime, 0) };
+            let mark = if prime { 'P' } else { ' ' };
+            let elapsed = result.elapsed.as_secs_f64();
+            let expected = format!("{n:>16}  {mark} {elapsed:9.6}s");
+            proptest::prop_assert_eq!(result_line(&result), expected);
         }
     }
 

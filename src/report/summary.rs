@@ -51,6 +51,17 @@ pub enum OneCoreSource {
     DerivedFromCpu,
 }
 
+/// Results that `--resume` took from an earlier run's output instead of
+/// checking them again: counted apart, since every figure is over what ran now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resumed {
+    /// The file they came from.
+    pub from: String,
+    pub carried: u64,
+    /// How many of those are prime.
+    pub primes: u64,
+}
+
 /// Everything reported about one variant's run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {
@@ -68,6 +79,8 @@ pub struct RunSummary {
     pub others_busy: Option<f64>,
     /// How many timed runs the measured one-core time is the best of.
     pub one_core_runs: usize,
+    /// Set when the run resumed an earlier one.
+    pub resumed: Option<Resumed>,
 }
 
 impl RunSummary {
@@ -96,6 +109,7 @@ impl RunSummary {
             one_core_source,
             others_busy: None,
             one_core_runs: 1,
+            resumed: None,
         }
     }
 

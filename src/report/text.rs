@@ -29,8 +29,23 @@ pub const BUSY: f64 = 0.10;
 
 /// The indented lines under `Total time`.
 pub fn summary_lines(s: &RunSummary, kernel: &str, machine: &Machine) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(resumed) = &s.resumed {
+        let ran = s.tally.jobs + s.tally.failed;
+        let carried = format!(
+            "  resumed from {}: {} carried over ({} prime)",
+            resumed.from,
+            count(resumed.carried, "result", "results"),
+            resumed.primes
+        );
+        if ran == 0 {
+            lines.push(format!("{carried}, nothing left to check"));
+            return lines;
+        }
+        lines.push(format!("{carried}, {ran} checked now; the figures below are over those {ran}"));
+    }
     let cores = count(s.usable_cores() as u64, "core", "cores");
-    let mut lines = vec![format!(
+    lines.push(format!(
         "  {} on {}{}, kernel {kernel}: {} checked ({} prime){}",
         workers_phrase(s.variant, s.workers),
         machine.cores_phrase(),
@@ -42,7 +57,7 @@ pub fn summary_lines(s: &RunSummary, kernel: &str, machine: &Machine) -> Vec<Str
         s.tally.jobs,
         s.tally.primes,
         if s.tally.failed > 0 { format!(", {} FAILED", s.tally.failed) } else { String::new() },
-    )];
+    ));
     if s.variant == Variant::Sequential && s.one_core_runs > 1 {
         lines.push(format!(
             "  one core = {}: the best of {} runs after a warm-up (the run printed above)",

@@ -47,3 +47,17 @@ pub fn run_with_numbers_on_stdin(mut command: Command, count: u64) -> StreamedRu
         peak_rss_kib: usage.ru_maxrss,
     }
 }
+
+/// Runs `command` as it is set up and returns whether it succeeded and its
+/// peak RSS (or its largest waited-for child's, if larger).
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also yields the rusage
+#[allow(dead_code)] // the whole-program benchmark includes this file but not this function
+pub fn run_measured(mut command: Command) -> (bool, i64) {
+    let child = command.spawn().unwrap();
+    let mut status = 0;
+    // SAFETY: rusage is plain data for wait4 to fill; the pid is our own, unreaped child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(waited, child.id() as i32);
+    (libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, usage.ru_maxrss)
+}

@@ -2,7 +2,8 @@
 //! supervisor and the worker must agree on.
 //!
 //! * [`job`]: the [`Job`] trait users implement.
-//! * [`protocol`]: message types, the bincode codec, the handshake and its version.
+//! * [`protocol`]: message types, the bincode codec, the handshake and its version;
+//!   [`packed`]: the per-job timings of a reply, packed as bytes.
 //! * [`build_id`] and [`entry`]: how a worker knows it runs the supervisor's
 //!   build and finds the code for the job type without a registry.
 //! * [`fork_server`]: the helper that forks workers instead of executing the
@@ -22,6 +23,7 @@ pub mod build_id;
 pub mod entry;
 pub mod fork_server;
 pub mod job;
+pub mod packed;
 pub mod primes;
 pub mod protocol;
 pub mod serve;

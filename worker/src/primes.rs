@@ -74,8 +74,9 @@ impl std::fmt::Display for Kernel {
 
 /// The prime checker as a pool job: is `n` prime, by `kernel`?
 ///
-/// On the wire it is the pair `(n, kernel as u8)`: a varint and a byte,
-/// cheaper to decode a million times than a struct holding an enum.
+/// On the wire it is one varint, `n * 2 + kernel` (as a u128, so every
+/// `u64` fits): a single field costs a million tiny jobs half as much to
+/// encode and decode as a number and a kernel byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrimeCheck {
     pub n: u64,
@@ -84,16 +85,26 @@ pub struct PrimeCheck {
 
 impl Serialize for PrimeCheck {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (self.n, self.kernel as u8).serialize(serializer)
+        let packed = u128::from(self.n) * KERNELS + self.kernel as u128;
+        // bincode's varints for a u128 below 2^64 are the u64's bytes, and
+        // a u64 is much cheaper to encode (a test checks both decode).
+        match u64::try_from(packed) {
+            Ok(small) => serializer.serialize_u64(small),
+            Err(_) => serializer.serialize_u128(packed),
+        }
     }
 }
 
+/// How many kernels a [`PrimeCheck`]'s wire form tells apart.
+const KERNELS: u128 = Kernel::ALL.len() as u128;
+
 impl<'de> Deserialize<'de> for PrimeCheck {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (n, kernel) = <(u64, u8)>::deserialize(deserializer)?;
-        match Kernel::ALL.get(usize::from(kernel)) {
-            Some(&kernel) => Ok(PrimeCheck { n, kernel }),
-            None => Err(serde::de::Error::custom(format_args!("no kernel number {kernel}"))),
+        let packed = u128::deserialize(deserializer)?;
+        let kernel = Kernel::ALL[(packed % KERNELS) as usize];
+        match u64::try_from(packed / KERNELS) {
+            Ok(n) => Ok(PrimeCheck { n, kernel }),
+            Err(_) => Err(serde::de::Error::custom(format_args!("{packed} is no number and kernel"))),
         }
     }
 }

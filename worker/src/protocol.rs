@@ -11,10 +11,11 @@
 use ipc_channel::ipc::{IpcReceiver, IpcSender};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::packed;
 use crate::timing::{Segment, Timed};
 
 /// Bumped whenever a message type changes; checked at the handshake.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The largest frame either side will decode (16 MiB). Batches are far
 /// smaller; anything bigger is a bug or an attack.
@@ -79,9 +80,10 @@ pub struct JobBatch<J> {
 /// one batch with several of these (it replies to long batches early).
 ///
 /// Packed for the millions-of-tiny-jobs case: one varint per job
-/// (`elapsed_ns << 1 | panicked`), then the outputs of the jobs that
-/// returned and the messages of those that panicked; the CPU share and the
-/// start time once per message, since the jobs of a message ran back to back.
+/// (`elapsed_ns << 1 | panicked`) in one byte string (see [`packed`]), then
+/// the outputs of the jobs that returned and the messages of those that
+/// panicked; the CPU share and the start time once per message, since the
+/// jobs of a message ran back to back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reply<O> {
     pub first_index: u64,
@@ -89,7 +91,11 @@ pub struct Reply<O> {
     pub cpu_share: f64,
     /// `CLOCK_MONOTONIC` nanoseconds when the first of these jobs started.
     pub started_ns: u64,
-    pub timings: Vec<u64>,
+    /// The jobs' wall times added up, so the supervisor sizes batches
+    /// without decoding `timings`.
+    pub elapsed_ns: u64,
+    #[serde(with = "serde_bytes")]
+    pub timings: Vec<u8>,
     pub outputs: Vec<O>,
     pub panics: Vec<String>,
 }
@@ -99,25 +105,27 @@ pub type JobOutcome<O> = Result<O, String>;
 
 impl<O> Reply<O> {
     /// Packs a segment of consecutive, back-to-back outcomes.
-    pub fn pack(first_index: u64, segment: Segment<JobOutcome<O>>) -> Self {
-        let started_ns = segment.outcomes.first().map_or(0, |o| o.started_ns);
+    pub fn pack(first_index: u64, segment: Segment<'_, JobOutcome<O>>) -> Self {
+        let started_ns = segment.outcomes.as_slice().first().map_or(0, |o| o.started_ns);
         let mut reply = Reply {
             first_index,
             cpu_share: segment.cpu_share,
             started_ns,
-            timings: Vec::with_capacity(segment.outcomes.len()),
+            elapsed_ns: 0,
+            timings: Vec::with_capacity(segment.outcomes.len() * 3),
             outputs: Vec::with_capacity(segment.outcomes.len()),
             panics: Vec::new(),
         };
         for outcome in segment.outcomes {
+            reply.elapsed_ns = reply.elapsed_ns.saturating_add(outcome.elapsed_ns);
             let elapsed = outcome.elapsed_ns.min(u64::MAX >> 1) << 1;
             match outcome.output {
                 Ok(output) => {
-                    reply.timings.push(elapsed);
+                    packed::push(&mut reply.timings, elapsed);
                     reply.outputs.push(output);
                 }
                 Err(message) => {
-                    reply.timings.push(elapsed | 1);
+                    packed::push(&mut reply.timings, elapsed | 1);
                     reply.panics.push(message);
                 }
             }
@@ -125,28 +133,22 @@ impl<O> Reply<O> {
         reply
     }
 
-    /// How many jobs it answers.
-    pub fn len(&self) -> usize {
-        self.timings.len()
+    /// How many jobs it answers, if its parts agree (timings that end where
+    /// a varint ends, one output or message per job).
+    pub fn jobs(&self) -> Option<usize> {
+        let (jobs, panicked) = packed::count(&self.timings)?;
+        let agree = panicked == self.panics.len() && jobs - panicked == self.outputs.len();
+        agree.then_some(jobs)
     }
 
-    /// True if it answers none.
-    pub fn is_empty(&self) -> bool {
-        self.timings.is_empty()
-    }
-
-    /// Whether the counts agree (one output or message per timing).
-    pub fn is_consistent(&self) -> bool {
-        let panicked = self.timings.iter().filter(|&&t| t & 1 == 1).count();
-        panicked == self.panics.len() && self.timings.len() - panicked == self.outputs.len()
-    }
-
-    /// The outcomes, in order, with their timings. Call only on a consistent reply.
-    pub fn unpack(self) -> Outcomes<O> {
+    /// The outcomes of its `jobs` jobs (from [`Reply::jobs`]), in order, with their timings.
+    pub fn unpack(self, jobs: usize) -> Outcomes<O> {
         Outcomes {
             share: self.cpu_share.clamp(0.0, 1.0),
             next_start: self.started_ns,
-            timings: self.timings.into_iter(),
+            timings: self.timings,
+            at: 0,
+            left: jobs,
             outputs: self.outputs.into_iter(),
             panics: self.panics.into_iter(),
         }
@@ -155,16 +157,17 @@ impl<O> Reply<O> {
     /// Keeps the first `at` jobs' results and returns the rest's, as a
     /// reply of its own (starting where the first part ends).
     pub fn split_off(&mut self, at: usize) -> Self {
-        let at = at.min(self.timings.len());
-        let panicked = self.timings[..at].iter().filter(|&&t| t & 1 == 1).count();
-        let elapsed: u64 = self.timings[..at].iter().map(|&t| t >> 1).fold(0, u64::saturating_add);
+        let head = packed::totals(&self.timings, at).unwrap_or_default();
+        let tail_elapsed = self.elapsed_ns.saturating_sub(head.elapsed_ns);
+        self.elapsed_ns = head.elapsed_ns;
         Reply {
-            first_index: self.first_index + at as u64,
+            first_index: self.first_index + head.jobs as u64,
             cpu_share: self.cpu_share,
-            started_ns: self.started_ns.saturating_add(elapsed),
-            timings: self.timings.split_off(at),
-            outputs: self.outputs.split_off((at - panicked).min(self.outputs.len())),
-            panics: self.panics.split_off(panicked.min(self.panics.len())),
+            started_ns: self.started_ns.saturating_add(head.elapsed_ns),
+            elapsed_ns: tail_elapsed,
+            timings: self.timings.split_off(head.bytes),
+            outputs: self.outputs.split_off((head.jobs - head.panicked).min(self.outputs.len())),
+            panics: self.panics.split_off(head.panicked.min(self.panics.len())),
         }
     }
 }
@@ -174,16 +177,34 @@ impl<O> Reply<O> {
 pub struct Outcomes<O> {
     share: f64,
     next_start: u64,
-    timings: std::vec::IntoIter<u64>,
+    timings: Vec<u8>,
+    /// Where the next job's timing starts in `timings`.
+    at: usize,
+    left: usize,
     outputs: std::vec::IntoIter<O>,
     panics: std::vec::IntoIter<String>,
+}
+
+impl<O> Outcomes<O> {
+    /// Outcomes not yet taken.
+    pub fn len(&self) -> usize {
+        self.left
+    }
+
+    /// True when every outcome has been taken.
+    pub fn is_empty(&self) -> bool {
+        self.left == 0
+    }
 }
 
 impl<O> Iterator for Outcomes<O> {
     type Item = Timed<JobOutcome<O>>;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
-        let timing = self.timings.next()?;
+        self.left = self.left.checked_sub(1)?;
+        // A checked reply's timings are well formed; zero is the safe reading otherwise.
+        let timing = packed::read(&self.timings, &mut self.at).unwrap_or(0);
         let elapsed_ns = timing >> 1;
         let started_ns = self.next_start;
         self.next_start = self.next_start.saturating_add(elapsed_ns);
@@ -193,6 +214,10 @@ impl<O> Iterator for Outcomes<O> {
             self.outputs.next().ok_or_else(|| "missing output".to_string())
         };
         Some(Timed { output, started_ns, elapsed_ns, cpu_ns: (elapsed_ns as f64 * self.share) as u64 })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
     }
 }
 
@@ -236,32 +261,18 @@ pub fn decode<T: DeserializeOwned>(frame: &Frame) -> Result<T, CodecError> {
 
 /// Appends one job's encoding to `out`, as it appears inside a [`JobBatch`].
 pub fn encode_job<J: Serialize>(job: &J, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    // Small jobs (the common case) are encoded in place, in one go; bincode
-    // writing piece by piece into a Vec costs a copy call per field.
-    const IN_PLACE: usize = 64;
     let start = out.len();
-    out.resize(start + IN_PLACE, 0);
-    match bincode::serde::encode_into_slice(job, &mut out[start..], config()) {
-        Ok(used) => {
-            out.truncate(start + used);
-            Ok(())
-        }
-        Err(bincode::error::EncodeError::UnexpectedEnd) => {
-            out.truncate(start);
-            bincode::serde::encode_into_writer(job, VecWriter(out), config())?;
-            Ok(())
-        }
-        Err(e) => {
-            out.truncate(start);
-            Err(e.into())
-        }
-    }
+    bincode::serde::encode_into_writer(job, VecWriter(out), config()).map_err(|e| {
+        out.truncate(start);
+        e.into()
+    })
 }
 
 /// Appends straight to a `Vec`: cheaper per job than going through `io::Write`.
 struct VecWriter<'a>(&'a mut Vec<u8>);
 
 impl bincode::enc::write::Writer for VecWriter<'_> {
+    #[inline(always)]
     fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
         self.0.extend_from_slice(bytes);
         Ok(())
@@ -308,15 +319,20 @@ mod tests {
     }
 
     #[test]
-    fn a_prime_check_travels_as_a_number_and_a_kernel_byte() {
+    fn a_prime_check_travels_as_one_varint() {
         use crate::primes::{Kernel, PrimeCheck};
         for kernel in Kernel::ALL {
-            let job = PrimeCheck { n: u64::MAX, kernel };
-            let frame = encode(&job).unwrap();
-            assert_eq!(frame.0.len(), 9 + 1);
-            assert_eq!(decode::<PrimeCheck>(&frame).unwrap(), job);
+            for (n, bytes) in
+                [(0, 1), (100, 1), (1000, 3), (1 << 20, 5), (1 << 31, 9), (u64::MAX >> 1, 9), (u64::MAX, 17)]
+            {
+                let job = PrimeCheck { n, kernel };
+                let frame = encode(&job).unwrap();
+                assert_eq!(frame.0.len(), bytes, "{n}");
+                assert_eq!(decode::<PrimeCheck>(&frame).unwrap(), job);
+            }
         }
-        assert!(decode::<PrimeCheck>(&encode(&(5u64, 9u8)).unwrap()).is_err(), "no kernel 9");
+        let too_big = u128::from(u64::MAX) * 2 + 2;
+        assert!(decode::<PrimeCheck>(&encode(&too_big).unwrap()).is_err(), "beyond u64");
     }
 
     #[test]
@@ -354,15 +370,21 @@ mod tests {
                     Timed { output, started_ns, elapsed_ns, cpu_ns: (elapsed_ns as f64 * share) as u64 }
                 })
                 .collect();
-            let reply = Reply::pack(first, Segment { offset: 0, outcomes: outcomes.clone(), cpu_share: share });
+            let mut buffer = outcomes.clone();
+            let reply = Reply::pack(first, Segment { offset: 0, outcomes: buffer.drain(..), cpu_share: share });
             let decoded = decode::<Reply<bool>>(&encode(&reply).unwrap()).unwrap();
             prop_assert_eq!(&decoded, &reply);
-            prop_assert!(decoded.is_consistent());
-            prop_assert_eq!(decoded.clone().unpack().collect::<Vec<_>>(), outcomes.clone());
+            let jobs = decoded.jobs().unwrap();
+            prop_assert_eq!(jobs, outcomes.len());
+            prop_assert_eq!(decoded.elapsed_ns, outcomes.iter().map(|o| o.elapsed_ns).sum::<u64>());
+            prop_assert_eq!(decoded.clone().unpack(jobs).collect::<Vec<_>>(), outcomes.clone());
+            let decoded_elapsed = decoded.elapsed_ns;
             let mut head = decoded;
             let at = outcomes.len() / 3;
             let tail = head.split_off(at);
-            let rejoined: Vec<_> = head.unpack().chain(tail.unpack()).collect();
+            prop_assert_eq!(head.elapsed_ns + tail.elapsed_ns, decoded_elapsed);
+            let rest = outcomes.len() - at;
+            let rejoined: Vec<_> = head.unpack(at).chain(tail.unpack(rest)).collect();
             prop_assert_eq!(rejoined, outcomes);
         }
     }

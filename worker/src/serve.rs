@@ -114,6 +114,7 @@ pub fn serve_jobs<J: Job>(link: Link) -> Result<(), ServeError> {
         catch_unwind(init).map_err(|payload| ServeError::Initializer(panic_message(payload.as_ref())))?;
     }
     let flush_after = if setup.reply_every_job { Duration::ZERO } else { FLUSH_AFTER };
+    let mut outcomes = Vec::new();
     loop {
         let frame = match jobs.recv() {
             Ok(frame) => frame,
@@ -129,6 +130,7 @@ pub fn serve_jobs<J: Job>(link: Link) -> Result<(), ServeError> {
                     .map_err(|payload| panic_message(payload.as_ref()))
             },
             flush_after,
+            &mut outcomes,
             |segment| {
                 let frame = protocol::encode(&Reply::pack(first + segment.offset as u64, segment))?;
                 results.send(frame).map_err(|e| ServeError::Ipc(e.to_string()))

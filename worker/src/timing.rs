@@ -38,12 +38,14 @@ pub struct Timed<O> {
 /// A prime check's verdict and cost, as the in-process executors see it.
 pub type Outcome = Timed<bool>;
 
-/// Consecutive outcomes handed out by [`run_timed`].
-#[derive(Debug, Clone)]
-pub struct Segment<O> {
+/// Consecutive outcomes handed out by [`run_timed`], drained from its
+/// buffer so that the buffer is reused (a fresh one per batch of tiny jobs
+/// costs page faults).
+#[derive(Debug)]
+pub struct Segment<'a, O> {
     /// Position of the first outcome's input within the whole run.
     pub offset: usize,
-    pub outcomes: Vec<Timed<O>>,
+    pub outcomes: std::vec::Drain<'a, Timed<O>>,
     /// CPU time / wall time of the thread over the segment (each outcome's
     /// `cpu_ns` is its `elapsed_ns` times this), so it can travel once per segment.
     pub cpu_share: f64,
@@ -52,15 +54,19 @@ pub struct Segment<O> {
 /// Runs `inputs` through `run` in order, timing each, and hands the outcomes
 /// to `flush` in segments: whenever `flush_after` of wall time has passed
 /// since the last segment (so `Duration::ZERO` means after every job), and at
-/// the end. An error from `flush` stops the run.
+/// the end. An error from `flush` stops the run. `outcomes` is the buffer
+/// the segments are gathered in (empty on return), kept by callers that run
+/// batch after batch.
 pub fn run_timed<I, O, E>(
     inputs: impl IntoIterator<Item = I>,
     mut run: impl FnMut(I) -> O,
     flush_after: Duration,
-    mut flush: impl FnMut(Segment<O>) -> Result<(), E>,
+    outcomes: &mut Vec<Timed<O>>,
+    mut flush: impl FnMut(Segment<'_, O>) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut inputs = inputs.into_iter().peekable();
-    let mut outcomes = Vec::with_capacity(inputs.size_hint().0);
+    outcomes.clear();
+    outcomes.reserve(inputs.size_hint().0);
     let flush_after_ns = nanos(flush_after);
     let mut offset = 0;
     let mut segment_start = monotonic_ns();
@@ -80,13 +86,12 @@ pub fn run_timed<I, O, E>(
             let cpu = thread_cpu_time().saturating_sub(segment_cpu).as_nanos() as f64;
             let share = if wall_ns > 0 { (cpu / wall_ns as f64).min(1.0) } else { 1.0 };
             if share < 1.0 {
-                for outcome in &mut outcomes {
+                for outcome in outcomes.iter_mut() {
                     outcome.cpu_ns = (outcome.elapsed_ns as f64 * share) as u64;
                 }
             }
             let count = outcomes.len();
-            let segment = std::mem::replace(&mut outcomes, Vec::with_capacity(count));
-            flush(Segment { offset, outcomes: segment, cpu_share: share })?;
+            flush(Segment { offset, outcomes: outcomes.drain(..), cpu_share: share })?;
             offset += count;
             // Flushing is not a job: restart the clocks after it.
             segment_start = monotonic_ns();
@@ -111,9 +116,9 @@ pub fn check_timed<E>(
     kernel: Kernel,
     numbers: &[u64],
     flush_after: Duration,
-    flush: impl FnMut(Segment<bool>) -> Result<(), E>,
+    flush: impl FnMut(Segment<'_, bool>) -> Result<(), E>,
 ) -> Result<(), E> {
-    run_timed(numbers.iter().copied(), |n| kernel.is_prime(n), flush_after, flush)
+    run_timed(numbers.iter().copied(), |n| kernel.is_prime(n), flush_after, &mut Vec::new(), flush)
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -130,7 +135,7 @@ mod tests {
         let mut seen = Vec::new();
         check_timed::<()>(Kernel::Book, &numbers, Duration::ZERO, |segment| {
             assert_eq!(segment.offset, seen.len());
-            seen.extend(segment.outcomes.iter().map(|o| o.output));
+            seen.extend(segment.outcomes.map(|o| o.output));
             Ok(())
         })
         .unwrap();
@@ -140,9 +145,9 @@ mod tests {
 
     #[test]
     fn cpu_never_exceeds_wall() {
-        check_timed::<()>(Kernel::Book, &[1_000_000_007; 3], Duration::MAX, |segment| {
+        check_timed::<()>(Kernel::Book, &[1_000_000_007; 3], Duration::MAX, |mut segment| {
             assert!(segment.cpu_share <= 1.0);
-            assert!(segment.outcomes.iter().all(|o| o.cpu_ns <= o.elapsed_ns));
+            assert!(segment.outcomes.all(|o| o.cpu_ns <= o.elapsed_ns));
             Ok(())
         })
         .unwrap();

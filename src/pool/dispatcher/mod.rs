@@ -299,13 +299,13 @@ impl<J: Job> Dispatcher<J> {
             Ok(reply) => reply,
             Err(source) => return self.break_pool(PoolError::BadFrame { pid, source }),
         };
-        if !reply.is_consistent() {
+        let Some(jobs) = reply.jobs() else {
             return self.violation(worker, "a reply whose outputs do not match its timings".into());
-        }
+        };
         let first = reply.first_index;
-        let work = reply.timings.iter().map(|&t| t >> 1).fold(0, u64::saturating_add);
-        let results = Answers { pid, reply };
-        if let Err(violation) = self.scheduler.reply(worker, first, results, Duration::from_nanos(work)) {
+        let work = Duration::from_nanos(reply.elapsed_ns);
+        let results = Answers { pid, jobs, reply };
+        if let Err(violation) = self.scheduler.reply(worker, first, results, work) {
             self.break_pool(violation.into());
         }
     }
