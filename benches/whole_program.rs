@@ -67,17 +67,42 @@ fn main() {
         format!("{:.2}M", jobs_per_s / 1e6)
     );
 
-    let startup = median((0..20).map(|_| {
+    // Workers from the fork server (the default) and executed one by one
+    // (PROCPOOL_FORK_SERVER=0, how every worker started before), runs of
+    // both interleaved; the marginal cost of a worker is the slope from
+    // cores + 2 workers (the fork server forks past one worker per core) to 16.
+    let few = cores + 2;
+    let start = |workers: usize, fork_server: bool| {
+        let range = format!("1..{}", workers + 1);
         let started = Instant::now();
         let status = Command::new(EXE)
-            .args(["16", "--mode", "processes", "--range", "1..17", "--quiet"])
+            .args([&workers.to_string(), "--mode", "processes", "--range", &range, "--quiet"])
+            .env("PROCPOOL_FORK_SERVER", if fork_server { "1" } else { "0" })
             .stdout(Stdio::null())
             .status()
             .unwrap();
         assert!(status.success());
         started.elapsed().as_secs_f64() * 1e3
-    }));
-    report("3. 16 workers started, handshaken, 16 jobs, exited (ms)", startup, "<= 20");
+    };
+    let mut times: [[Vec<f64>; 2]; 2] = Default::default(); // [fork server?][1 or 16 workers]
+    for _ in 0..30 {
+        for (f, fork_server) in [(0, false), (1, true)] {
+            for (w, workers) in [(0, few), (1, 16)] {
+                times[f][w].push(start(workers, fork_server));
+            }
+        }
+    }
+    let ms = |f: usize, w: usize| median(times[f][w].iter().copied());
+    report("3. 16 workers started, handshaken, 16 jobs, exited (ms), fork server", ms(1, 1), "<= 5");
+    report("3. same, every worker executed (PROCPOOL_FORK_SERVER=0, as before)", ms(0, 1), "<= 20");
+    let slope = |f: usize| (ms(f, 1) - ms(f, 0)) / (16 - few) as f64;
+    report(
+        &format!("3. marginal cost of a worker ({few} to 16 workers, ms), fork server"),
+        slope(1),
+        "<= 0.2",
+    );
+    report("3. same, every worker executed", slope(0), "");
+    report("3. 16 workers: executed / fork server", ms(0, 1) / ms(1, 1), "");
 
     let kernel = median((0..3).map(|_| {
         let wall = |kernel| {

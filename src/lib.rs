@@ -40,34 +40,57 @@ pub use pool::{
 };
 pub use procpool_worker::{Job, Kernel, PrimeCheck, PrimeResult};
 
-/// Turns this process into a worker if a pool started it as one, and never
-/// returns in that case. Call it first thing in `main` of every binary that
-/// builds a [`ProcessPool`]: workers are this same binary, started again.
+/// Turns this process into a worker (or a pool's fork server, which forks
+/// workers) if a pool started it as one, and never returns in that case.
+/// Call it first thing in `main` of every binary that builds a
+/// [`ProcessPool`]: workers are this same binary, started again, and the
+/// fork server must start before any thread exists.
 pub fn worker_entry() {
+    use procpool_worker::fork_server::{self, Forked, FORK_SERVER_FLAG};
     use procpool_worker::protocol::WORKER_FLAG;
     let mut args = std::env::args_os().skip(1);
-    if args.next().as_deref() != Some(std::ffi::OsStr::new(WORKER_FLAG)) {
-        return;
-    }
-    let server = args.next().and_then(|name| name.into_string().ok());
-    let supervisor = args.next().and_then(|pid| pid.into_string().ok()).and_then(|pid| pid.parse().ok());
-    let code = match (server, supervisor) {
-        (Some(server), Some(supervisor)) => match procpool_worker::serve::serve(&server, supervisor) {
-            Ok(()) => 0,
-            Err(e) => {
-                use std::io::Write;
-                let _ = writeln!(std::io::stderr(), "procpool worker {}: {e}", std::process::id());
-                1
+    let role = args.next();
+    let mut text = || args.next().and_then(|arg| arg.into_string().ok());
+    let code = if role.as_deref() == Some(std::ffi::OsStr::new(WORKER_FLAG)) {
+        match (text(), text().and_then(|pid| pid.parse().ok())) {
+            (Some(server), Some(supervisor)) => {
+                finish(procpool_worker::serve::serve(&server, supervisor), "worker")
             }
-        },
-        _ => {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "procpool worker: usage: PROGRAM {WORKER_FLAG} SERVER SUPERVISOR_PID (started by a pool, not by hand)"
-            );
-            2
+            _ => usage(&format!("{WORKER_FLAG} SERVER SUPERVISOR_PID")),
         }
+    } else if role.as_deref() == Some(std::ffi::OsStr::new(FORK_SERVER_FLAG)) {
+        match (text(), text().and_then(|pid| pid.parse().ok())) {
+            (Some(server), Some(supervisor)) => match fork_server::run(&server, supervisor) {
+                Ok(Forked::Worker { hello, token }) => {
+                    finish(procpool_worker::serve::serve_connected(hello, token), "worker")
+                }
+                Ok(Forked::Closed) => 0,
+                Err(e) => finish(Err(e), "fork server"),
+            },
+            _ => usage(&format!("{FORK_SERVER_FLAG} SERVER SUPERVISOR_PID")),
+        }
+    } else {
+        return;
     };
     std::process::exit(code);
+}
+
+/// The exit code of a worker (or fork server) that ended so.
+fn finish(ended: Result<(), procpool_worker::serve::ServeError>, what: &str) -> i32 {
+    match ended {
+        Ok(()) => 0,
+        Err(e) => complain(&format!("procpool {what} {}: {e}", std::process::id())),
+    }
+}
+
+fn usage(arguments: &str) -> i32 {
+    complain(&format!("procpool worker: usage: PROGRAM {arguments} (started by a pool, not by hand)"));
+    2
+}
+
+/// One line on stderr (lost if stderr is gone); exit code 1.
+fn complain(line: &str) -> i32 {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+    1
 }

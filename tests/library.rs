@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::children;
+use common::{children, children_named, first_argument, FORK_SERVER_NAME};
 use libtest_mimic::{Arguments, Failed, Trial};
 use procpool::{DeathCause, Job, JobError, ProcessPool, ProcessPoolBuilder, WorkerOutput};
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,7 @@ fn main() {
         ("dropping_a_map_midway_replaces_its_busy_workers", dropped_map),
         ("environment_and_directory_reach_the_workers", environment),
         ("large_jobs_are_batched_under_the_frame_limit", large_jobs),
+        ("a_pool_of_any_job_type_forks_its_workers_from_its_own_fork_server", fork_server_per_pool),
         ("chunks_hand_over_every_result_once_in_order", chunks),
     ];
     let trials = tests.into_iter().map(|(name, test)| Trial::test(name, test)).collect();
@@ -339,6 +340,52 @@ fn large_jobs() -> Result<(), Failed> {
     let pool = ProcessPool::<Echo>::builder().workers(2).repeatable(true).build()?;
     let sizes: Vec<usize> = pool.map((0..500).map(|_| Echo(vec![7; 200_000]))).collect::<Result<_, _>>()?;
     check(sizes.len() == 500 && sizes.iter().all(|&n| n == 200_000), "every large job ran")
+}
+
+/// Builds a pool of `J` with more workers than cores (so they are forked
+/// from the start), marked by an environment variable, checks
+/// that its workers were forked by one fork server of its own, which is not
+/// among its workers, runs `job`, and checks that dropping the pool leaves
+/// neither workers nor fork server.
+fn forked_pool<J: Job>(marker: &str, job: J) -> Result<Result<J::Output, JobError>, Failed> {
+    let workers = procpool::available_cores() + 1;
+    let pool = ProcessPool::<J>::builder().workers(workers).env("PROCPOOL_LIBRARY_POOL", marker).build()?;
+    let needle = format!("PROCPOOL_LIBRARY_POOL={marker}");
+    let marked = |pid: u32| {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        environ.split(|&b| b == 0).any(|var| var == needle.as_bytes())
+    };
+    let helpers: Vec<u32> = children_named(std::process::id())
+        .into_iter()
+        .filter(|(pid, _, name)| name == FORK_SERVER_NAME && marked(*pid))
+        .map(|(pid, _, _)| pid)
+        .collect();
+    check(helpers.len() == 1, format!("fork servers of this pool: {helpers:?}"))?;
+    let workers = pool.pids();
+    check(!workers.contains(&helpers[0]), "the fork server is listed as a worker")?;
+    for &worker in &workers {
+        let argument = first_argument(worker);
+        check(argument == procpool_worker::fork_server::FORK_SERVER_FLAG, format!("{worker}: {argument}"))?;
+    }
+    let output = pool.submit(job).wait();
+    drop(pool);
+    none_left(&workers.into_iter().chain(helpers).collect())?;
+    Ok(output)
+}
+
+fn fork_server_per_pool() -> Result<(), Failed> {
+    let marker = format!("{}", std::process::id());
+    check(forked_pool(&format!("square-{marker}"), Square(9))? == Ok(81), "Square")?;
+    let size = forked_pool(&format!("echo-{marker}"), Echo(vec![1; 10]))?;
+    check(size == Ok(10), "Echo")?;
+    // A forked worker is a raw clone of the fork server: libc's abort must
+    // still kill it by SIGABRT (glibc signals itself by the kernel's tid).
+    match forked_pool(&format!("abort-{marker}"), Behave::Abort)? {
+        Err(JobError::WorkerDied { deaths }) => {
+            check(deaths.len() == 1 && deaths[0].cause == DeathCause::Signaled(6), format!("{deaths:?}"))
+        }
+        other => Err(format!("an abort gave {other:?}").into()),
+    }
 }
 
 /// `next_chunk` hands over whole replies: mixed with `next`, every job comes

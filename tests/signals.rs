@@ -1,5 +1,6 @@
 //! Real signals to the supervisor: SIGINT and SIGTERM stop the run with an
-//! in-order prefix and the conventional exit code; SIGKILL leaves no orphan.
+//! in-order prefix and the conventional exit code; SIGKILL leaves no orphan
+//! (no worker, no fork server).
 
 mod common;
 
@@ -69,14 +70,19 @@ fn workers_of_a_killed_supervisor_exit_by_themselves() {
     nix::sys::prctl::set_child_subreaper(true).unwrap();
     let tag = Tag::new("sigkill");
     let file = input_file(&vec![PRIME; 40]);
+    // More workers than cores, so a fork server starts them all.
+    let count = procpool::available_cores() + 2;
     let mut child = tag
         .std_cmd()
-        .args(["4", "--mode", "processes", "--kernel", "book", "--input"])
+        .arg(count.to_string())
+        .args(["--mode", "processes", "--kernel", "book", "--input"])
         .arg(file.path())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let workers = wait_for_children(child.id(), 4);
+    let mut workers = wait_for_children(child.id(), count);
+    // The fork server too: PR_SET_PDEATHSIG, or EOF on its stdin.
+    workers.push(common::fork_server_of(child.id()).expect("a fork server"));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
     child.wait().unwrap();
     // Busy workers too: PR_SET_PDEATHSIG, not just EOF on their channel.

@@ -5,13 +5,16 @@
 //!
 //! Decisions live in the [`scheduler`](crate::scheduler) state machine; this
 //! module is its shell for one host: worker processes started through a
-//! spawner thread, ipc-channel links, and a dispatcher thread that feeds the
-//! scheduler what happens and carries out what it asks.
+//! spawner thread (forked by the pool's fork server, or executed),
+//! ipc-channel links, and a dispatcher thread that feeds the scheduler what
+//! happens and carries out what it asks.
 
 mod builder;
 mod dispatcher;
 mod error;
 mod feeder;
+mod fork_server;
+mod handshake;
 mod limits;
 mod linux;
 mod process;

@@ -1,13 +1,11 @@
-//! One worker OS process: starting it so it cannot outlive us, killing it,
-//! and reaping it.
+//! One worker OS process (or the fork server): starting it so it cannot
+//! outlive us, killing it, and reaping it.
 
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
-
-use procpool_worker::protocol::WORKER_FLAG;
 
 use super::error::DeathCause;
 use super::linux;
@@ -31,7 +29,8 @@ impl WorkerOutput {
     }
 }
 
-/// How workers are started: program, environment, directory, output.
+/// How workers are started: program, environment, directory, output, and
+/// whether through a fork server.
 #[derive(Debug, Clone)]
 pub(crate) struct Launch {
     pub program: PathBuf,
@@ -39,20 +38,40 @@ pub(crate) struct Launch {
     pub current_dir: Option<PathBuf>,
     pub stdout: WorkerOutput,
     pub stderr: WorkerOutput,
+    pub fork_server: bool,
 }
 
-/// A started worker process, before or after its handshake.
+impl Launch {
+    /// The program with this launch's environment, directory and output.
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(self.stdout.stdio())
+            .stderr(self.stderr.stdio());
+        if let Some(dir) = &self.current_dir {
+            command.current_dir(dir);
+        }
+        command
+    }
+}
+
+/// A child process of ours (a worker, or the fork server), by pid: every
+/// worker is our own child, whether executed by us or forked by the fork
+/// server with `CLONE_PARENT`, so it is reaped and killed the same way.
 #[derive(Debug)]
 pub(crate) struct WorkerProcess {
     pub pid: u32,
-    child: Child,
     reaped: Option<ExitStatus>,
+    /// Reaped by someone else (`waitpid` said ECHILD): never signal the pid again.
+    lost: bool,
 }
 
 impl WorkerProcess {
-    /// Starts the program in worker mode, pointed at the one-shot server
-    /// `server_name`, and hands it `token` on its stdin (never in argv or the
-    /// environment, which other users can read in /proc).
+    /// Starts the program in worker mode (`flag`: `WORKER_FLAG`, or
+    /// `FORK_SERVER_FLAG` for a fork server), pointed at the one-shot
+    /// server `server_name`, and hands it `token` on its stdin (never in argv
+    /// or the environment, which other users can read in /proc).
     ///
     /// The worker sets PR_SET_PDEATHSIG=SIGKILL itself, first thing, and checks
     /// that its parent is still the supervisor whose pid it is given (closing
@@ -61,42 +80,41 @@ impl WorkerProcess {
     /// worker too. It also exits when its job channel reaches EOF; between the
     /// two, no worker is ever orphaned. Doing this in the worker rather than
     /// in a `pre_exec` hook lets `Command` use `posix_spawn`.
-    pub fn spawn(launch: &Launch, server_name: &str, token: &[u8]) -> std::io::Result<WorkerProcess> {
+    pub fn spawn(
+        launch: &Launch,
+        flag: &str,
+        server_name: &str,
+        token: &[u8],
+    ) -> std::io::Result<WorkerProcess> {
         let supervisor = std::process::id().to_string();
-        let mut command = Command::new(&launch.program);
-        command
-            .arg(WORKER_FLAG)
-            .arg(server_name)
-            .arg(supervisor)
-            .envs(launch.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(launch.stdout.stdio())
-            .stderr(launch.stderr.stdio());
-        if let Some(dir) = &launch.current_dir {
-            command.current_dir(dir);
-        }
+        let mut command = launch.command();
+        command.arg(flag).arg(server_name).arg(supervisor).stdin(Stdio::piped());
         let mut child = command.spawn()?;
         if let Some(mut stdin) = child.stdin.take() {
             // 16 bytes fit any pipe buffer: this never blocks. A worker that
             // died at once makes it fail, which the handshake then reports.
             let _ = stdin.write_all(token);
         }
-        Ok(WorkerProcess { pid: child.id(), child, reaped: None })
+        Ok(WorkerProcess::child(child.id()))
+    }
+
+    /// Our child process `pid`, not yet reaped.
+    pub fn child(pid: u32) -> WorkerProcess {
+        WorkerProcess { pid, reaped: None, lost: false }
     }
 
     /// The exit status if the process has ended, without blocking.
     pub fn try_reap(&mut self) -> Option<ExitStatus> {
-        if self.reaped.is_none() {
-            self.reaped = self.child.try_wait().ok().flatten();
-        }
-        self.reaped
+        self.wait(libc::WNOHANG)
     }
 
     /// Sends SIGKILL (if still running) and waits for the process to end.
     pub fn kill_and_reap(&mut self) -> Option<ExitStatus> {
-        if self.reaped.is_none() {
-            let _ = self.child.kill();
-            self.reaped = self.child.wait().ok();
+        if self.reaped.is_none() && !self.lost {
+            // SAFETY: kill has no memory effects; the pid is our unreaped
+            // child, so it cannot have been reused.
+            unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGKILL) };
+            self.wait(0);
         }
         self.reaped
     }
@@ -108,6 +126,23 @@ impl WorkerProcess {
             linux::wait_for_exit(self.pid, grace);
         }
         self.kill_and_reap()
+    }
+
+    /// `waitpid` with `flags`, once the process has not been reaped yet.
+    fn wait(&mut self, flags: libc::c_int) -> Option<ExitStatus> {
+        while self.reaped.is_none() && !self.lost {
+            let mut status = 0;
+            // SAFETY: waitpid writes one int.
+            let got = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut status, flags) };
+            if got == self.pid as libc::pid_t {
+                self.reaped = Some(ExitStatus::from_raw(status));
+            } else if got == 0 {
+                break; // still running
+            } else if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                self.lost = true;
+            }
+        }
+        self.reaped
     }
 
     /// How the process ended, once reaped.

@@ -1,19 +1,26 @@
-//! Starting workers: one long-lived thread spawns every worker (a worker's
+//! Starting workers: one long-lived thread starts every worker (a worker's
 //! PR_SET_PDEATHSIG is tied to the thread that started it, so that thread
 //! must live as long as the pool) and shakes hands with each over its own
 //! private one-shot server, without ever blocking the dispatcher or waiting
 //! forever on a worker that died or hung before connecting.
+//!
+//! The thread starts the pool's fork server (first thing, or once the first
+//! workers are executed: see [`fork_first`]) and has it fork each worker;
+//! without one (turned off, failed to start, or died), a worker is the
+//! binary executed again. Either way the worker is this process's child,
+//! tied to this thread, and shakes hands the same way.
 
-use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver, IpcSender};
+use ipc_channel::ipc::{IpcReceiver, IpcSender};
 use procpool_worker::build_id::{build_id, build_id_hex};
-use procpool_worker::protocol::{self, Frame, Hello, Setup, PROTOCOL_VERSION};
+use procpool_worker::protocol::{self, Frame, Hello, Setup, PROTOCOL_VERSION, WORKER_FLAG};
 
 use super::error::PoolError;
+use super::fork_server::{fork_first, ForkError, ForkServer};
+use super::handshake::{self, Acceptor};
 use super::linux;
 use super::process::{Launch, WorkerProcess};
 use crate::scheduler::WorkerId;
@@ -40,6 +47,8 @@ pub(crate) enum Startup {
 enum Message {
     Start(WorkerId),
     Accepted(WorkerId, Result<Hello, String>),
+    /// A forked worker's hello, to be matched to its worker by pid.
+    Forked(Hello),
     Stop,
 }
 
@@ -55,17 +64,20 @@ pub(crate) struct Spawner {
 struct Pending {
     id: WorkerId,
     process: WorkerProcess,
-    server: String,
-    acceptor: thread::JoinHandle<()>,
+    /// The thread waiting for an executed worker's hello (a forked one's
+    /// comes through the fork server's).
+    acceptor: Option<Acceptor>,
     token: Vec<u8>,
     deadline: Instant,
 }
 
 impl Spawner {
     /// Starts the thread. `report` receives every outcome, on that thread.
+    /// `first`: how many workers the pool starts with.
     pub fn start(
         launch: Launch,
         setup: Setup,
+        first: usize,
         timeout: Duration,
         report: impl Fn(Startup) + Send + 'static,
     ) -> Result<Spawner, PoolError> {
@@ -73,7 +85,7 @@ impl Spawner {
         let looped = requests.clone();
         let thread = thread::Builder::new()
             .name("procpool-spawner".into())
-            .spawn(move || run(launch, setup, timeout, inbox, looped, report))
+            .spawn(move || run(launch, setup, first, timeout, inbox, looped, report))
             .map_err(PoolError::Thread)?;
         Ok(Spawner { requests, thread: Some(thread) })
     }
@@ -96,23 +108,60 @@ impl Drop for Spawner {
 fn run(
     launch: Launch,
     setup: Setup,
+    first: usize,
     timeout: Duration,
     inbox: mpsc::Receiver<Message>,
     looped: mpsc::Sender<Message>,
     report: impl Fn(Startup),
 ) {
+    let forked = looped.clone();
+    let mut deliver = launch.fork_server.then_some(move |hello| {
+        let _ = forked.send(Message::Forked(hello));
+    });
+    // Workers still to be executed before the fork server is started.
+    let mut first_executed = if launch.fork_server && !fork_first(first) { first } else { 0 };
+    let mut forks = None;
     let mut pending: Vec<Pending> = Vec::new();
+    let mut next_check = Instant::now();
+    let mut deferred = None;
     loop {
-        let message = if pending.is_empty() {
-            inbox.recv().map_err(|_| RecvTimeoutError::Disconnected)
-        } else {
-            inbox.recv_timeout(STARTUP_TICK)
+        let message = match deferred.take() {
+            Some(message) => Ok(message),
+            None if pending.is_empty() => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            None => inbox.recv_timeout(STARTUP_TICK),
         };
         match message {
-            Ok(Message::Start(id)) => match begin(&launch, id, timeout, &looped) {
-                Ok(started) => pending.push(started),
-                Err(error) => report(Startup::Failed { id, error }),
-            },
+            Ok(Message::Start(id)) => {
+                // Every start queued now, in one go: the fork server forks
+                // them back to back instead of waiting on us between each.
+                let mut ids = vec![id];
+                while let Ok(message) = inbox.try_recv() {
+                    match message {
+                        Message::Start(id) => ids.push(id),
+                        other => {
+                            deferred = Some(other);
+                            break;
+                        }
+                    }
+                }
+                let executed = ids.len().min(first_executed);
+                first_executed -= executed;
+                if executed < ids.len() {
+                    if let Some(deliver) = deliver.take() {
+                        forks = ForkServer::start(&launch, timeout, deliver); // once, if at all
+                    }
+                }
+                let tokens: Vec<Vec<u8>> = ids.iter().map(|_| linux::random_token()).collect();
+                let mut forked =
+                    forks.as_mut().map(|server| server.fork_all(&tokens[executed..]).into_iter());
+                for (at, (id, token)) in ids.into_iter().zip(tokens).enumerate() {
+                    let fork = if at < executed { None } else { forked.as_mut().and_then(Iterator::next) };
+                    match begin(&launch, fork, id, token, timeout, &looped) {
+                        Ok(started) => pending.push(started),
+                        Err(error) => report(Startup::Failed { id, error }),
+                    }
+                }
+            }
             Ok(Message::Accepted(id, hello)) => {
                 let Some(at) = pending.iter().position(|p| p.id == id) else {
                     continue; // given up on already
@@ -120,11 +169,23 @@ fn run(
                 let started = pending.swap_remove(at);
                 report(finish(started, hello, &setup, &launch.program));
             }
+            Ok(Message::Forked(hello)) => {
+                let Some(at) = pending.iter().position(|p| p.process.pid == hello.pid) else {
+                    continue; // given up on already (killed): dropping its hello turns it away
+                };
+                let started = pending.swap_remove(at);
+                report(finish(started, Ok(hello), &setup, &launch.program));
+            }
             Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
         }
-        // Deaths and timeouts before a handshake.
+        // Deaths and timeouts before a handshake, once a tick (not after
+        // every message: a start of many workers would cost n² waitpids).
         let now = Instant::now();
+        if now < next_check {
+            continue;
+        }
+        next_check = now + STARTUP_TICK;
         let mut at = 0;
         while at < pending.len() {
             let p = &mut pending[at];
@@ -140,104 +201,53 @@ fn run(
                 p.process.kill_and_reap();
                 PoolError::HandshakeTimeout { pid: p.process.pid, timeout }
             };
-            finish_acceptor(&p.server, p.acceptor);
+            if let Some(acceptor) = p.acceptor {
+                acceptor.finish();
+            }
             report(Startup::Failed { id: p.id, error });
         }
     }
     for mut p in pending {
         p.process.kill_and_reap();
-        finish_acceptor(&p.server, p.acceptor);
+        if let Some(acceptor) = p.acceptor {
+            acceptor.finish();
+        }
     }
+    drop(forks); // after every worker still shaking hands is gone
 }
 
-/// How long to wait for a handshake thread to finish once its server has
-/// been woken, so its directory is removed before we go on (or exit).
-const ACCEPTOR_GRACE: Duration = Duration::from_secs(2);
-
-/// Opens a private one-shot server, starts the worker pointed at it, and
-/// waits for its connection, all on a thread of its own, which owns the
-/// server (and its directory, removed when it ends).
+/// Starts a worker with secret `token`: taken as `forked` by the fork
+/// server (its hello comes through the fork server's channel), or, without
+/// a fork server or if it is gone, executed, pointed at a private one-shot
+/// server with a thread waiting there for its hello.
 fn begin(
     launch: &Launch,
+    forked: Option<Result<u32, ForkError>>,
     id: WorkerId,
+    token: Vec<u8>,
     timeout: Duration,
     looped: &mpsc::Sender<Message>,
 ) -> Result<Pending, PoolError> {
-    let (named_tx, named) = mpsc::sync_channel(1);
-    let looped = looped.clone();
-    let acceptor = thread::Builder::new()
-        .name("procpool-handshake".into())
-        .spawn(move || {
-            let server = match open_server() {
-                Ok((server, name)) => {
-                    if named_tx.send(Ok(name)).is_err() {
-                        return;
-                    }
-                    server
-                }
-                Err(error) => {
-                    let _ = named_tx.send(Err(error));
-                    return;
-                }
-            };
-            let hello = server.accept().map(|(_, hello)| hello).map_err(|e| e.to_string());
-            let _ = looped.send(Message::Accepted(id, hello));
-        })
-        .map_err(PoolError::Thread)?;
-    let name = match named.recv() {
-        Ok(Ok(name)) => name,
-        Ok(Err(error)) => {
-            let _ = acceptor.join();
-            return Err(error);
+    let spawn_error = |source| PoolError::Spawn { program: launch.program.display().to_string(), source };
+    let deadline = Instant::now() + timeout;
+    match forked {
+        Some(Ok(pid)) => {
+            let process = WorkerProcess::child(pid);
+            return Ok(Pending { id, process, acceptor: None, token, deadline });
         }
-        Err(_) => {
-            let _ = acceptor.join();
-            return Err(PoolError::Ipc("the handshake thread ended before opening its server".into()));
-        }
-    };
-    let token = linux::random_token();
-    let process = match WorkerProcess::spawn(launch, &name, &token) {
-        Ok(process) => process,
-        Err(source) => {
-            finish_acceptor(&name, acceptor);
-            return Err(PoolError::Spawn { program: launch.program.display().to_string(), source });
-        }
-    };
-    Ok(Pending { id, process, server: name, acceptor, token, deadline: Instant::now() + timeout })
-}
-
-/// Creates a one-shot server whose directory and socket are private from
-/// the start: this (handshake) thread gets a umask of 077 of its own, and
-/// the directory is also set to 0700 afterwards, whatever the umask was.
-fn open_server() -> Result<(IpcOneShotServer<Hello>, String), PoolError> {
-    linux::private_umask_for_this_thread();
-    // ipc-channel panics on some errors of its temporary directory; the pool
-    // checks TMPDIR first, and this catches what a later change could cause.
-    let (server, name) = match std::panic::catch_unwind(IpcOneShotServer::<Hello>::new) {
-        Ok(Ok(created)) => created,
-        Ok(Err(e)) => return Err(PoolError::Ipc(e.to_string())),
-        Err(_) => {
-            let dir = tempfile::env::temp_dir();
-            let reason = "cannot create a handshake socket in it".to_string();
-            return Err(PoolError::TempDir { dir: dir.display().to_string(), reason });
-        }
-    };
-    let socket = PathBuf::from(&name);
-    linux::make_private(&socket)
-        .map_err(|e| PoolError::Ipc(format!("cannot make {} private: {e}", socket.display())))?;
-    Ok((server, name))
-}
-
-/// Wakes a handshake thread whose worker never connected and waits (a
-/// bounded time) for it to end, so its server's directory is gone.
-fn finish_acceptor(server: &str, acceptor: thread::JoinHandle<()>) {
-    unblock(server);
-    let deadline = Instant::now() + ACCEPTOR_GRACE;
-    while !acceptor.is_finished() && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(1));
+        Some(Err(ForkError::Failed(source))) => return Err(spawn_error(source)),
+        Some(Err(ForkError::Gone)) | None => {}
     }
-    if acceptor.is_finished() {
-        let _ = acceptor.join();
+    let accepted = looped.clone();
+    let (acceptor, server) = handshake::accept_one(move |hello| {
+        let _ = accepted.send(Message::Accepted(id, hello));
+    })?;
+    match WorkerProcess::spawn(launch, WORKER_FLAG, &server, &token) {
+        Ok(process) => Ok(Pending { id, process, acceptor: Some(acceptor), token, deadline }),
+        Err(source) => {
+            acceptor.finish();
+            Err(spawn_error(source))
+        }
     }
 }
 
@@ -287,10 +297,4 @@ fn finish(mut p: Pending, hello: Result<Hello, String>, setup: &Setup, program: 
         return fail(p.process, error);
     }
     Startup::Ready(Started { id, process: p.process, jobs: hello.jobs, results: hello.results })
-}
-
-/// Wakes an acceptor thread whose worker never connected, by connecting to
-/// its server ourselves and hanging up, so no thread is left behind.
-fn unblock(server: &str) {
-    let _ = IpcSender::<Hello>::connect(server.to_owned());
 }

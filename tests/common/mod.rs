@@ -105,17 +105,41 @@ pub fn children_named(pid: u32) -> Vec<(u32, char, String)> {
     found
 }
 
-/// Waits until `pid` has at least `count` live children and returns them.
+/// What a pool's fork server calls itself: a child of the supervisor, but not a worker.
+pub const FORK_SERVER_NAME: &str = procpool_worker::fork_server::FORK_SERVER_NAME;
+
+/// Waits until `pid` has at least `count` live worker children (its fork
+/// server left out) and returns them.
 pub fn wait_for_children(pid: u32, count: usize) -> Vec<u32> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let live: Vec<u32> = children(pid).into_iter().filter(|&(_, s)| s != 'Z').map(|(p, _)| p).collect();
+        let live: Vec<u32> = children_named(pid)
+            .into_iter()
+            .filter(|(_, state, name)| *state != 'Z' && name != FORK_SERVER_NAME)
+            .map(|(p, _, _)| p)
+            .collect();
         if live.len() >= count {
             return live;
         }
         assert!(Instant::now() < deadline, "{pid} never had {count} children");
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The live fork server among `pid`'s children, if it has one.
+pub fn fork_server_of(pid: u32) -> Option<u32> {
+    children_named(pid)
+        .into_iter()
+        .find(|(_, state, name)| *state != 'Z' && name == FORK_SERVER_NAME)
+        .map(|(p, _, _)| p)
+}
+
+/// The first argument `pid` runs with: a forked worker still shows its fork
+/// server's (`--procpool-fork-server`), an executed one `--procpool-worker`.
+pub fn first_argument(pid: u32) -> String {
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let argument = cmdline.split(|&b| b == 0).nth(1).unwrap_or_default();
+    String::from_utf8_lossy(argument).into_owned()
 }
 
 /// What a run that was interfered with left: exit code, stdout, stderr, and
@@ -134,7 +158,8 @@ pub fn run_interrupted(mut command: Command, workers: usize, act: impl FnOnce(u3
     use std::io::Read;
     use std::os::unix::process::CommandExt;
     use std::process::Stdio;
-    let mut child = command.process_group(0).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    command.process_group(0).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = spawn_fresh(&mut command);
     let children = wait_for_children(child.id(), workers);
     thread::sleep(Duration::from_millis(300));
     act(child.id(), &children);
@@ -143,6 +168,21 @@ pub fn run_interrupted(mut command: Command, workers: usize, act: impl FnOnce(u3
     child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     Interrupted { code: child.wait().unwrap().code(), stdout, stderr, workers: children }
+}
+
+/// Spawns `command`, retrying for a while on ETXTBSY: a binary just copied
+/// by a test is busy while any process that another test thread forked
+/// meanwhile still holds the copy's write descriptor (until it execs).
+pub fn spawn_fresh(command: &mut Command) -> std::process::Child {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match command.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(10));
+            }
+            spawned => return spawned.unwrap(),
+        }
+    }
 }
 
 /// Sends `signal` to `pid` (negative: a process group).

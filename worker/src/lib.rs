@@ -6,6 +6,8 @@
 //!   [`packed`]: the per-job timings of a reply, packed as bytes.
 //! * [`build_id`] and [`entry`]: how a worker knows it runs the supervisor's
 //!   build and finds the code for the job type without a registry.
+//! * [`fork_server`]: the helper that forks workers instead of executing the
+//!   binary once per worker.
 //! * [`serve`]: the worker's loop: connect, handshake, run batches until EOF,
 //!   a panic caught per job.
 //! * [`timing`]: the one place a job is timed, for every executor.
@@ -19,6 +21,7 @@ compile_error!("procpool runs on Linux only: workers rely on PR_SET_PDEATHSIG, /
 
 pub mod build_id;
 pub mod entry;
+pub mod fork_server;
 pub mod job;
 pub mod packed;
 pub mod primes;

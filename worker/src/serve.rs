@@ -64,6 +64,14 @@ pub fn serve(server_name: &str, supervisor: u32) -> Result<(), ServeError> {
     let token = read_token()?;
     let hello_tx: IpcSender<Hello> =
         IpcSender::connect(server_name.to_owned()).map_err(ServeError::Connect)?;
+    serve_connected(hello_tx, token)
+}
+
+/// The rest of [`serve`], from the hello on: what an executed worker does
+/// once connected to its one-shot server, and a worker forked by the fork
+/// server (already tied to its supervisor) at once, on the hello channel it
+/// was handed.
+pub fn serve_connected(hello_tx: IpcSender<Hello>, token: Vec<u8>) -> Result<(), ServeError> {
     let (jobs_tx, jobs_rx) = ipc::channel::<Frame>().map_err(ServeError::Connect)?;
     let (results_tx, results_rx) = ipc::channel::<Frame>().map_err(ServeError::Connect)?;
     hello_tx
@@ -144,7 +152,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Reads the handshake secret the supervisor wrote to our stdin, then puts
 /// /dev/null in its place (jobs must not read the supervisor's pipe).
-fn read_token() -> Result<Vec<u8>, ServeError> {
+pub(crate) fn read_token() -> Result<Vec<u8>, ServeError> {
     let mut token = vec![0; TOKEN_BYTES];
     std::io::stdin().lock().read_exact(&mut token).map_err(ServeError::Token)?;
     let null = std::fs::File::open("/dev/null").map_err(ServeError::Token)?;
@@ -155,7 +163,7 @@ fn read_token() -> Result<Vec<u8>, ServeError> {
 /// Asks the kernel to SIGKILL this process when its parent goes, then makes
 /// sure the parent is still the supervisor: if it died before the request
 /// took effect, this process was re-parented and must not run on.
-fn die_with(supervisor: u32) -> Result<(), ServeError> {
+pub(crate) fn die_with(supervisor: u32) -> Result<(), ServeError> {
     use nix::sys::{prctl, signal::Signal};
     prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| ServeError::Connect(e.into()))?;
     let parent = nix::unistd::getppid().as_raw();
@@ -165,7 +173,7 @@ fn die_with(supervisor: u32) -> Result<(), ServeError> {
     Ok(())
 }
 
-fn ignore_interrupts() {
+pub(crate) fn ignore_interrupts() {
     use nix::sys::signal::{signal, SigHandler, Signal};
     // SAFETY: installing SIG_IGN runs no handler code, so no async-signal-safety concerns.
     let _ = unsafe { signal(Signal::SIGINT, SigHandler::SigIgn) };

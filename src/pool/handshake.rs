@@ -1,0 +1,139 @@
+//! Waiting for hellos on threads of their own, so that neither the spawner
+//! nor the dispatcher ever blocks on a peer that died or hung: one hello on
+//! a private one-shot server (an executed worker, or the fork server,
+//! connects to it by name), or every hello on the channel the fork server's
+//! workers share. Either way the thread can be ended, so no thread and no
+//! directory in TMPDIR is left behind.
+
+use std::path::PathBuf;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver, IpcSender};
+use serde::{de::DeserializeOwned, Serialize};
+
+use super::error::PoolError;
+use super::linux;
+
+/// How long to wait for a handshake thread to finish once its server has
+/// been woken, so its directory is removed before we go on (or exit).
+const ACCEPTOR_GRACE: Duration = Duration::from_secs(2);
+
+/// A thread waiting for one hello.
+#[derive(Debug)]
+pub(crate) struct Acceptor {
+    thread: thread::JoinHandle<()>,
+    /// The one-shot server it listens on, if any (else it waits on a
+    /// channel, which closes once every peer holding it is gone).
+    server: Option<String>,
+}
+
+/// What becomes of the hello: the message, or why none came.
+pub(crate) type Delivered<T> = Result<T, String>;
+
+/// Opens a private one-shot server on a thread of its own, which hands the
+/// first hello sent there to `deliver`; the server's name, for the peer.
+/// The thread owns the server and its directory, removed when it ends.
+pub(crate) fn accept_one<T>(
+    deliver: impl FnOnce(Delivered<T>) + Send + 'static,
+) -> Result<(Acceptor, String), PoolError>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+{
+    let (named_tx, named) = std::sync::mpsc::sync_channel(1);
+    let thread = thread::Builder::new()
+        .name("procpool-handshake".into())
+        .spawn(move || {
+            let server = match open_server::<T>() {
+                Ok((server, name)) => {
+                    if named_tx.send(Ok(name)).is_err() {
+                        return;
+                    }
+                    server
+                }
+                Err(error) => {
+                    let _ = named_tx.send(Err(error));
+                    return;
+                }
+            };
+            deliver(server.accept().map(|(_, hello)| hello).map_err(|e| e.to_string()));
+        })
+        .map_err(PoolError::Thread)?;
+    match named.recv() {
+        Ok(Ok(name)) => Ok((Acceptor { thread, server: Some(name.clone()) }, name)),
+        Ok(Err(error)) => {
+            let _ = thread.join();
+            Err(error)
+        }
+        Err(_) => {
+            let _ = thread.join();
+            Err(PoolError::Ipc("the handshake thread ended before opening its server".into()))
+        }
+    }
+}
+
+/// Hands every hello sent on `hellos` to `deliver`, on a thread of its
+/// own, until every sender has hung up.
+pub(crate) fn receive_all<T>(
+    hellos: IpcReceiver<T>,
+    deliver: impl Fn(T) + Send + 'static,
+) -> Result<Acceptor, PoolError>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+{
+    let thread = thread::Builder::new()
+        .name("procpool-hellos".into())
+        .spawn(move || {
+            while let Ok(hello) = hellos.recv() {
+                deliver(hello);
+            }
+        })
+        .map_err(PoolError::Thread)?;
+    Ok(Acceptor { thread, server: None })
+}
+
+impl Acceptor {
+    /// Wakes the thread if its peer never connected (kill the peers first,
+    /// if it waits on a channel) and waits a bounded time for it to end, so
+    /// its server's directory is gone.
+    pub fn finish(self) {
+        if let Some(server) = &self.server {
+            if !self.thread.is_finished() {
+                // Connecting ourselves and hanging up ends its accept.
+                let _ = IpcSender::<()>::connect(server.clone());
+            }
+        }
+        let deadline = Instant::now() + ACCEPTOR_GRACE;
+        while !self.thread.is_finished() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+        if self.thread.is_finished() {
+            let _ = self.thread.join();
+        }
+    }
+}
+
+/// Creates a one-shot server whose directory and socket are private from
+/// the start: this (handshake) thread gets a umask of 077 of its own, and
+/// the directory is also set to 0700 afterwards, whatever the umask was.
+fn open_server<T>() -> Result<(IpcOneShotServer<T>, String), PoolError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    linux::private_umask_for_this_thread();
+    // ipc-channel panics on some errors of its temporary directory; the pool
+    // checks TMPDIR first, and this catches what a later change could cause.
+    let (server, name) = match std::panic::catch_unwind(IpcOneShotServer::<T>::new) {
+        Ok(Ok(created)) => created,
+        Ok(Err(e)) => return Err(PoolError::Ipc(e.to_string())),
+        Err(_) => {
+            let dir = tempfile::env::temp_dir();
+            let reason = "cannot create a handshake socket in it".to_string();
+            return Err(PoolError::TempDir { dir: dir.display().to_string(), reason });
+        }
+    };
+    let socket = PathBuf::from(&name);
+    linux::make_private(&socket)
+        .map_err(|e| PoolError::Ipc(format!("cannot make {} private: {e}", socket.display())))?;
+    Ok((server, name))
+}

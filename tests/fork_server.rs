@@ -1,0 +1,162 @@
+//! The fork server, with real processes and real signals: workers (past one
+//! per core) are forked by one helper that is not a worker, a killed worker
+//! is replaced through it, a killed helper costs nothing (later workers are
+//! executed instead), it can be turned off, and nothing is left behind.
+
+mod common;
+
+use std::collections::HashSet;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{first_argument, fork_server_of, json_lines, run_interrupted, send, wait_for_children, Tag};
+use nix::sys::signal::Signal;
+use procpool_worker::fork_server::FORK_SERVER_FLAG;
+use procpool_worker::protocol::WORKER_FLAG;
+
+/// 0.1-0.2 s each with the book kernel.
+const PRIME: &str = "9999999999999917";
+
+/// A JSON run of `workers` over `copies` of PRIME.
+fn slow_run(tag: &Tag, workers: usize, copies: usize) -> (std::process::Command, tempfile::NamedTempFile) {
+    let file = common::input_file(&vec![PRIME; copies]);
+    let mut command = tag.std_cmd();
+    command.arg(workers.to_string());
+    command.args(["--mode", "processes", "--kernel", "book", "--json", "--input"]).arg(file.path());
+    (command, file)
+}
+
+/// More workers than cores: a pool forks them all from the start.
+fn many() -> usize {
+    procpool::available_cores() + 1
+}
+
+/// Waits until `supervisor` has a live worker not in `known`, and returns it.
+fn new_worker(supervisor: u32, known: &[u32]) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(&pid) = wait_for_children(supervisor, 1).iter().find(|p| !known.contains(p)) {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "no replacement worker appeared");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The pids the results name, once every one of the `copies` results came, in order, prime.
+fn result_pids(stdout: &str, copies: usize) -> HashSet<u32> {
+    let results: Vec<_> =
+        json_lines(stdout.as_bytes()).into_iter().filter(|o| o["type"] == "result").collect();
+    assert_eq!(results.len(), copies, "{stdout}");
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(result["index"], i as u64, "{stdout}");
+        assert_eq!(result["prime"], true, "{stdout}");
+    }
+    results.iter().map(|r| r["pid"].as_u64().unwrap() as u32).collect()
+}
+
+/// Every result names one of the first workers or the replacement (which of
+/// them ran what depends on timing), never anything else.
+fn assert_only_workers(pids: &HashSet<u32>, workers: &[u32], replacement: u32) {
+    let known: HashSet<u32> = workers.iter().copied().chain([replacement]).collect();
+    assert!(pids.is_subset(&known), "results name {pids:?}, the workers were {known:?}");
+}
+
+#[test]
+fn workers_are_forked_by_one_helper_that_is_not_a_worker_and_replaced_through_it() {
+    let tag = Tag::new("forked");
+    let (command, _file) = slow_run(&tag, many(), 24);
+    let mut seen = (None, Vec::new(), None, String::new());
+    let run = run_interrupted(command, many(), |supervisor, workers| {
+        let helper = fork_server_of(supervisor).expect("the supervisor has a fork server");
+        for &worker in workers {
+            assert_eq!(first_argument(worker), FORK_SERVER_FLAG, "worker {worker} was not forked");
+        }
+        send(workers[0] as i32, Signal::SIGKILL);
+        let replacement = new_worker(supervisor, workers);
+        let argument = first_argument(replacement);
+        seen = (Some(helper), workers.to_vec(), Some(replacement), argument);
+        assert_eq!(fork_server_of(supervisor), Some(helper), "the same fork server lives on");
+    });
+    let (helper, workers, replacement, argument) = seen;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(argument, FORK_SERVER_FLAG, "the replacement was not forked");
+    assert!(run.stderr.contains(&format!("worker {} was killed by signal 9", workers[0])), "{}", run.stderr);
+    let pids = result_pids(&run.stdout, 24);
+    assert!(!pids.contains(&helper.unwrap()), "a result names the fork server: {pids:?}");
+    assert_only_workers(&pids, &workers, replacement.unwrap());
+    tag.assert_none_left();
+}
+
+#[test]
+fn a_killed_fork_server_costs_nothing_and_later_workers_are_executed() {
+    let tag = Tag::new("helper-killed");
+    let (command, _file) = slow_run(&tag, many(), 24);
+    let mut seen = (Vec::new(), None, String::new());
+    let run = run_interrupted(command, many(), |supervisor, workers| {
+        let helper = fork_server_of(supervisor).expect("the supervisor has a fork server");
+        send(helper as i32, Signal::SIGKILL);
+        thread::sleep(Duration::from_millis(200));
+        let mut left = wait_for_children(supervisor, many());
+        left.sort_unstable();
+        let mut all = workers.to_vec();
+        all.sort_unstable();
+        assert_eq!(left, all, "the workers outlive their fork server");
+        send(workers[0] as i32, Signal::SIGKILL);
+        let replacement = new_worker(supervisor, workers);
+        seen = (workers.to_vec(), Some(replacement), first_argument(replacement));
+    });
+    let (workers, replacement, argument) = seen;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(argument, WORKER_FLAG, "the replacement was not executed");
+    assert!(run.stderr.contains(&format!("worker {} was killed by signal 9", workers[0])), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("was killed").count(),
+        1,
+        "only the worker's death is reported: {}",
+        run.stderr
+    );
+    assert_only_workers(&result_pids(&run.stdout, 24), &workers, replacement.unwrap());
+    tag.assert_none_left();
+}
+
+#[test]
+fn with_procpool_fork_server_0_every_worker_is_executed() {
+    let tag = Tag::new("no-fork-server");
+    let (mut command, _file) = slow_run(&tag, many(), 24);
+    command.env("PROCPOOL_FORK_SERVER", "0");
+    let mut seen = (None, Vec::new(), String::new());
+    let run = run_interrupted(command, many(), |supervisor, workers| {
+        let arguments = workers.iter().map(|&w| first_argument(w)).collect();
+        send(workers[0] as i32, Signal::SIGKILL);
+        let replacement = new_worker(supervisor, workers);
+        seen = (fork_server_of(supervisor), arguments, first_argument(replacement));
+    });
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(seen.0, None, "a fork server was started");
+    assert_eq!(seen.1, vec![WORKER_FLAG; many()]);
+    assert_eq!(seen.2, WORKER_FLAG, "the replacement was not executed");
+    result_pids(&run.stdout, 24);
+    tag.assert_none_left();
+}
+
+#[test]
+fn up_to_one_worker_per_core_is_executed_and_a_replacement_forked() {
+    // One worker is never more than the cores: executing it is sooner than
+    // starting the fork server first, which comes when a replacement is needed.
+    let tag = Tag::new("executed-first");
+    let (command, _file) = slow_run(&tag, 1, 12);
+    let mut seen = (None, String::new(), None, String::new());
+    let run = run_interrupted(command, 1, |supervisor, workers| {
+        let before = (fork_server_of(supervisor), first_argument(workers[0]));
+        send(workers[0] as i32, Signal::SIGKILL);
+        let replacement = new_worker(supervisor, workers);
+        seen = (before.0, before.1, fork_server_of(supervisor), first_argument(replacement));
+    });
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!((seen.0, seen.1.as_str()), (None, WORKER_FLAG), "the first worker was not executed");
+    assert!(seen.2.is_some(), "no fork server was started for the replacement");
+    assert_eq!(seen.3, FORK_SERVER_FLAG, "the replacement was not forked");
+    result_pids(&run.stdout, 12);
+    tag.assert_none_left();
+}

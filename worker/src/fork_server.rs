@@ -1,0 +1,166 @@
+//! The fork server: a small single-threaded helper that starts workers by
+//! forking itself, so that a worker costs the fork of a small process instead
+//! of executing and loading the whole binary again (Python 3.14's default
+//! start method, `forkserver`).
+//!
+//! A pool starts it once, as it would start a worker (the binary executed
+//! again, a private one-shot server, a secret on stdin) but with
+//! [`FORK_SERVER_FLAG`]; `worker_entry` runs it before `main` has started any
+//! thread. It shakes hands like a worker ([`ForkServerHello`]: protocol
+//! version, pid, build id, secret) and then answers each [`ForkRequest`] with
+//! the pid of a new worker (or minus the errno of a failed fork).
+//!
+//! A forked worker needs no socket in TMPDIR: it sends its usual [`Hello`]
+//! on a channel the helper made at its start and handed the receiving end of
+//! to the supervisor (an anonymous socket pair, which each child inherits
+//! and closes once it has said hello), with the same checks on the other
+//! side (secret, pid, protocol version, build id). Each worker is forked with
+//! `CLONE_PARENT`, so it is the supervisor's own child, as an executed worker
+//! is: the supervisor reaps and kills it by pid, sees how it died, and the
+//! worker ties itself with `PR_SET_PDEATHSIG` to the supervisor's spawner
+//! thread, not to this helper.
+//!
+//! The helper dies with the supervisor (`PR_SET_PDEATHSIG`, and its request
+//! channel closing); if it dies first, workers already started run on, and
+//! the pool starts later ones by executing the binary again.
+
+use std::ffi::CString;
+use std::io;
+
+use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
+use ipc_channel::IpcError;
+use serde::{Deserialize, Serialize};
+
+use crate::build_id::build_id;
+use crate::protocol::{Hello, PROTOCOL_VERSION};
+use crate::serve::{die_with, ignore_interrupts, read_token, ServeError};
+
+/// First argument that turns a binary into a fork server; the second is the
+/// name of the supervisor's one-shot server, the third its pid.
+pub const FORK_SERVER_FLAG: &str = "--procpool-fork-server";
+
+/// The helper's process name (`comm`, what `ps -o comm` and `/proc/PID/stat`
+/// show). Its workers take back the binary's own name.
+pub const FORK_SERVER_NAME: &str = "pp-forkserver";
+
+/// The fork server's handshake, checked like a worker's [`Hello`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ForkServerHello {
+    pub protocol: u32,
+    pub pid: u32,
+    pub build_id: Vec<u8>,
+    pub token: Vec<u8>,
+    /// Where the supervisor asks for workers.
+    pub requests: IpcSender<ForkRequest>,
+    /// Where it hears back: a worker's pid, or minus the errno of a failed fork.
+    pub replies: IpcReceiver<i32>,
+    /// Where every forked worker sends its [`Hello`].
+    pub hellos: IpcReceiver<Hello>,
+}
+
+/// One worker, please: it is to send its [`Hello`] with `token`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ForkRequest {
+    pub token: Vec<u8>,
+}
+
+/// How [`run`] ended.
+#[derive(Debug)]
+pub enum Forked {
+    /// In a forked child, tied to the supervisor already: go on with
+    /// [`serve_connected`](crate::serve::serve_connected).
+    Worker { hello: IpcSender<Hello>, token: Vec<u8> },
+    /// In the helper: the supervisor hung up.
+    Closed,
+}
+
+/// The helper: shakes hands with the supervisor's one-shot server
+/// `server_name`, then forks a worker per request until the supervisor hangs
+/// up. Returns in the helper ([`Forked::Closed`]) and in each forked child
+/// ([`Forked::Worker`]).
+pub fn run(server_name: &str, supervisor: u32) -> Result<Forked, ServeError> {
+    die_with(supervisor)?;
+    ignore_interrupts(); // inherited by every worker, as they would set it themselves
+    let token = read_token()?;
+    let hello_tx: IpcSender<ForkServerHello> =
+        IpcSender::connect(server_name.to_owned()).map_err(ServeError::Connect)?;
+    let (requests_tx, requests) = ipc::channel::<ForkRequest>().map_err(ServeError::Connect)?;
+    let (replies, replies_rx) = ipc::channel::<i32>().map_err(ServeError::Connect)?;
+    let (hellos, hellos_rx) = ipc::channel::<Hello>().map_err(ServeError::Connect)?;
+    let hello = ForkServerHello {
+        protocol: PROTOCOL_VERSION,
+        pid: std::process::id(),
+        build_id: build_id().to_vec(),
+        token,
+        requests: requests_tx,
+        replies: replies_rx,
+        hellos: hellos_rx,
+    };
+    hello_tx.send(hello).map_err(|e| ServeError::Ipc(e.to_string()))?;
+    drop(hello_tx);
+    let own_name = nix::sys::prctl::get_name().ok();
+    if let Ok(name) = CString::new(FORK_SERVER_NAME) {
+        let _ = nix::sys::prctl::set_name(&name);
+    }
+    loop {
+        let request = match requests.recv() {
+            Ok(request) => request,
+            Err(IpcError::Disconnected) => return Ok(Forked::Closed),
+            Err(e) => return Err(ServeError::Ipc(e.to_string())),
+        };
+        let reply = match fork_child() {
+            Ok(0) => {
+                // The helper's death must reach the supervisor as a closed channel.
+                drop((requests, replies));
+                if let Some(name) = &own_name {
+                    let _ = nix::sys::prctl::set_name(name);
+                }
+                die_with(supervisor)?;
+                return Ok(Forked::Worker { hello: hellos, token: request.token });
+            }
+            Ok(pid) => pid as i32,
+            Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+        };
+        replies.send(reply).map_err(|e| ServeError::Ipc(e.to_string()))?;
+    }
+}
+
+/// Forks this (single-threaded) process with `CLONE_PARENT`: 0 in the child,
+/// the child's pid in the helper.
+///
+/// A raw `clone`, since libc's `fork` cannot take `CLONE_PARENT`. The child
+/// skips libc's fork handlers, which matters only for locks other threads
+/// hold, and this process has no other thread. libc's cached thread id of
+/// the child's main thread stays the helper's; glibc signals itself by the
+/// kernel's `gettid` (so `abort` works), and uses the cached id only to tell
+/// its own threads apart.
+fn fork_child() -> io::Result<u32> {
+    let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_long;
+    // SAFETY: clone without CLONE_VM and with no new stack behaves as fork:
+    // the child gets a copy of this single-threaded process and returns here.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(pid as u32)
+}
+
+/// The pid in a reply, or why no worker could be forked.
+pub fn decode_reply(reply: i32) -> io::Result<u32> {
+    match u32::try_from(reply) {
+        Ok(pid) if pid > 0 => Ok(pid),
+        _ => Err(io::Error::from_raw_os_error(reply.saturating_neg())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_is_a_pid_or_an_errno() {
+        assert_eq!(decode_reply(4242).unwrap(), 4242);
+        assert_eq!(decode_reply(-libc::EAGAIN).unwrap_err().raw_os_error(), Some(libc::EAGAIN));
+        assert!(decode_reply(0).is_err());
+    }
+}
