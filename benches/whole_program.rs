@@ -21,30 +21,46 @@ fn main() {
     // `cargo bench` passes `--bench`; a name filter is not supported here.
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
     println!("procpool whole-program benchmark ({cores} logical cores; a perfect speedup is {cores}x)\n");
-    println!("{:<70} {:>10} {:>10}", "figure", "measured", "target");
+    println!("{:<70} {:>10} {:>10} {:>10}", "figure", "measured", "target", "before");
 
     let thirty = std::env::temp_dir().join(format!("procpool-bench-fixture30-{}.txt", std::process::id()));
     let numbers: Vec<String> = procpool_worker::primes::FIXTURE.iter().map(|(n, _)| n.to_string()).collect();
     std::fs::write(&thirty, (numbers.join("\n") + "\n").repeat(30)).unwrap();
     let thirty_path = thirty.to_str().unwrap().to_owned();
-    for (label, args) in [
-        ("fixture, fast kernel", vec!["2", "--quiet", "--json", "--kernel", "fast"]),
-        ("fixture, book kernel", vec!["2", "--quiet", "--json", "--kernel", "book"]),
+    // "before": this bench at commit 1d025ab (the pool made general, before
+    // the fork server and the chunked result path), on the same machine.
+    for (label, args, target, before) in [
+        (
+            "fixture, fast kernel",
+            vec!["2", "--quiet", "--json", "--kernel", "fast"],
+            "<= 1.03",
+            ["1.235", "1.275"],
+        ),
+        (
+            "fixture, book kernel",
+            vec!["2", "--quiet", "--json", "--kernel", "book"],
+            "<= 1.01",
+            ["1.015", "1.052"],
+        ),
         (
             "fixture x30, fast kernel",
             vec!["2", "--quiet", "--json", "--kernel", "fast", "--input", &thirty_path],
+            "<= 1.03",
+            ["1.035", "1.051"],
         ),
     ] {
         let runs: Vec<Vec<Value>> = (0..RUNS).map(|_| json_run(&args)).collect();
         report(
             &format!("1. {label}, 2 workers: processes / rayon wall"),
             median(runs.iter().map(|r| comparison(r))),
-            "<= 1.03",
+            target,
+            before[0],
         );
         report(
             &format!("1. {label}, 2 workers: processes wall / lower bound"),
             median(runs.iter().map(|r| summary(r, "processes")["wall_over_bound"].as_f64().unwrap())),
             "<= 1.03",
+            before[1],
         );
     }
     let _ = std::fs::remove_file(&thirty);
@@ -55,16 +71,19 @@ fn main() {
     report(
         "2. 1,000,000 small numbers, 2 workers: processes / rayon",
         median(small.iter().map(|r| comparison(r))),
-        "<= 1.5 (aim 1.3)",
+        "<= 1.2",
+        "1.742",
     );
     let jobs_per_s = median(small.iter().map(|r| {
         let s = summary(r, "processes");
         s["jobs"].as_f64().unwrap() / s["wall"].as_f64().unwrap()
     }));
     println!(
-        "{:<70} {:>10}",
+        "{:<70} {:>10} {:>10} {:>10}",
         "   processes jobs/s (Python's pool: ~650k at chunksize 1000)",
-        format!("{:.2}M", jobs_per_s / 1e6)
+        format!("{:.2}M", jobs_per_s / 1e6),
+        "",
+        "10.84M"
     );
 
     // Workers from the fork server (the default) and executed one by one
@@ -93,16 +112,22 @@ fn main() {
         }
     }
     let ms = |f: usize, w: usize| median(times[f][w].iter().copied());
-    report("3. 16 workers started, handshaken, 16 jobs, exited (ms), fork server", ms(1, 1), "<= 5");
-    report("3. same, every worker executed (PROCPOOL_FORK_SERVER=0, as before)", ms(0, 1), "<= 20");
+    report(
+        "3. 16 workers started, handshaken, 16 jobs, exited (ms), fork server",
+        ms(1, 1),
+        "<= 5",
+        "21.228",
+    );
+    report("3. same, every worker executed (PROCPOOL_FORK_SERVER=0, as before)", ms(0, 1), "<= 20", "21.228");
     let slope = |f: usize| (ms(f, 1) - ms(f, 0)) / (16 - few) as f64;
     report(
         &format!("3. marginal cost of a worker ({few} to 16 workers, ms), fork server"),
         slope(1),
         "<= 0.2",
+        "",
     );
-    report("3. same, every worker executed", slope(0), "");
-    report("3. 16 workers: executed / fork server", ms(0, 1) / ms(1, 1), "");
+    report("3. same, every worker executed", slope(0), "", "");
+    report("3. 16 workers: executed / fork server", ms(0, 1) / ms(1, 1), "", "");
 
     let kernel = median((0..3).map(|_| {
         let wall = |kernel| {
@@ -111,16 +136,18 @@ fn main() {
         };
         wall("book") / wall("fast")
     }));
-    report("4. fixture, sequential: book kernel wall / fast kernel wall", kernel, ">= 5");
+    report("4. fixture, sequential: book kernel wall / fast kernel wall", kernel, ">= 5", "24.151");
 
     let rss_small = peak_rss_mib(1_000_000);
     let rss_large = peak_rss_mib(10_000_000);
-    report("5. peak RSS, 1,000,000 numbers via --input - (MiB)", rss_small, "<= 50");
-    report("5. peak RSS, 10,000,000 numbers via --input - (MiB)", rss_large, "<= 50, flat");
+    report("5. peak RSS, 1,000,000 numbers via --input - (MiB)", rss_small, "<= 50", "9.582");
+    report("5. peak RSS, 10,000,000 numbers via --input - (MiB)", rss_large, "<= 50, flat", "9.930");
 }
 
-fn report(figure: &str, value: f64, target: &str) {
-    println!("{figure:<70} {value:>10.3} {target:>10}");
+/// One row: the figure, its value now, its target, and its value before
+/// (see the comment above the fixture rows).
+fn report(figure: &str, value: f64, target: &str, before: &str) {
+    println!("{figure:<70} {value:>10.3} {target:>10} {before:>10}");
 }
 
 fn median(values: impl Iterator<Item = f64>) -> f64 {

@@ -207,7 +207,6 @@ fn lead(
         Some(mut numbers) => supervisor.run(&mut numbers, stop, &mut sink).map(|at| (at, Some(numbers))),
         None => Ok((Instant::now(), None)),
     };
-    drop(sink);
     drop(progress);
     let results = tally.jobs + tally.failed;
     let stopped = |outcome| -> Result<_, AppError> {
