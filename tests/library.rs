@@ -108,9 +108,12 @@ impl Job for Behave {
 }
 
 fn panic_abort_hang() -> Result<(), Failed> {
+    // Under RUST_BACKTRACE=1 the panic hook symbolises a backtrace, which
+    // can take longer than the hang's timeout when the cores are shared.
     let pool = quiet(ProcessPool::<Behave>::builder())
         .workers(2)
-        .job_timeout(Some(Duration::from_millis(500)))
+        .env("RUST_BACKTRACE", "0")
+        .job_timeout(Some(Duration::from_millis(1500)))
         .build()?;
     let jobs = vec![
         Behave::Return(1),
@@ -391,7 +394,11 @@ fn fork_server_per_pool() -> Result<(), Failed> {
 /// `next_chunk` hands over whole replies: mixed with `next`, every job comes
 /// out once, in order, panics included, and tiny jobs come many to a chunk.
 fn chunks() -> Result<(), Failed> {
-    let pool = quiet(ProcessPool::<Behave>::builder()).workers(2).repeatable(true).build()?;
+    let pool = quiet(ProcessPool::<Behave>::builder())
+        .workers(2)
+        .repeatable(true)
+        .env("RUST_BACKTRACE", "0")
+        .build()?;
     const JOBS: u64 = 100_000;
     let jobs = (0..JOBS).map(|i| if i % 30_000 == 29_999 { Behave::Panic } else { Behave::Return(i) });
     let mut results = pool.map(jobs).with_details();
