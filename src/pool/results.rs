@@ -39,7 +39,8 @@ struct Receiver<'p, O> {
     stream: StreamId,
     /// The delivery being handed out, converted one job at a time.
     current: Current<O>,
-    /// Jobs handed out so far.
+    /// Jobs handed out so far, a chunk counted whole as it is taken (the
+    /// index a failure of the whole stream is reported at).
     taken: u64,
     done: bool,
 }
@@ -58,8 +59,8 @@ impl<'p, O> Receiver<'p, O> {
     /// The next finished job; pulls input (if any) while nothing is ready.
     fn next<J: Job<Output = O>>(&mut self, input: &mut Option<Inline<'p, J>>) -> Option<Finished<O>> {
         loop {
+            // Counted in `taken` when its chunk was taken.
             if let Some(item) = self.current.next() {
-                self.taken += 1;
                 return Some(item);
             }
             self.current = self.next_chunk(input)?;
