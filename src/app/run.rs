@@ -10,7 +10,7 @@ use procpool_worker::Kernel;
 use super::baseline::{self, BASELINE_RUNS};
 use super::chart_path;
 use super::measure::Plan;
-use super::resume::{Carried, Resume, RunId};
+use super::resume::{print_carried, Resume, RunId};
 use super::signals::StopSignals;
 use super::AppError;
 use crate::cli::{Mode, RunArgs};
@@ -78,16 +78,7 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
             header.borrow_mut().try_for_each(|line| out.line(&line))?;
             out.line_bytes(line)
         };
-        let mut carried_line = Vec::new();
-        let mut carry = |carried: &Carried| match (per_number, args.json) {
-            (false, _) => Ok(()),
-            (true, true) => print(carried.line.as_bytes()),
-            (true, false) => {
-                carried_line.clear();
-                lines::write_result_line(&carried.as_result(), &mut carried_line);
-                print(&carried_line)
-            }
-        };
+        let mut carry = print_carried(per_number, args.json, &print);
         let started = Instant::now();
         let numbers = match &mut resume {
             Some(resume) => resume.start(numbers, stop, variant, &mut carry)?,
@@ -152,7 +143,7 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
             resume.finish(&mut carry)?;
             summary.resumed = Some(resume.resumed());
         }
-        header.into_inner().try_for_each(|line| out.line(&line))?;
+        header.borrow_mut().try_for_each(|line| out.line(&line))?;
         // Later runs' headers and progress bars know how many numbers there are.
         count = count.or(Some(summary.tally.jobs + summary.tally.failed));
         if variant == Variant::Sequential && repeats > 0 {

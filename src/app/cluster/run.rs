@@ -22,7 +22,7 @@ use super::supervisor::{Stopped, Supervisor};
 use super::wire::Hello;
 use crate::app::measure::print_event;
 use crate::app::progress::Progress;
-use crate::app::resume::{Carried, Resume, RunId};
+use crate::app::resume::{print_carried, Resume, RunId};
 use crate::app::{chart_path, AppError, StopSignals};
 use crate::cli::RunArgs;
 use crate::completed::Completed;
@@ -147,16 +147,7 @@ fn lead(
         out.line_bytes(line)
     };
     let per_number = !args.quiet;
-    let mut carried_line = Vec::new();
-    let mut carry = |carried: &Carried| match (per_number, args.json) {
-        (false, _) => Ok(()),
-        (true, true) => print(carried.line.as_bytes()),
-        (true, false) => {
-            carried_line.clear();
-            lines::write_result_line(&carried.as_result(), &mut carried_line);
-            print(&carried_line)
-        }
-    };
+    let mut carry = print_carried(per_number, args.json, &print);
     let numbers = match &mut resume {
         Some(resume) => resume.start(numbers, stop, Variant::Mpi, &mut carry)?,
         None => Some(numbers),

@@ -12,6 +12,26 @@ use crate::input::InputError;
 /// Prints one carried result.
 pub type Emit<'a> = dyn FnMut(&Carried) -> io::Result<()> + 'a;
 
+/// How a run prints its carried results through `print` (which writes one
+/// line): as they stand in JSON Lines, as the book's lines in text, and not
+/// at all without per-number lines.
+pub fn print_carried<'a>(
+    per_number: bool,
+    json: bool,
+    print: &'a dyn Fn(&[u8]) -> io::Result<()>,
+) -> impl FnMut(&Carried) -> io::Result<()> + 'a {
+    let mut line = Vec::new();
+    move |carried| match (per_number, json) {
+        (false, _) => Ok(()),
+        (true, true) => print(carried.line.as_bytes()),
+        (true, false) => {
+            line.clear();
+            crate::report::lines::write_result_line(&carried.as_result(), &mut line);
+            print(&line)
+        }
+    }
+}
+
 /// The printing side of a resume.
 pub struct Emitter {
     segments: Segments,

@@ -30,9 +30,9 @@ use crate::executor::Variant;
 use crate::input::{Numbers, Skip};
 use crate::report::summary::Resumed;
 
-pub use emit::Emit;
 use emit::Emitter;
-pub use file::Carried;
+pub use emit::{print_carried, Emit};
+
 use file::ResumeFile;
 pub use identity::RunId;
 use plan::{Planner, Segments};
@@ -156,6 +156,7 @@ fn is_stdout(path: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::file::Carried;
     use std::collections::BTreeSet;
     use std::io::Write;
     use std::time::Duration;
