@@ -114,6 +114,9 @@ impl<T: Batch> Scheduler<T> {
     /// Batches a worker may hold: `depth`, times the batches it takes to
     /// keep all its slots busy when a batch holds fewer jobs than it has slots.
     fn depth_for(&self, worker: &Worker, depth: usize, cap: usize) -> usize {
+        if worker.slots == 1 {
+            return depth; // a batch always has a job for its one slot
+        }
         let size = self.sizer.batch_size_for(worker.slots, cap.max(1));
         depth * worker.slots.div_ceil(size).max(1)
     }
