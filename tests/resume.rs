@@ -132,7 +132,11 @@ fn interrupt(tag: &Tag, args: &[String], out: &Path, bytes: u64, signal: Signal)
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while fs::metadata(out).map_or(0, |m| m.len()) < bytes && child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "{out:?} never reached {bytes} bytes");
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{out:?} never reached {bytes} bytes");
+        }
         thread::sleep(Duration::from_millis(1));
     }
     let pid = child.id() as i32;

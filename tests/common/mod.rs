@@ -162,7 +162,16 @@ pub fn run_interrupted(mut command: Command, workers: usize, act: impl FnOnce(u3
     let mut child = spawn_fresh(&mut command);
     let children = wait_for_children(child.id(), workers);
     thread::sleep(Duration::from_millis(300));
-    act(child.id(), &children);
+    // An `act` whose assertion fails must not leave the run going.
+    let acted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| act(child.id(), &children)));
+    if let Err(panic) = acted {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = child.wait();
+        std::panic::resume_unwind(panic);
+    }
     let mut stdout = String::new();
     let mut stderr = String::new();
     child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
