@@ -160,3 +160,29 @@ fn up_to_one_worker_per_core_is_executed_and_a_replacement_forked() {
     result_pids(&run.stdout, 12);
     tag.assert_none_left();
 }
+
+#[test]
+fn the_largest_pool_is_forked_without_either_socket_filling() {
+    // Fork requests once all went out before any reply was read: past a
+    // few hundred workers both sockets filled and the start hung for ever.
+    let tag = Tag::new("fork-many");
+    let workers = procpool::MAX_WORKERS;
+    let range = format!("1..{}", workers + 1);
+    let mut child = tag
+        .std_cmd()
+        .args([&workers.to_string(), "--mode", "processes", "--kernel", "fast", "--quiet", "--range", &range])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = common::wait_guarded(&mut child, "a pool of MAX_WORKERS");
+    let output = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    if status.code() == Some(2) && stderr.contains("open files") {
+        eprintln!("skipped: this machine's descriptor limit is below {workers} workers: {stderr}");
+        return;
+    }
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains(&format!("{workers} worker pids took part")), "{stdout}");
+    tag.assert_none_left();
+}

@@ -17,6 +17,10 @@ use super::limits::available_cores;
 use super::linux;
 use super::process::{Launch, WorkerProcess};
 
+/// Fork requests sent ahead of their replies: enough to keep the server
+/// forking back to back, few enough that neither socket fills.
+const IN_FLIGHT: usize = 32;
+
 /// Whether a pool that starts with `workers` has them forked by its fork
 /// server, started first thing; if not, they are executed, all at once, and
 /// the fork server is started when the pool needs a worker more (a
@@ -113,19 +117,25 @@ impl ForkServer {
     }
 
     /// Forks one worker per secret in `tokens`, each to say hello with its
-    /// own: their pids, in order. All requests go out before the first
-    /// reply is read, so the server forks them back to back.
+    /// own: their pids, in order. Requests go out ahead of the replies, so
+    /// the server forks them back to back, but never more than
+    /// [`IN_FLIGHT`] unanswered: the server blocks on a full reply socket,
+    /// and we would then block on its full request socket (1000 workers did).
     pub fn fork_all(&mut self, tokens: &[Vec<u8>]) -> Vec<Result<u32, ForkError>> {
+        let mut forked: Vec<Result<u32, ForkError>> = Vec::with_capacity(tokens.len());
         let mut sent = 0;
-        while !self.gone && sent < tokens.len() {
-            if self.requests.send(ForkRequest { token: tokens[sent].clone() }).is_err() {
-                self.lose();
-            } else {
-                sent += 1;
+        loop {
+            while !self.gone && sent < tokens.len() && sent - forked.len() < IN_FLIGHT {
+                if self.requests.send(ForkRequest { token: tokens[sent].clone() }).is_err() {
+                    self.lose();
+                } else {
+                    sent += 1;
+                }
             }
-        }
-        let mut forked: Vec<Result<u32, ForkError>> = (0..sent)
-            .map(|_| match self.gone {
+            if forked.len() == sent {
+                break;
+            }
+            forked.push(match self.gone {
                 true => Err(ForkError::Gone),
                 false => match self.replies.try_recv_timeout(self.timeout) {
                     Ok(reply) => decode_reply(reply).map_err(ForkError::Failed),
@@ -134,8 +144,8 @@ impl ForkServer {
                         Err(ForkError::Gone)
                     }
                 },
-            })
-            .collect();
+            });
+        }
         forked.resize_with(tokens.len(), || Err(ForkError::Gone));
         forked
     }
