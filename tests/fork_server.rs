@@ -32,11 +32,17 @@ fn many() -> usize {
 }
 
 /// Waits until `supervisor` has a live worker not in `known`, and returns it.
+/// A fork server just executed looks like a forked worker until it has
+/// named itself, so a forked one counts only beside a named fork server.
 fn new_worker(supervisor: u32, known: &[u32]) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Some(&pid) = wait_for_children(supervisor, 1).iter().find(|p| !known.contains(p)) {
-            return pid;
+        let helper = fork_server_of(supervisor);
+        let candidate = wait_for_children(supervisor, 1).into_iter().find(|p| !known.contains(p));
+        if let Some(pid) = candidate {
+            if first_argument(pid) == WORKER_FLAG || helper.is_some_and(|h| h != pid) {
+                return pid;
+            }
         }
         assert!(Instant::now() < deadline, "no replacement worker appeared");
         thread::sleep(Duration::from_millis(5));

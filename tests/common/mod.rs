@@ -109,7 +109,7 @@ pub fn children_named(pid: u32) -> Vec<(u32, char, String)> {
 pub const FORK_SERVER_NAME: &str = procpool_worker::fork_server::FORK_SERVER_NAME;
 
 /// Waits until `pid` has at least `count` live worker children (its fork
-/// server left out) and returns them.
+/// server left out, and children not yet executed as workers) and returns them.
 pub fn wait_for_children(pid: u32, count: usize) -> Vec<u32> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -117,6 +117,7 @@ pub fn wait_for_children(pid: u32, count: usize) -> Vec<u32> {
             .into_iter()
             .filter(|(_, state, name)| *state != 'Z' && name != FORK_SERVER_NAME)
             .map(|(p, _, _)| p)
+            .filter(|&p| is_worker_argument(&first_argument(p)))
             .collect();
         if live.len() >= count {
             return live;
@@ -132,6 +133,13 @@ pub fn fork_server_of(pid: u32) -> Option<u32> {
         .into_iter()
         .find(|(_, state, name)| *state != 'Z' && name == FORK_SERVER_NAME)
         .map(|(p, _, _)| p)
+}
+
+/// Whether a child's first argument is a worker's, executed or forked: before
+/// its `exec` a spawned child still shows the supervisor's arguments.
+pub fn is_worker_argument(argument: &str) -> bool {
+    argument == procpool_worker::protocol::WORKER_FLAG
+        || argument == procpool_worker::fork_server::FORK_SERVER_FLAG
 }
 
 /// The first argument `pid` runs with: a forked worker still shows its fork

@@ -80,6 +80,11 @@ pub enum Forked {
 /// ([`Forked::Worker`]).
 pub fn run(server_name: &str, supervisor: u32) -> Result<Forked, ServeError> {
     die_with(supervisor)?;
+    // Named first, so that the helper looks like a worker for as short a time as can be.
+    let own_name = nix::sys::prctl::get_name().ok();
+    if let Ok(name) = CString::new(FORK_SERVER_NAME) {
+        let _ = nix::sys::prctl::set_name(&name);
+    }
     ignore_interrupts(); // inherited by every worker, as they would set it themselves
     let token = read_token()?;
     let hello_tx: IpcSender<ForkServerHello> =
@@ -98,10 +103,6 @@ pub fn run(server_name: &str, supervisor: u32) -> Result<Forked, ServeError> {
     };
     hello_tx.send(hello).map_err(|e| ServeError::Ipc(e.to_string()))?;
     drop(hello_tx);
-    let own_name = nix::sys::prctl::get_name().ok();
-    if let Ok(name) = CString::new(FORK_SERVER_NAME) {
-        let _ = nix::sys::prctl::set_name(&name);
-    }
     loop {
         let request = match requests.recv() {
             Ok(request) => request,

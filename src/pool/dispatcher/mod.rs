@@ -8,6 +8,7 @@
 //! events, never on an input-polling timer.
 
 mod core;
+mod stall;
 mod store;
 
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ use super::spawner::{Spawner, Startup};
 use super::stream::{Answers, Shared};
 use super::EventHook;
 use crate::scheduler::{Action, DeathCause, Loss, Scheduler, StreamId, WorkerId};
+use stall::StallClock;
 use store::JobStore;
 
 /// Grace for a worker whose channel closed to finish dying before we kill it.
@@ -37,10 +39,6 @@ const DEATH_GRACE: Duration = Duration::from_millis(500);
 /// How often a raw cancellation flag (set by a signal handler, which cannot
 /// ring the doorbell) is looked at while the dispatcher waits.
 const CANCEL_TICK: Duration = Duration::from_millis(50);
-
-/// A wait that ends this much later than asked means this process was not
-/// running (stopped, or starved): that time is not charged to any job.
-const STALL_SLACK: Duration = Duration::from_millis(100);
 
 /// How long a worker's death by SIGTERM or SIGHUP waits for the cancellation
 /// flag: a signal to the whole process group kills workers too, and this
@@ -100,6 +98,8 @@ pub(crate) struct Dispatcher<J: Job> {
     /// Set when the pool can no longer run anything; new streams fail with it.
     broken: Option<Arc<PoolError>>,
     stop: Option<bool>,
+    /// Time this thread was not running, which no job is charged for.
+    stalls: StallClock,
 }
 
 impl<J: Job> Dispatcher<J> {
@@ -123,6 +123,7 @@ impl<J: Job> Dispatcher<J> {
             first_workers_left: start.workers,
             broken: None,
             stop: None,
+            stalls: StallClock::default(),
         })
     }
 
@@ -134,8 +135,11 @@ impl<J: Job> Dispatcher<J> {
             if self.stop.is_some() {
                 return;
             }
-            let wait = self.wait_time();
             let asked = Instant::now();
+            if let Some(idle) = self.stalls.before_wait(asked) {
+                self.scheduler.paused(idle);
+            }
+            let wait = self.wait_time();
             let selected = match wait {
                 None => self.set.select().map_err(|e| e.to_string()),
                 Some(wait) => match self.set.try_select_timeout(wait) {
@@ -148,11 +152,9 @@ impl<J: Job> Dispatcher<J> {
                 },
             };
             let now = Instant::now();
-            if let Some(wait) = wait {
-                let late = now.saturating_duration_since(asked).saturating_sub(wait);
-                if late > STALL_SLACK {
-                    self.scheduler.paused(late);
-                }
+            let pending = self.scheduler.next_deadline().is_some();
+            if let Some(late) = self.stalls.after_wait(asked, wait, now, pending) {
+                self.scheduler.paused(late);
             }
             self.scheduler.set_now(now);
             // Before acting on deaths: a stop signal to the whole process
