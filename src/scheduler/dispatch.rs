@@ -64,7 +64,7 @@ impl<T: Batch> Scheduler<T> {
                 self.deaths.remove(&(stream, index));
             }
         }
-        if clean || (first..end).all(|i| !s.progress.is_done(i)) {
+        if clean || !s.progress.any_done(first..end) {
             self.deliver(stream, Delivery::Results { first, results });
             return;
         }
@@ -140,7 +140,7 @@ impl<T: Batch> Scheduler<T> {
                 continue;
             };
             let end = rerun.first + rerun.count as u64;
-            if (rerun.first..end).any(|i| s.progress.is_done(i)) {
+            if s.progress.any_done(rerun.first..end) {
                 // Rare: keep only the pieces still pending, in order.
                 let pending: Vec<u64> = (rerun.first..end).filter(|&i| !s.progress.is_done(i)).collect();
                 for piece in runs_of(rerun.stream, &pending, rerun.why).into_iter().rev() {
