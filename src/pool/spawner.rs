@@ -171,7 +171,15 @@ fn run(
             }
             Ok(Message::Forked(hello)) => {
                 let Some(at) = pending.iter().position(|p| p.process.pid == hello.pid) else {
-                    continue; // given up on already (killed): dropping its hello turns it away
+                    // Given up on already (killed and reaped: this finds no
+                    // child), or forked by a server that did not answer in
+                    // time, so never ours to wait for: killed and reaped here,
+                    // not left a zombie. (Never pid 0 or a negative one: to
+                    // kill and waitpid those name whole process groups.)
+                    if (1..=i32::MAX as u32).contains(&hello.pid) {
+                        drop(WorkerProcess::child(hello.pid));
+                    }
+                    continue;
                 };
                 let started = pending.swap_remove(at);
                 report(finish(started, Ok(hello), &setup, &launch.program));
