@@ -31,6 +31,7 @@ fn main() {
         ("large_jobs_are_batched_under_the_frame_limit", large_jobs),
         ("a_pool_of_any_job_type_forks_its_workers_from_its_own_fork_server", fork_server_per_pool),
         ("chunks_hand_over_every_result_once_in_order", chunks),
+        ("map_unordered_goes_on_past_its_window", unordered_past_the_window),
     ];
     let trials = tests.into_iter().map(|(name, test)| Trial::test(name, test)).collect();
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
@@ -438,5 +439,30 @@ fn chunks() -> Result<(), Failed> {
     check(largest > 1, "tiny jobs come many to a chunk")?;
     let pids: HashSet<u32> = pool.pids().into_iter().collect();
     drop(pool);
+    none_left(&pids)
+}
+
+/// Unordered, the window was never given back (it hung once `window` results were out).
+fn unordered_past_the_window() -> Result<(), Failed> {
+    let pool = ProcessPool::<Square>::builder().workers(2).window(4).build()?;
+    let pids: HashSet<u32> = pool.pids().into_iter().collect();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut got: Vec<(u64, u64)> =
+                pool.map_unordered((0..1000).map(Square)).map(|(i, r)| (i, r.unwrap_or(0))).collect();
+            got.sort_unstable();
+            let _ = done_tx.send(got);
+        });
+        let got = done_rx.recv_timeout(Duration::from_secs(60));
+        if got.is_err() {
+            pool.shutdown(); // ends the hung map, so the scope can end
+        }
+        check(
+            got.ok() == Some((0..1000u64).map(|i| (i, i * i)).collect()),
+            "1000 unordered results past a window of 4",
+        )
+    })?;
+    pool.shutdown();
     none_left(&pids)
 }

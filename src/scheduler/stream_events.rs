@@ -94,8 +94,9 @@ impl<T: Batch> Scheduler<T> {
         if !fresh {
             return;
         }
-        s.delivered += len as u64;
+        // Before counting them: unordered, the delivered jobs are what is released.
         let before = s.released();
+        s.delivered += len as u64;
         if !s.ordered {
             self.actions.push_back(Action::Deliver { stream, delivery });
         } else if first == s.next_out {
