@@ -32,6 +32,7 @@ fn main() {
         ("a_pool_of_any_job_type_forks_its_workers_from_its_own_fork_server", fork_server_per_pool),
         ("chunks_hand_over_every_result_once_in_order", chunks),
         ("map_unordered_goes_on_past_its_window", unordered_past_the_window),
+        ("each_death_is_charged_to_the_job_that_caused_it", blame_after_each_reply),
     ];
     let trials = tests.into_iter().map(|(name, test)| Trial::test(name, test)).collect();
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
@@ -465,4 +466,25 @@ fn unordered_past_the_window() -> Result<(), Failed> {
     })?;
     pool.shutdown();
     none_left(&pids)
+}
+
+/// Jobs that abort, each after one that returns, on one worker. A death the
+/// dispatcher first saw as a failed send was once judged before the
+/// dying worker's last reply was read, and blamed the job that returned.
+fn blame_after_each_reply() -> Result<(), Failed> {
+    let pool = quiet(ProcessPool::<Behave>::builder()).workers(1).build()?;
+    let mut seen: HashSet<u32> = pool.pids().into_iter().collect();
+    let jobs = (0..2000u64).map(|i| if i % 2 == 1 { Behave::Abort } else { Behave::Return(i) });
+    for (i, outcome) in pool.map(jobs).with_details().enumerate() {
+        seen.insert(outcome.pid);
+        let right = match &outcome.result {
+            Ok(n) => i % 2 == 0 && *n == i as u64,
+            Err(JobError::WorkerDied { deaths }) => i % 2 == 1 && deaths.len() == 1,
+            Err(_) => false,
+        };
+        check(right, format!("job {i}: {:?}", outcome.result))?;
+    }
+    seen.extend(pool.pids());
+    drop(pool);
+    none_left(&seen)
 }

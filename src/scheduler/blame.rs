@@ -95,11 +95,19 @@ impl<T: Batch> Scheduler<T> {
     }
 
     /// The last batch sent to `worker` never reached it (its channel was
-    /// already closed): it goes back unblamed. Report the death after this.
+    /// already closed): it goes back unblamed, and the worker is sent nothing
+    /// more. Its death is reported once its own channel closes, after every
+    /// reply it sent before dying has been fed in: judged earlier, the job it
+    /// had answered would be blamed for the one that killed it.
     pub fn undeliverable(&mut self, worker: WorkerId) {
-        if let Some(ticket) = self.workers.get_mut(&worker).and_then(|w| w.in_flight.pop_back()) {
+        let Some(w) = self.workers.get_mut(&worker) else {
+            return;
+        };
+        w.reachable = false;
+        if let Some(ticket) = w.in_flight.pop_back() {
             self.requeue(std::iter::once(ticket));
         }
+        self.dispatch();
     }
 
     /// Forgets a worker the scheduler itself had killed for no fault of its

@@ -106,7 +106,9 @@ impl<T: Batch> Scheduler<T> {
     fn least_loaded(&self, depth: usize, cap: usize) -> Option<WorkerId> {
         self.workers
             .iter()
-            .filter(|(&id, w)| w.in_flight.len() < self.depth_for(w, depth, cap) && self.quota_left(id) > 0)
+            .filter(|(&id, w)| {
+                w.reachable && w.in_flight.len() < self.depth_for(w, depth, cap) && self.quota_left(id) > 0
+            })
             .min_by_key(|(_, w)| w.in_flight.len())
             .map(|(&id, _)| id)
     }
@@ -209,7 +211,7 @@ impl<T: Batch> Scheduler<T> {
             let Some(idle) = self
                 .workers
                 .iter()
-                .find(|(&id, w)| w.in_flight.is_empty() && self.quota_left(id) > 0)
+                .find(|(&id, w)| w.reachable && w.in_flight.is_empty() && self.quota_left(id) > 0)
                 .map(|(&id, _)| id)
             else {
                 return;

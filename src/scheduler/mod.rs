@@ -82,6 +82,9 @@ struct Worker {
     /// Jobs it runs at once: 1 for a worker process, a node's worker count
     /// when a whole pool is one destination (the cluster transport).
     slots: usize,
+    /// False once a batch could not reach it: it is dying, and is sent
+    /// nothing more while the replies it sent before are still read.
+    reachable: bool,
 }
 
 /// Why jobs run again.
@@ -191,7 +194,14 @@ impl<T: Batch> Scheduler<T> {
         let slots = slots.max(1);
         self.workers.insert(
             worker,
-            Worker { pid, in_flight: VecDeque::new(), busy_since: None, jobs_sent: 0, slots },
+            Worker {
+                pid,
+                in_flight: VecDeque::new(),
+                busy_since: None,
+                jobs_sent: 0,
+                slots,
+                reachable: true,
+            },
         );
         self.dispatch();
     }

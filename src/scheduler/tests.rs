@@ -3,7 +3,7 @@
 //! added is delivered exactly once, ordered streams in order, and every
 //! stream finishes.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
@@ -15,13 +15,30 @@ type Item = (StreamId, u64);
 
 #[derive(Debug, Clone)]
 enum Step {
-    Add { stream: usize, count: usize },
-    End { stream: usize },
-    Reply { worker: usize, count: usize },
-    Die { worker: usize },
+    Add {
+        stream: usize,
+        count: usize,
+    },
+    End {
+        stream: usize,
+    },
+    Reply {
+        worker: usize,
+        count: usize,
+    },
+    Die {
+        worker: usize,
+    },
+    /// The worker dies, but the shell learns it only when a send to it
+    /// fails; replies it sent before still arrive, then its death.
+    Sever {
+        worker: usize,
+    },
     Timeout,
     Pause,
-    Close { stream: usize },
+    Close {
+        stream: usize,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -30,6 +47,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..3usize).prop_map(|stream| Step::End { stream }),
         8 => (0..4usize, 1..8usize).prop_map(|(worker, count)| Step::Reply { worker, count }),
         1 => (0..4usize).prop_map(|worker| Step::Die { worker }),
+        1 => (0..4usize).prop_map(|worker| Step::Sever { worker }),
         1 => Just(Step::Timeout),
         1 => Just(Step::Pause),
         1 => (0..20usize).prop_map(|stream| Step::Close { stream }),
@@ -63,6 +81,7 @@ struct Sim {
     starting: Vec<WorkerId>,
     sent: HashMap<WorkerId, usize>,
     largest_send: usize,
+    severed: HashSet<WorkerId>,
 }
 
 impl Sim {
@@ -88,6 +107,7 @@ impl Sim {
             starting: Vec::new(),
             sent: HashMap::new(),
             largest_send: 0,
+            severed: HashSet::new(),
         };
         sim.pump();
         sim
@@ -99,6 +119,9 @@ impl Sim {
             while let Some(action) = self.scheduler.poll_action() {
                 match action {
                     Action::StartWorker(id) => self.starting.push(id),
+                    Action::Send { worker, .. } if self.severed.contains(&worker) => {
+                        self.scheduler.undeliverable(worker);
+                    }
                     Action::Send { worker, stream, first, count } => {
                         *self.sent.entry(worker).or_default() += count;
                         self.largest_send = self.largest_send.max(count);
@@ -180,7 +203,13 @@ impl Sim {
             Step::Die { worker } => {
                 let Some(id) = self.worker(worker) else { return };
                 self.workers.remove(&id);
+                self.severed.remove(&id);
                 self.scheduler.worker_died(id, DeathCause::Signaled(9));
+            }
+            Step::Sever { worker } => {
+                if let Some(id) = self.worker(worker) {
+                    self.severed.insert(id);
+                }
             }
             Step::Timeout => {
                 self.now += Duration::from_millis(1500);
@@ -211,8 +240,15 @@ impl Sim {
         for _ in 0..100_000 {
             let busy: Vec<usize> =
                 self.workers.iter().enumerate().filter(|(_, (_, q))| !q.is_empty()).map(|(i, _)| i).collect();
-            let Some(&worker) = busy.first() else { return };
-            self.apply(Step::Reply { worker, count: usize::MAX });
+            if let Some(&worker) = busy.first() {
+                self.apply(Step::Reply { worker, count: usize::MAX });
+                continue;
+            }
+            // A severed worker's channel closes once its replies are read.
+            let Some(severed) = self.workers.keys().position(|id| self.severed.contains(id)) else {
+                return;
+            };
+            self.apply(Step::Die { worker: severed });
         }
         panic!("the run never drained");
     }
@@ -312,4 +348,30 @@ fn a_destination_with_slots_holds_a_batch_per_slot_while_jobs_look_dear() {
     // The prior cost makes one job a batch: 2 batches a slot are in flight.
     assert_eq!(first_sends(1), [1, 1]);
     assert_eq!(first_sends(4), [1; 8]);
+}
+
+#[test]
+fn a_death_found_by_a_failed_send_blames_the_job_after_the_last_reply() {
+    let settings = Settings { workers: 1, exact_blame: true, ..Settings::default() };
+    let mut sim = Sim::new(settings, [true; 3]);
+    sim.apply(Step::Add { stream: 0, count: 39 });
+    sim.apply(Step::Add { stream: 0, count: 39 });
+    // Cheap replies grow the batches until the second one held has 2 jobs.
+    let id = *sim.workers.keys().next().expect("a worker");
+    while sim.workers[&id].get(1).is_none_or(|&(_, _, count, _)| count < 2) {
+        sim.apply(Step::Reply { worker: 0, count: usize::MAX });
+    }
+    let (_, second, _, _) = sim.workers[&id][1];
+    // The worker answers its first batch and the first job of its second,
+    // then dies running the next one. The shell reads the first batch's
+    // answer, and its next send fails before the rest is read.
+    sim.apply(Step::Sever { worker: 0 });
+    sim.apply(Step::Reply { worker: 0, count: usize::MAX });
+    sim.apply(Step::Reply { worker: 0, count: 1 });
+    sim.apply(Step::Die { worker: 0 });
+    sim.drain();
+    sim.check();
+    let failed: Vec<u64> =
+        sim.got[&sim.streams[0].0].iter().filter(|(_, ok)| !ok).map(|&(index, _)| index).collect();
+    assert_eq!(failed, [second + 1]);
 }

@@ -51,7 +51,8 @@ const FRAME_BUDGET: usize = procpool_worker::protocol::MAX_FRAME_BYTES - 64;
 /// A worker's link: its process and the channel its jobs go down.
 struct Link {
     process: WorkerProcess,
-    jobs: IpcSender<Frame>,
+    /// `None` once a send failed: dropping it ends a worker still reading.
+    jobs: Option<IpcSender<Frame>>,
     receiver: u64,
 }
 
@@ -290,8 +291,10 @@ impl<J: Job> Dispatcher<J> {
                 };
                 let pid = started.process.pid;
                 self.by_receiver.insert(receiver, started.id);
-                self.links
-                    .insert(started.id, Link { process: started.process, jobs: started.jobs, receiver });
+                self.links.insert(
+                    started.id,
+                    Link { process: started.process, jobs: Some(started.jobs), receiver },
+                );
                 self.scheduler.worker_ready(started.id, pid);
                 self.publish_pids();
                 if self.first_workers_left > 0 {
@@ -422,16 +425,16 @@ impl<J: Job> Dispatcher<J> {
                 return;
             }
         };
-        let Some(link) = self.links.get(&worker) else {
+        let Some(link) = self.links.get_mut(&worker) else {
             return;
         };
-        if link.jobs.send(frame).is_err() {
-            // It died before this reached it: the batch is innocent.
+        let sent = link.jobs.as_ref().is_some_and(|jobs| jobs.send(frame).is_ok());
+        if !sent {
+            // It is dying: this batch never reached it and goes back
+            // unblamed. Its death is judged when its results channel closes,
+            // after the replies it sent before it died have been read.
+            link.jobs = None;
             self.scheduler.undeliverable(worker);
-            if let Some(link) = self.links.get(&worker) {
-                self.by_receiver.remove(&link.receiver);
-            }
-            self.on_death(worker);
         }
     }
 
