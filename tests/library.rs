@@ -33,6 +33,7 @@ fn main() {
         ("chunks_hand_over_every_result_once_in_order", chunks),
         ("map_unordered_goes_on_past_its_window", unordered_past_the_window),
         ("each_death_is_charged_to_the_job_that_caused_it", blame_after_each_reply),
+        ("a_submitted_job_starts_before_it_is_waited_on", submit_starts_at_once),
     ];
     let trials = tests.into_iter().map(|(name, test)| Trial::test(name, test)).collect();
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
@@ -486,5 +487,42 @@ fn blame_after_each_reply() -> Result<(), Failed> {
     }
     seen.extend(pool.pids());
     drop(pool);
+    none_left(&seen)
+}
+
+/// Creates a file, to show from outside that it ran.
+#[derive(Debug, Serialize, Deserialize)]
+struct Touch(std::path::PathBuf);
+
+impl Job for Touch {
+    type Output = ();
+    fn run(self) {
+        std::fs::write(&self.0, b"ran").expect("marker file");
+    }
+}
+
+/// A submitted job once waited for its `wait` to be sent at all, so
+/// handles waited one by one ran one at a time.
+fn submit_starts_at_once() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let marker = dir.path().join("ran");
+    let touch = ProcessPool::<Touch>::builder().workers(1).build()?;
+    let mut seen: HashSet<u32> = touch.pids().into_iter().collect();
+    let handle = touch.submit(Touch(marker.clone()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !marker.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    check(marker.exists(), "the job did not run before wait")?;
+    handle.wait()?;
+    // Many handles at once, waited for in reverse.
+    let pool = ProcessPool::<Square>::builder().workers(2).build()?;
+    seen.extend(pool.pids());
+    let handles: Vec<_> = (0..20_000u64).map(|i| (i, pool.submit(Square(i)))).collect();
+    for (i, handle) in handles.into_iter().rev() {
+        check(handle.wait()? == i * i, format!("job {i}"))?;
+    }
+    seen.extend(pool.pids());
+    drop((touch, pool));
     none_left(&seen)
 }

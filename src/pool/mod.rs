@@ -110,9 +110,13 @@ impl<J: Job> ProcessPool<J> {
         (feeder, Map::new(&self.core, shared, stream, None))
     }
 
-    /// Runs one job; the handle waits for its result.
+    /// Starts one job now; the handle waits for its result. Jobs submitted
+    /// one after another run at once, as many at a time as there are workers.
     pub fn submit(&self, job: J) -> JobHandle<'_, J> {
-        JobHandle::new(self.open(true, Some(Box::new(std::iter::once(job)))))
+        let (stream, shared) = self.open_stream(true);
+        let mut feeder = Feeder::new(&self.core, Arc::clone(&shared), stream);
+        let sent = feeder.add(&job).and_then(|()| feeder.end());
+        JobHandle::new(Map::new(&self.core, shared, stream, None), sent.err())
     }
 
     /// Stops taking jobs, closes every worker's job channel, gives workers a

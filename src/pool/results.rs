@@ -350,15 +350,20 @@ impl<J: Job> Iterator for Unordered<'_, J> {
 #[must_use = "a handle does nothing unless waited on; dropping it abandons the job"]
 pub struct JobHandle<'p, J: Job> {
     inner: Map<'p, J>,
+    /// Why the job could not even be handed to the pool.
+    unsent: Option<JobError>,
 }
 
 impl<'p, J: Job> JobHandle<'p, J> {
-    pub(crate) fn new(inner: Map<'p, J>) -> Self {
-        JobHandle { inner }
+    pub(crate) fn new(inner: Map<'p, J>, unsent: Option<JobError>) -> Self {
+        JobHandle { inner, unsent }
     }
 
     /// Waits for the job's result.
     pub fn wait(mut self) -> Result<J::Output, JobError> {
+        if let Some(error) = self.unsent.take() {
+            return Err(error);
+        }
         match self.inner.next_finished() {
             Some(finished) => finished.result,
             None => Err(JobError::Pool(Arc::new(PoolError::ShutDown))),

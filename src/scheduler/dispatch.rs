@@ -168,17 +168,16 @@ impl<T: Batch> Scheduler<T> {
     /// Up to `size` fresh jobs of the next stream (round robin) that has any.
     fn fresh_batch(&mut self, size: usize) -> Option<Ticket> {
         let after = self.cursor;
-        let id = self
-            .streams
-            .range(StreamId(after + 1)..)
-            .chain(self.streams.range(..=StreamId(after)))
-            .find(|(_, s)| s.available() > 0 && !s.closed)
-            .map(|(&id, _)| id)?;
+        let id =
+            *self.fresh.range(StreamId(after + 1)..).chain(self.fresh.range(..=StreamId(after))).next()?;
         self.cursor = id.0;
-        let s = self.streams.get_mut(&id).expect("found above");
+        let s = self.streams.get_mut(&id).expect("a stream with fresh jobs is open");
         let count = (s.available() as usize).min(size.max(1)).min(s.max_batch);
         let first = s.dispatched;
         s.dispatched += count as u64;
+        if s.available() == 0 {
+            self.fresh.remove(&id);
+        }
         Some(Ticket { stream: id, first, count, answered: 0, twin: false, risky: false })
     }
 
@@ -204,8 +203,7 @@ impl<T: Batch> Scheduler<T> {
     /// kills workers should cost one worker at a time.
     fn duplicate_tail(&mut self) {
         loop {
-            let fresh_left = self.streams.values().any(|s| s.available() > 0 || !s.input_ended);
-            if fresh_left {
+            if !self.fresh.is_empty() || self.open_inputs > 0 {
                 return;
             }
             let Some(idle) = self

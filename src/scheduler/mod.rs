@@ -29,7 +29,7 @@ mod stream_events;
 mod tests;
 mod types;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 pub use sizing::{BatchSizer, MAX_BATCH};
@@ -118,6 +118,11 @@ pub struct Scheduler<T> {
     starting: usize,
     next_worker: u64,
     streams: BTreeMap<StreamId, Stream<T>>,
+    /// Streams with fresh jobs waiting for a worker, so that dispatch does
+    /// not scan every open stream (tens of thousands of `submit`s).
+    fresh: BTreeSet<StreamId>,
+    /// Streams whose input has not ended.
+    open_inputs: usize,
     reruns: VecDeque<Rerun>,
     sizer: BatchSizer,
     actions: VecDeque<Action<T>>,
@@ -139,6 +144,8 @@ impl<T: Batch> Scheduler<T> {
             starting: 0,
             next_worker: 0,
             streams: BTreeMap::new(),
+            fresh: BTreeSet::new(),
+            open_inputs: 0,
             reruns: VecDeque::new(),
             sizer: BatchSizer::default(),
             actions: VecDeque::new(),

@@ -10,6 +10,7 @@ impl<T: Batch> Scheduler<T> {
     pub fn open_stream(&mut self, id: StreamId, ordered: bool) {
         debug_assert!(!self.streams.contains_key(&id), "stream {id:?} opened twice");
         self.streams.insert(id, Stream::new(ordered));
+        self.open_inputs += 1;
     }
 
     /// How many more jobs the stream may add now without exceeding its window.
@@ -29,6 +30,9 @@ impl<T: Batch> Scheduler<T> {
         if let Some(s) = self.streams.get_mut(&stream) {
             debug_assert!(!s.input_ended, "jobs added after the end of input");
             s.added += count as u64;
+            if count > 0 {
+                self.fresh.insert(stream);
+            }
         }
         self.dispatch();
     }
@@ -44,7 +48,10 @@ impl<T: Batch> Scheduler<T> {
     /// The stream will get no more jobs.
     pub fn end_input(&mut self, stream: StreamId) {
         if let Some(s) = self.streams.get_mut(&stream) {
-            s.input_ended = true;
+            if !s.input_ended {
+                s.input_ended = true;
+                self.open_inputs -= 1;
+            }
         }
         self.check_finished(stream);
         self.dispatch();
@@ -59,6 +66,10 @@ impl<T: Batch> Scheduler<T> {
         };
         s.closed = true;
         s.held.clear();
+        if !s.input_ended {
+            self.open_inputs -= 1;
+        }
+        self.fresh.remove(&stream);
         self.reruns.retain(|r| r.stream != stream);
         self.deaths.retain(|(id, _), _| *id != stream);
         let holding: Vec<_> = self

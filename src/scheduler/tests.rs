@@ -3,7 +3,7 @@
 //! added is delivered exactly once, ordered streams in order, and every
 //! stream finishes.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
@@ -230,6 +230,17 @@ impl Sim {
             }
         }
         self.pump();
+        self.check_indexes();
+    }
+
+    /// The scheduler's indexes of its streams agree with the streams.
+    fn check_indexes(&self) {
+        let streams = &self.scheduler.streams;
+        let fresh: BTreeSet<StreamId> =
+            streams.iter().filter(|(_, s)| s.available() > 0).map(|(&id, _)| id).collect();
+        assert_eq!(self.scheduler.fresh, fresh, "streams with fresh jobs");
+        let open = streams.values().filter(|s| !s.input_ended).count();
+        assert_eq!(self.scheduler.open_inputs, open, "streams with open input");
     }
 
     /// Ends every input and answers everything, as a run does eventually.
