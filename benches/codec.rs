@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use procpool_worker::protocol::{batch_frame, decode, encode, encode_job, Reply};
+use procpool_worker::protocol::{batch_frame, decode, encode, encode_job, JobOutcome, Reply};
 use procpool_worker::timing::{Segment, Timed};
 use procpool_worker::{Kernel, PrimeCheck};
 
@@ -16,7 +16,7 @@ fn codec(c: &mut Criterion) {
         for i in 0..size as u64 {
             encode_job(&PrimeCheck { n: 1_000_000_007 + 2 * i, kernel: Kernel::Fast }, &mut stored).unwrap();
         }
-        let mut outcomes: Vec<Timed<Result<bool, String>>> = (0..size as u64)
+        let mut outcomes: Vec<Timed<JobOutcome<bool>>> = (0..size as u64)
             .map(|i| Timed { output: Ok(i % 3 == 0), started_ns: 0, elapsed_ns: 90 + i % 50, cpu_ns: 0 })
             .collect();
         let reply =

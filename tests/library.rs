@@ -34,6 +34,7 @@ fn main() {
         ("map_unordered_goes_on_past_its_window", unordered_past_the_window),
         ("each_death_is_charged_to_the_job_that_caused_it", blame_after_each_reply),
         ("a_submitted_job_starts_before_it_is_waited_on", submit_starts_at_once),
+        ("a_job_or_output_that_cannot_travel_fails_alone", cannot_travel),
     ];
     let trials = tests.into_iter().map(|(name, test)| Trial::test(name, test)).collect();
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
@@ -524,5 +525,126 @@ fn submit_starts_at_once() -> Result<(), Failed> {
     }
     seen.extend(pool.pids());
     drop((touch, pool));
+    none_left(&seen)
+}
+
+/// What a [`Payload`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+enum Returns {
+    Small,
+    /// An output whose `Serialize` fails.
+    Refusing,
+    /// An output larger than a frame.
+    Huge,
+}
+
+/// A job that may refuse to be encoded, or be too large to send, or
+/// return an output that cannot travel back.
+#[derive(Debug, Deserialize)]
+struct Payload {
+    refuse: bool,
+    #[serde(with = "serde_bytes")]
+    bytes: Vec<u8>,
+    returns: Returns,
+}
+
+impl Payload {
+    fn new(returns: Returns) -> Payload {
+        Payload { refuse: false, bytes: Vec::new(), returns }
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeStruct};
+        if self.refuse {
+            return Err(S::Error::custom("this job refuses to be encoded"));
+        }
+        let mut fields = s.serialize_struct("Payload", 3)?;
+        fields.serialize_field("refuse", &self.refuse)?;
+        fields.serialize_field("bytes", serde_bytes::Bytes::new(&self.bytes))?;
+        fields.serialize_field("returns", &self.returns)?;
+        fields.end()
+    }
+}
+
+/// `None` refuses to be encoded.
+#[derive(Debug, PartialEq)]
+struct Answer(Option<Vec<u8>>);
+
+impl Serialize for Answer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Some(bytes) => s.serialize_bytes(bytes),
+            None => Err(serde::ser::Error::custom("this output refuses to be encoded")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Answer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde_bytes::ByteBuf::deserialize(d).map(|bytes| Answer(Some(bytes.into_vec())))
+    }
+}
+
+impl Job for Payload {
+    type Output = Answer;
+    fn run(self) -> Answer {
+        match self.returns {
+            Returns::Small => Answer(Some(vec![1])),
+            Returns::Refusing => Answer(None),
+            Returns::Huge => Answer(Some(vec![0; 17 << 20])),
+        }
+    }
+}
+
+/// Each job or output that cannot be encoded, or is too large, fails at its
+/// own index; the others, and the worker, go on. Once, one such job failed
+/// its whole map at index 0, and one such output killed its worker.
+fn cannot_travel() -> Result<(), Failed> {
+    let pool = ProcessPool::<Payload>::builder().workers(1).build()?;
+    let mut seen: HashSet<u32> = pool.pids().into_iter().collect();
+    let jobs = || {
+        vec![
+            Payload::new(Returns::Small),
+            Payload { refuse: true, ..Payload::new(Returns::Small) },
+            Payload::new(Returns::Refusing),
+            Payload { bytes: vec![0; 9 << 20], ..Payload::new(Returns::Small) },
+            Payload::new(Returns::Huge),
+            Payload::new(Returns::Small),
+        ]
+    };
+    let expect = |i: u64, result: &Result<Answer, JobError>| -> Result<(), Failed> {
+        let right = match (i, result) {
+            (0 | 5, Ok(answer)) => answer == &Answer(Some(vec![1])),
+            (1, Err(JobError::CannotSend { reason })) => reason.contains("refuses to be encoded"),
+            (3, Err(JobError::CannotSend { reason })) => reason.contains("bytes"),
+            (2 | 4, Err(JobError::CannotReturn { .. })) => true,
+            _ => false,
+        };
+        check(right, format!("job {i}: {result:?}"))
+    };
+    let mut pids = HashSet::new();
+    let mut count = 0;
+    for finished in pool.map(jobs()).with_details() {
+        expect(finished.index, &finished.result)?;
+        if finished.result.is_ok() || matches!(finished.result, Err(JobError::CannotReturn { .. })) {
+            pids.insert(finished.pid);
+        }
+        count += 1;
+    }
+    check(count == 6, format!("{count} results"))?;
+    check(pids.len() == 1, format!("the worker was replaced: {pids:?}"))?;
+    let mut unordered: Vec<_> = pool.map_unordered(jobs()).collect();
+    unordered.sort_by_key(|(i, _)| *i);
+    check(unordered.len() == 6, format!("{} unordered results", unordered.len()))?;
+    for (i, result) in &unordered {
+        expect(*i, result)?;
+    }
+    let refused = pool.submit(Payload { refuse: true, ..Payload::new(Returns::Small) }).wait();
+    expect(1, &refused)?;
+    expect(5, &pool.submit(Payload::new(Returns::Small)).wait())?;
+    seen.extend(pool.pids());
+    drop(pool);
     none_left(&seen)
 }

@@ -77,7 +77,7 @@ fn fake_worker(server: &str, behaviour: &str) {
                 elapsed_ns: 0,
                 timings: vec![0], // one job, 0 ns, no panic
                 outputs: vec![true],
-                panics: vec![],
+                failures: vec![],
             })
             .unwrap(),
         };

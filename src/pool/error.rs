@@ -22,6 +22,14 @@ pub enum JobError {
     /// The job ran past the pool's timeout, every time it was tried.
     #[error("the job timed out {} time(s), last: {}", deaths.len(), last(deaths))]
     TimedOut { deaths: Vec<Death> },
+    /// The job could not be handed to a worker (it cannot be encoded, or
+    /// encodes to more than the 8 MiB a job may have); it never ran.
+    #[error("the job cannot be sent to a worker: {reason}")]
+    CannotSend { reason: String },
+    /// The job ran, but its output could not be sent back (it cannot be
+    /// encoded, or is larger than a frame). The worker lives on.
+    #[error("the job ran, but its output cannot be sent back: {reason}")]
+    CannotReturn { reason: String },
     /// The pool stopped before the job finished (cancelled, shut down, or broken).
     #[error("the pool could not run the job: {0}")]
     Pool(Arc<PoolError>),
@@ -34,6 +42,8 @@ impl PartialEq for JobError {
             (JobError::Panicked { message: a }, JobError::Panicked { message: b }) => a == b,
             (JobError::WorkerDied { deaths: a }, JobError::WorkerDied { deaths: b }) => a == b,
             (JobError::TimedOut { deaths: a }, JobError::TimedOut { deaths: b }) => a == b,
+            (JobError::CannotSend { reason: a }, JobError::CannotSend { reason: b }) => a == b,
+            (JobError::CannotReturn { reason: a }, JobError::CannotReturn { reason: b }) => a == b,
             (JobError::Pool(a), JobError::Pool(b)) => a.to_string() == b.to_string(),
             _ => false,
         }

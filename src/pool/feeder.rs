@@ -16,6 +16,10 @@ use crate::scheduler::StreamId;
 /// few enough that the first jobs start at once.
 const CHUNK: usize = 4096;
 
+/// The most bytes one job may encode to: half a frame, so that a batch of
+/// one always fits.
+const MAX_JOB_BYTES: usize = MAX_FRAME_BYTES / 2;
+
 /// Feeds jobs into one stream of a pool (see [`ProcessPool::stream`](super::ProcessPool::stream)).
 ///
 /// Dropping it ends the stream's input.
@@ -77,18 +81,26 @@ impl<'p, J: Job> Feeder<'p, J> {
         let start = self.pending.bytes.len();
         if let Err(e) = protocol::encode_job(job, &mut self.pending.bytes) {
             self.pending.bytes.truncate(start);
-            return Err(pool_error(PoolError::Encode(e)));
+            return self.reject(e.to_string());
         }
-        if self.pending.bytes.len() - start > MAX_FRAME_BYTES / 2 {
-            let size = self.pending.bytes.len() - start;
+        let size = self.pending.bytes.len() - start;
+        if size > MAX_JOB_BYTES {
             self.pending.bytes.truncate(start);
-            return Err(pool_error(PoolError::Encode(protocol::CodecError::TooLarge(size))));
+            return self.reject(format!("it encodes to {size} bytes, over the {MAX_JOB_BYTES}-byte limit"));
         }
         self.pending.ends.push(self.pending.bytes.len());
         if self.pending.ends.len() >= CHUNK {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// The job after the pending ones cannot be sent: it fails in its place
+    /// with `reason` (the ones before go first, so the order holds).
+    fn reject(&mut self, reason: String) -> Result<(), JobError> {
+        self.flush()?;
+        self.sent += 1;
+        self.core.send(Command::Reject { stream: self.stream, reason }).map_err(pool_error)
     }
 
     /// Hands buffered jobs to the dispatcher now.

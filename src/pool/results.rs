@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use procpool_worker::protocol::Outcomes;
+use procpool_worker::protocol::{Failed, Outcomes};
 use procpool_worker::Job;
 
 use super::dispatcher::{Command, Core};
@@ -176,6 +176,9 @@ impl<O> From<Delivery<Answers<O>>> for Current<O> {
                 };
                 Current::Failed(Some(failure(index, error)))
             }
+            Delivery::Rejected { index, reason } => {
+                Current::Failed(Some(failure(index, JobError::CannotSend { reason })))
+            }
         }
     }
 }
@@ -246,7 +249,10 @@ impl<O> Iterator for Current<O> {
                     started_at: Duration::from_nanos(timed.started_ns),
                     elapsed: Duration::from_nanos(timed.elapsed_ns),
                     cpu: Duration::from_nanos(timed.cpu_ns),
-                    result: timed.output.map_err(|message| JobError::Panicked { message }),
+                    result: timed.output.map_err(|failed| match failed {
+                        Failed::Panicked(message) => JobError::Panicked { message },
+                        Failed::Unsendable(reason) => JobError::CannotReturn { reason },
+                    }),
                 })
             }
         }

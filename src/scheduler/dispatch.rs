@@ -172,9 +172,7 @@ impl<T: Batch> Scheduler<T> {
             *self.fresh.range(StreamId(after + 1)..).chain(self.fresh.range(..=StreamId(after))).next()?;
         self.cursor = id.0;
         let s = self.streams.get_mut(&id).expect("a stream with fresh jobs is open");
-        let count = (s.available() as usize).min(size.max(1)).min(s.max_batch);
-        let first = s.dispatched;
-        s.dispatched += count as u64;
+        let (first, count) = s.take_fresh(size.max(1).min(s.max_batch));
         if s.available() == 0 {
             self.fresh.remove(&id);
         }

@@ -1,7 +1,7 @@
 //! One stream's bookkeeping: how much input it has, what is delivered, and
 //! for an ordered stream the results waiting for an earlier one.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::progress::Progress;
 use super::types::{Batch, Delivery};
@@ -13,6 +13,9 @@ pub(super) struct Stream<T> {
     pub added: u64,
     /// Fresh jobs handed to workers: `dispatched..added` wait for a worker.
     pub dispatched: u64,
+    /// Rejected jobs in `dispatched..added`, which dispatch steps over
+    /// (`dispatched` never rests on one).
+    pub skips: BTreeSet<u64>,
     pub input_ended: bool,
     /// The consumer is gone: nothing more is delivered.
     pub closed: bool,
@@ -37,6 +40,7 @@ impl<T: Batch> Stream<T> {
             ordered,
             added: 0,
             dispatched: 0,
+            skips: BTreeSet::new(),
             input_ended: false,
             closed: false,
             progress: Progress::default(),
@@ -62,7 +66,21 @@ impl<T: Batch> Stream<T> {
 
     /// Fresh jobs waiting for a worker.
     pub fn available(&self) -> u64 {
-        self.added - self.dispatched
+        self.added - self.dispatched - self.skips.len() as u64
+    }
+
+    /// Takes up to `count` fresh jobs from `dispatched` on (stopping before
+    /// a rejected one), and steps over the rejected jobs that follow them.
+    pub fn take_fresh(&mut self, count: usize) -> (u64, usize) {
+        let first = self.dispatched;
+        let before_skip = self.skips.first().map_or(u64::MAX, |&skip| skip - first);
+        let count = (count as u64).min(self.added - first).min(before_skip);
+        self.dispatched += count;
+        while self.skips.first() == Some(&self.dispatched) {
+            self.skips.pop_first();
+            self.dispatched += 1;
+        }
+        (first, count as usize)
     }
 
     /// All input is in and every job is delivered.

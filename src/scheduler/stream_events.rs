@@ -37,6 +37,24 @@ impl<T: Batch> Scheduler<T> {
         self.dispatch();
     }
 
+    /// The stream's next job (index: the jobs added so far) cannot be sent,
+    /// for the shell's `reason` (it cannot be encoded): it takes its place in
+    /// the stream and is delivered as [`Delivery::Rejected`] at once, never run.
+    pub fn reject_job(&mut self, stream: StreamId, reason: String) {
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        debug_assert!(!s.input_ended, "a job rejected after the end of input");
+        let index = s.added;
+        s.added += 1;
+        if s.dispatched == index {
+            s.dispatched += 1;
+        } else {
+            s.skips.insert(index);
+        }
+        self.deliver(stream, Delivery::Rejected { index, reason });
+    }
+
     /// No batch of this stream may hold more than `jobs` jobs from now on
     /// (the shell's frames have a size limit, and only it knows job sizes).
     pub fn limit_batch(&mut self, stream: StreamId, jobs: usize) {

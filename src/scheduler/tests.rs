@@ -19,6 +19,10 @@ enum Step {
         stream: usize,
         count: usize,
     },
+    /// The shell cannot encode the stream's next job.
+    Reject {
+        stream: usize,
+    },
     End {
         stream: usize,
     },
@@ -45,6 +49,7 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         4 => (0..3usize, 1..40usize).prop_map(|(stream, count)| Step::Add { stream, count }),
         1 => (0..3usize).prop_map(|stream| Step::End { stream }),
+        1 => (0..3usize).prop_map(|stream| Step::Reject { stream }),
         8 => (0..4usize, 1..8usize).prop_map(|(worker, count)| Step::Reply { worker, count }),
         1 => (0..4usize).prop_map(|worker| Step::Die { worker }),
         1 => (0..4usize).prop_map(|worker| Step::Sever { worker }),
@@ -82,6 +87,7 @@ struct Sim {
     sent: HashMap<WorkerId, usize>,
     largest_send: usize,
     severed: HashSet<WorkerId>,
+    rejected: HashSet<(StreamId, u64)>,
 }
 
 impl Sim {
@@ -108,6 +114,7 @@ impl Sim {
             sent: HashMap::new(),
             largest_send: 0,
             severed: HashSet::new(),
+            rejected: HashSet::new(),
         };
         sim.pump();
         sim
@@ -123,6 +130,11 @@ impl Sim {
                         self.scheduler.undeliverable(worker);
                     }
                     Action::Send { worker, stream, first, count } => {
+                        let mut jobs = first..first + count as u64;
+                        assert!(
+                            !jobs.any(|i| self.rejected.contains(&(stream, i))),
+                            "a rejected job was sent"
+                        );
                         *self.sent.entry(worker).or_default() += count;
                         self.largest_send = self.largest_send.max(count);
                         self.workers
@@ -144,6 +156,13 @@ impl Sim {
                             }
                             Delivery::Failed { index, failure } => {
                                 assert!(!failure.deaths.is_empty());
+                                list.push((index, false));
+                            }
+                            Delivery::Rejected { index, .. } => {
+                                assert!(
+                                    self.rejected.contains(&(stream, index)),
+                                    "job {index} was not rejected"
+                                );
                                 list.push((index, false));
                             }
                         }
@@ -179,6 +198,15 @@ impl Sim {
                     self.added[stream] += count as u64;
                     self.scheduler.add_jobs(id, count);
                 }
+            }
+            Step::Reject { stream } => {
+                let (id, _) = self.streams[stream];
+                if self.closed[stream] || self.ended[stream] || self.scheduler.credit(id) == 0 {
+                    return;
+                }
+                self.rejected.insert((id, self.added[stream]));
+                self.added[stream] += 1;
+                self.scheduler.reject_job(id, "cannot encode".into());
             }
             Step::End { stream } => {
                 if !self.closed[stream] && !self.ended[stream] {

@@ -94,6 +94,9 @@ pub enum Delivery<T> {
     Results { first: u64, results: T },
     /// A job given up on.
     Failed { index: u64, failure: Failure },
+    /// A job the shell could not send (see [`Scheduler::reject_job`](super::Scheduler::reject_job)):
+    /// failed in its place without running, for the shell's `reason`.
+    Rejected { index: u64, reason: String },
 }
 
 impl<T: Batch> Delivery<T> {
@@ -101,7 +104,7 @@ impl<T: Batch> Delivery<T> {
     pub fn first(&self) -> u64 {
         match self {
             Delivery::Results { first, .. } => *first,
-            Delivery::Failed { index, .. } => *index,
+            Delivery::Failed { index, .. } | Delivery::Rejected { index, .. } => *index,
         }
     }
 
@@ -109,7 +112,7 @@ impl<T: Batch> Delivery<T> {
     pub fn len(&self) -> usize {
         match self {
             Delivery::Results { results, .. } => results.len(),
-            Delivery::Failed { .. } => 1,
+            Delivery::Failed { .. } | Delivery::Rejected { .. } => 1,
         }
     }
 

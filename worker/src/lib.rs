@@ -26,6 +26,7 @@ pub mod job;
 pub mod packed;
 pub mod primes;
 pub mod protocol;
+mod reply_frames;
 pub mod serve;
 pub mod timing;
 

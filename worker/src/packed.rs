@@ -37,8 +37,8 @@ pub fn read(bytes: &[u8], at: &mut usize) -> Option<u64> {
 pub struct Totals {
     /// Varints in it: the jobs it answers.
     pub jobs: usize,
-    /// Those with the low bit set (the job panicked).
-    pub panicked: usize,
+    /// Those with the low bit set (the job failed: it panicked, or its output could not be sent).
+    pub failed: usize,
     /// Sum of the values shifted right by one (the jobs' wall time, ns).
     pub elapsed_ns: u64,
     /// Where the first `jobs` varints end.
@@ -53,14 +53,14 @@ pub fn totals(bytes: &[u8], limit: usize) -> Option<Totals> {
     while at < bytes.len() && totals.jobs < limit {
         let value = read(bytes, &mut at)?;
         totals.jobs += 1;
-        totals.panicked += (value & 1) as usize;
+        totals.failed += (value & 1) as usize;
         totals.elapsed_ns = totals.elapsed_ns.saturating_add(value >> 1);
     }
     totals.bytes = at;
     Some(totals)
 }
 
-/// Jobs and panicked jobs in a whole run of packed timings, counted
+/// Jobs and failed jobs in a whole run of packed timings, counted
 /// without decoding (a varint ends at each byte below 0x80, and its low bit
 /// is in its first byte), so checking a reply costs a byte or two of work
 /// per job; `None` if the bytes end inside a varint.
@@ -110,10 +110,10 @@ mod tests {
             let head = &values[..cut.min(values.len())];
             let t = totals(&bytes, cut).unwrap();
             prop_assert_eq!(t.jobs, head.len());
-            prop_assert_eq!(t.panicked, head.iter().filter(|&&v| v & 1 == 1).count());
+            prop_assert_eq!(t.failed, head.iter().filter(|&&v| v & 1 == 1).count());
             prop_assert_eq!(t.elapsed_ns, head.iter().map(|&v| v >> 1).fold(0, u64::saturating_add));
             let all = totals(&bytes, usize::MAX).unwrap();
-            prop_assert_eq!(count(&bytes), Some((all.jobs, all.panicked)));
+            prop_assert_eq!(count(&bytes), Some((all.jobs, all.failed)));
         }
     }
 }

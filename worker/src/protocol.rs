@@ -15,7 +15,7 @@ use crate::packed;
 use crate::timing::{Segment, Timed};
 
 /// Bumped whenever a message type changes; checked at the handshake.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The largest frame either side will decode (16 MiB). Batches are far
 /// smaller; anything bigger is a bug or an attack.
@@ -80,9 +80,9 @@ pub struct JobBatch<J> {
 /// one batch with several of these (it replies to long batches early).
 ///
 /// Packed for the millions-of-tiny-jobs case: one varint per job
-/// (`elapsed_ns << 1 | panicked`) in one byte string (see [`packed`]), then
-/// the outputs of the jobs that returned and the messages of those that
-/// panicked; the CPU share and the start time once per message, since the
+/// (`elapsed_ns << 1 | failed`) in one byte string (see [`packed`]), then
+/// the outputs of the jobs that returned and what became of those that
+/// did not; the CPU share and the start time once per message, since the
 /// jobs of a message ran back to back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reply<O> {
@@ -97,11 +97,20 @@ pub struct Reply<O> {
     #[serde(with = "serde_bytes")]
     pub timings: Vec<u8>,
     pub outputs: Vec<O>,
-    pub panics: Vec<String>,
+    pub failures: Vec<Failed>,
 }
 
-/// What one job came to: its output, or the message it panicked with.
-pub type JobOutcome<O> = Result<O, String>;
+/// Why a job that ran has no output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Failed {
+    /// It panicked, with this message.
+    Panicked(String),
+    /// Its output could not be sent back, for this reason.
+    Unsendable(String),
+}
+
+/// What one job came to: its output, or why it has none.
+pub type JobOutcome<O> = Result<O, Failed>;
 
 impl<O> Reply<O> {
     /// Packs a segment of consecutive, back-to-back outcomes.
@@ -114,7 +123,7 @@ impl<O> Reply<O> {
             elapsed_ns: 0,
             timings: Vec::with_capacity(segment.outcomes.len() * 3),
             outputs: Vec::with_capacity(segment.outcomes.len()),
-            panics: Vec::new(),
+            failures: Vec::new(),
         };
         for outcome in segment.outcomes {
             reply.elapsed_ns = reply.elapsed_ns.saturating_add(outcome.elapsed_ns);
@@ -124,9 +133,9 @@ impl<O> Reply<O> {
                     packed::push(&mut reply.timings, elapsed);
                     reply.outputs.push(output);
                 }
-                Err(message) => {
+                Err(failed) => {
                     packed::push(&mut reply.timings, elapsed | 1);
-                    reply.panics.push(message);
+                    reply.failures.push(failed);
                 }
             }
         }
@@ -136,8 +145,8 @@ impl<O> Reply<O> {
     /// How many jobs it answers, if its parts agree (timings that end where
     /// a varint ends, one output or message per job).
     pub fn jobs(&self) -> Option<usize> {
-        let (jobs, panicked) = packed::count(&self.timings)?;
-        let agree = panicked == self.panics.len() && jobs - panicked == self.outputs.len();
+        let (jobs, failed) = packed::count(&self.timings)?;
+        let agree = failed == self.failures.len() && jobs - failed == self.outputs.len();
         agree.then_some(jobs)
     }
 
@@ -150,7 +159,7 @@ impl<O> Reply<O> {
             at: 0,
             left: jobs,
             outputs: self.outputs.into_iter(),
-            panics: self.panics.into_iter(),
+            failures: self.failures.into_iter(),
         }
     }
 
@@ -166,8 +175,8 @@ impl<O> Reply<O> {
             started_ns: self.started_ns.saturating_add(head.elapsed_ns),
             elapsed_ns: tail_elapsed,
             timings: self.timings.split_off(head.bytes),
-            outputs: self.outputs.split_off((head.jobs - head.panicked).min(self.outputs.len())),
-            panics: self.panics.split_off(head.panicked.min(self.panics.len())),
+            outputs: self.outputs.split_off((head.jobs - head.failed).min(self.outputs.len())),
+            failures: self.failures.split_off(head.failed.min(self.failures.len())),
         }
     }
 }
@@ -182,7 +191,7 @@ pub struct Outcomes<O> {
     at: usize,
     left: usize,
     outputs: std::vec::IntoIter<O>,
-    panics: std::vec::IntoIter<String>,
+    failures: std::vec::IntoIter<Failed>,
 }
 
 impl<O> Outcomes<O> {
@@ -209,9 +218,9 @@ impl<O> Iterator for Outcomes<O> {
         let started_ns = self.next_start;
         self.next_start = self.next_start.saturating_add(elapsed_ns);
         let output = if timing & 1 == 1 {
-            Err(self.panics.next().unwrap_or_default())
+            Err(self.failures.next().unwrap_or_else(|| Failed::Unsendable("missing failure".into())))
         } else {
-            self.outputs.next().ok_or_else(|| "missing output".to_string())
+            self.outputs.next().ok_or_else(|| Failed::Unsendable("missing output".into()))
         };
         Some(Timed { output, started_ns, elapsed_ns, cpu_ns: (elapsed_ns as f64 * self.share) as u64 })
     }
@@ -366,7 +375,7 @@ mod tests {
                 .map(|(output, elapsed_ns)| {
                     let started_ns = next_start;
                     next_start += elapsed_ns;
-                    let output = output.ok_or_else(|| format!("panic at {started_ns}"));
+                    let output = output.ok_or_else(|| Failed::Panicked(format!("panic at {started_ns}")));
                     Timed { output, started_ns, elapsed_ns, cpu_ns: (elapsed_ns as f64 * share) as u64 }
                 })
                 .collect();

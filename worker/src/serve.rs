@@ -13,8 +13,9 @@ use crate::build_id::{build_id, build_id_hex};
 use crate::entry;
 use crate::job::Job;
 use crate::protocol::{
-    self, CodecError, Frame, Hello, JobBatch, Reply, Setup, PROTOCOL_VERSION, TOKEN_BYTES,
+    self, CodecError, Failed, Frame, Hello, JobBatch, Setup, PROTOCOL_VERSION, TOKEN_BYTES,
 };
+use crate::reply_frames::send_reply;
 use crate::timing::run_timed;
 
 /// A batch that runs longer than this sends the results it has so far, so the
@@ -127,13 +128,14 @@ pub fn serve_jobs<J: Job>(link: Link) -> Result<(), ServeError> {
             batch.jobs,
             |job| {
                 catch_unwind(AssertUnwindSafe(|| job.run()))
-                    .map_err(|payload| panic_message(payload.as_ref()))
+                    .map_err(|payload| Failed::Panicked(panic_message(payload.as_ref())))
             },
             flush_after,
             &mut outcomes,
             |segment| {
-                let frame = protocol::encode(&Reply::pack(first + segment.offset as u64, segment))?;
-                results.send(frame).map_err(|e| ServeError::Ipc(e.to_string()))
+                send_reply(first + segment.offset as u64, segment, |frame| {
+                    results.send(frame).map_err(|e| ServeError::Ipc(e.to_string()))
+                })
             },
         )?;
     }

@@ -270,6 +270,11 @@ impl<'a, 'p> Supervisor<'a, 'p> {
                 let failed = Completed::Failed(FailedJob { index, n, deaths: failure.deaths });
                 each(failed, 0, "?").map_err(Stopped::Sink)?;
             }
+            // Numbers always encode: the cluster never rejects a job.
+            Delivery::Rejected { index, .. } => {
+                let failed = Completed::Failed(FailedJob { index, n: number(index), deaths: Vec::new() });
+                each(failed, 0, "?").map_err(Stopped::Sink)?;
+            }
         }
         Ok(())
     }

@@ -16,12 +16,30 @@ use crate::scheduler::StreamId;
 /// What consumers (and the spawner) ask of the dispatcher.
 #[derive(Debug)]
 pub(crate) enum Command<O> {
-    Open { stream: StreamId, ordered: bool, shared: Arc<Shared<O>> },
-    Jobs { stream: StreamId, segment: Segment },
-    End { stream: StreamId },
-    Close { stream: StreamId },
+    Open {
+        stream: StreamId,
+        ordered: bool,
+        shared: Arc<Shared<O>>,
+    },
+    Jobs {
+        stream: StreamId,
+        segment: Segment,
+    },
+    /// The stream's next job could not be encoded, for this reason.
+    Reject {
+        stream: StreamId,
+        reason: String,
+    },
+    End {
+        stream: StreamId,
+    },
+    Close {
+        stream: StreamId,
+    },
     Startup(Startup),
-    Shutdown { graceful: bool },
+    Shutdown {
+        graceful: bool,
+    },
 }
 
 #[derive(Debug)]

@@ -272,6 +272,12 @@ impl<J: Job> Dispatcher<J> {
                 }
                 self.scheduler.add_jobs(stream, count);
             }
+            Command::Reject { stream, reason } => {
+                if let Some(entry) = self.streams.get_mut(&stream) {
+                    entry.added += 1;
+                    self.scheduler.reject_job(stream, reason);
+                }
+            }
             Command::End { stream } => self.scheduler.end_input(stream),
             Command::Close { stream } => {
                 self.streams.remove(&stream);

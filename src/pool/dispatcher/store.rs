@@ -1,6 +1,7 @@
 //! A stream's jobs as the supervisor keeps them until delivered: encoded
 //! once, back to back, so a batch frame is a copy of a byte range and a
-//! retry never needs the job value again.
+//! retry never needs the job value again. A job that could not be encoded
+//! leaves a gap between segments; it is never sent.
 
 use std::collections::VecDeque;
 
@@ -50,7 +51,7 @@ pub(crate) struct JobStore {
 impl JobStore {
     /// Adds the next jobs (their indices follow the last segment's).
     pub fn push(&mut self, segment: Segment) {
-        debug_assert!(self.segments.back().is_none_or(|last| last.end() == segment.first));
+        debug_assert!(self.segments.back().is_none_or(|last| last.end() <= segment.first));
         if !segment.ends.is_empty() {
             self.segments.push_back(segment);
         }
