@@ -35,6 +35,7 @@ fn main() {
         ("each_death_is_charged_to_the_job_that_caused_it", blame_after_each_reply),
         ("a_submitted_job_starts_before_it_is_waited_on", submit_starts_at_once),
         ("a_job_or_output_that_cannot_travel_fails_alone", cannot_travel),
+        ("a_slow_input_streams_each_job_as_it_comes", slow_input_streams),
     ];
     let trials = tests.into_iter().map(|(name, test)| Trial::test(name, test)).collect();
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
@@ -645,6 +646,36 @@ fn cannot_travel() -> Result<(), Failed> {
     expect(1, &refused)?;
     expect(5, &pool.submit(Payload::new(Returns::Small)).wait())?;
     seen.extend(pool.pids());
+    drop(pool);
+    none_left(&seen)
+}
+
+/// A slow input (30 ms a job) that then waits for the job before to have
+/// run: it streams only if each job is sent as soon as it is pulled. Once,
+/// `map` pulled up to 4096 jobs before it sent any.
+fn slow_input_streams() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let marker = |i: u64| dir.path().join(format!("ran-{i}"));
+    let pool = ProcessPool::<Touch>::builder().workers(1).build()?;
+    let seen: HashSet<u32> = pool.pids().into_iter().collect();
+    let mut stalled = Vec::new();
+    let jobs = (0..5u64).map(|i| {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(30));
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            // Sleeps of 20 ms: each wait spans a kernel clock tick.
+            while !marker(i - 1).exists() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if !marker(i - 1).exists() {
+                stalled.push(i);
+            }
+        }
+        Touch(marker(i))
+    });
+    let done = pool.map(jobs).filter(Result::is_ok).count();
+    check(done == 5, format!("{done} of 5 jobs done"))?;
+    check(stalled.is_empty(), format!("jobs pulled before the one before them was sent: {stalled:?}"))?;
     drop(pool);
     none_left(&seen)
 }

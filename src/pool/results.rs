@@ -11,6 +11,7 @@ use procpool_worker::Job;
 use super::dispatcher::{Command, Core};
 use super::error::{JobError, PoolError};
 use super::feeder::Feeder;
+use super::linux::coarse_now_ns;
 use super::stream::{Answers, Shared};
 use crate::scheduler::{DeathCause, Delivery, StreamId};
 
@@ -49,7 +50,18 @@ struct Receiver<'p, O> {
 struct Inline<'p, J: Job> {
     jobs: Box<dyn Iterator<Item = J> + 'p>,
     feeder: Feeder<'p, J>,
+    /// Jobs to pull before handing them over: 1 at first and whenever the
+    /// input is slow, so each job goes out as soon as it exists; doubled up
+    /// to [`CHUNK`] while it is fast, so tiny jobs go out many to a command.
+    limit: u64,
 }
+
+/// The most jobs pulled before they are handed to the dispatcher.
+const CHUNK: u64 = 4096;
+
+/// Jobs pulled between two looks at the clock once chunks are full (a look
+/// costs a few ns, too much for every one of millions of tiny jobs).
+const CLOCK_EVERY: u64 = 8;
 
 impl<'p, O> Receiver<'p, O> {
     fn new(core: &'p Core<O>, shared: Arc<Shared<O>>, stream: StreamId) -> Self {
@@ -116,15 +128,31 @@ impl<'p, O> Receiver<'p, O> {
     }
 }
 
-/// Moves up to `room` jobs (at most one chunk) from the iterator to the
-/// feeder; ends the input, and says so, when the iterator is exhausted.
+/// Moves up to `room` jobs (at most `inline.limit`) from the iterator to
+/// the feeder, and hands them over at once when a clock tick (a few ms)
+/// passes while pulling; ends the input, and says so, when the iterator is
+/// exhausted. The next limit follows the pace: halved from what one tick
+/// yielded, doubled while no tick passes.
 fn feed<J: Job>(inline: &mut Inline<'_, J>, room: u64) -> Result<bool, JobError> {
-    for _ in 0..room.min(4096) {
+    let started = coarse_now_ns();
+    let most = room.min(inline.limit);
+    // Every job while the pace is unknown; at full chunks the input has
+    // been fast for a while, and a look every few jobs is enough.
+    let every = if inline.limit < CHUNK { 1 } else { CLOCK_EVERY };
+    let mut pulled = 0;
+    let mut ticked = false;
+    while pulled < most {
         match inline.jobs.next() {
             Some(job) => inline.feeder.add(&job)?,
             None => return inline.feeder.end().map(|()| true),
         }
+        pulled += 1;
+        if (pulled % every == 0 || pulled == most) && coarse_now_ns() != started {
+            ticked = true;
+            break;
+        }
     }
+    inline.limit = if ticked { (pulled / 2).max(1) } else { (inline.limit * 2).min(CHUNK) };
     inline.feeder.flush().map(|()| false)
 }
 
@@ -290,7 +318,11 @@ impl<'p, J: Job> Map<'p, J> {
         stream: StreamId,
         jobs: Option<Box<dyn Iterator<Item = J> + 'p>>,
     ) -> Self {
-        let input = jobs.map(|jobs| Inline { jobs, feeder: Feeder::new(core, Arc::clone(&shared), stream) });
+        let input = jobs.map(|jobs| Inline {
+            jobs,
+            feeder: Feeder::new(core, Arc::clone(&shared), stream),
+            limit: 1,
+        });
         Map { receiver: Receiver::new(core, shared, stream), input }
     }
 
