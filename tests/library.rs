@@ -36,6 +36,7 @@ fn main() {
         ("a_submitted_job_starts_before_it_is_waited_on", submit_starts_at_once),
         ("a_job_or_output_that_cannot_travel_fails_alone", cannot_travel),
         ("a_slow_input_streams_each_job_as_it_comes", slow_input_streams),
+        ("a_bad_worker_count_or_directory_is_refused_by_name", bad_settings),
     ];
     let trials = tests.into_iter().map(|(name, test)| Trial::test(name, test)).collect();
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
@@ -678,4 +679,22 @@ fn slow_input_streams() -> Result<(), Failed> {
     check(stalled.is_empty(), format!("jobs pulled before the one before them was sent: {stalled:?}"))?;
     drop(pool);
     none_left(&seen)
+}
+
+/// Settings that cannot work are refused at `build`, each naming itself:
+/// `workers(0)` once became 1, and a missing directory was reported as a
+/// missing `/proc/self/exe`.
+fn bad_settings() -> Result<(), Failed> {
+    for workers in [0, procpool::MAX_WORKERS + 1] {
+        let error = ProcessPool::<Square>::builder().workers(workers).build().map(|_| ()).unwrap_err();
+        check(error.to_string().contains(&format!("not {workers}")), error.to_string())?;
+    }
+    let error = ProcessPool::<Square>::builder()
+        .workers(1)
+        .current_dir("/no/such/dir")
+        .build()
+        .map(|_| ())
+        .unwrap_err();
+    // Refused before any process starts (so none can be left).
+    check(error.to_string().contains("/no/such/dir"), error.to_string())
 }

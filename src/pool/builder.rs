@@ -59,7 +59,7 @@ impl<J: Job> std::fmt::Debug for ProcessPoolBuilder<J> {
 impl<J: Job> Default for ProcessPoolBuilder<J> {
     fn default() -> Self {
         ProcessPoolBuilder {
-            settings: Settings { workers: available_cores(), ..Settings::default() },
+            settings: Settings { workers: available_cores().min(MAX_WORKERS), ..Settings::default() },
             retries: None,
             repeatable: false,
             program: None,
@@ -205,7 +205,14 @@ impl<J: Job> ProcessPoolBuilder<J> {
     /// limit if the pool would not fit under it.
     pub fn build(mut self) -> Result<ProcessPool<J>, PoolError> {
         let started = Instant::now();
-        self.settings.workers = self.settings.workers.clamp(1, MAX_WORKERS);
+        if !(1..=MAX_WORKERS).contains(&self.settings.workers) {
+            return Err(PoolError::WorkerCount { asked: self.settings.workers });
+        }
+        if let Some(dir) = &self.current_dir {
+            // Checked here: a failed spawn names only the program.
+            std::fs::read_dir(dir)
+                .map_err(|source| PoolError::CurrentDir { dir: dir.display().to_string(), source })?;
+        }
         self.settings.retries = self.retries.unwrap_or(if self.repeatable { 2 } else { 0 });
         self.settings.duplicate_tail = self.repeatable;
         self.settings.exact_blame = !self.repeatable;

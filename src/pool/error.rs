@@ -76,6 +76,10 @@ impl JobError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PoolError {
+    #[error("a pool has 1 to {} workers, not {asked}", super::MAX_WORKERS)]
+    WorkerCount { asked: usize },
+    #[error("the workers' directory {dir} cannot be used: {source}")]
+    CurrentDir { dir: String, source: std::io::Error },
     #[error("cannot start worker process {program}: {source}")]
     Spawn { program: String, source: std::io::Error },
     #[error("worker {pid} {cause} before completing the handshake")]
