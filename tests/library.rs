@@ -37,6 +37,7 @@ fn main() {
         ("a_job_or_output_that_cannot_travel_fails_alone", cannot_travel),
         ("a_slow_input_streams_each_job_as_it_comes", slow_input_streams),
         ("a_bad_worker_count_or_directory_is_refused_by_name", bad_settings),
+        ("results_held_behind_a_slow_job_stay_within_the_byte_window", byte_window),
     ];
     let trials = tests.into_iter().map(|(name, test)| Trial::test(name, test)).collect();
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
@@ -697,4 +698,60 @@ fn bad_settings() -> Result<(), Failed> {
         .unwrap_err();
     // Refused before any process starts (so none can be left).
     check(error.to_string().contains("/no/such/dir"), error.to_string())
+}
+
+/// Marks that it started, waits for a gate if it is job 0, and returns 1 MiB.
+#[derive(Debug, Serialize, Deserialize)]
+struct Blob {
+    index: u64,
+    dir: std::path::PathBuf,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Mebibyte(#[serde(with = "serde_bytes")] Vec<u8>);
+
+impl Job for Blob {
+    type Output = Mebibyte;
+    fn run(self) -> Mebibyte {
+        std::fs::write(self.dir.join(self.index.to_string()), b"").expect("marker");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while self.index == 0 && !self.dir.join("gate").exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Mebibyte(vec![7; 1 << 20])
+    }
+}
+
+/// Results behind a job still running are held back for the order; the
+/// window counted jobs only, so 1000 outputs of 1 MiB piled up in memory.
+fn byte_window() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let pool = ProcessPool::<Blob>::builder().workers(2).window_bytes(8 << 20).build()?;
+    let seen: HashSet<u32> = pool.pids().into_iter().collect();
+    let started = || std::fs::read_dir(dir.path()).map_or(0, |entries| entries.count());
+    std::thread::scope(|scope| {
+        let mapper = scope.spawn(|| {
+            let jobs = (0..1000).map(|index| Blob { index, dir: dir.path().to_path_buf() });
+            pool.map(jobs).filter(|r| r.as_ref().is_ok_and(|m| m.0.len() == 1 << 20)).count()
+        });
+        // Until the count of started jobs stops growing (a stop that comes
+        // early only makes the bound below easier to meet).
+        let mut last = 0;
+        for _ in 0..60 {
+            std::thread::sleep(Duration::from_millis(250));
+            let now = started();
+            if now == last && now > 1 {
+                break;
+            }
+            last = now;
+        }
+        let held = started();
+        std::fs::write(dir.path().join("gate"), b"")?;
+        let done = mapper.join().map_err(|_| "the map panicked")?;
+        check(done == 1000, format!("{done} of 1000 results"))?;
+        // 8 MiB held, plus the batches in flight when the window filled.
+        check(held < 100, format!("{held} jobs started behind the gate, with an 8 MiB byte window"))
+    })?;
+    drop(pool);
+    none_left(&seen)
 }

@@ -184,6 +184,15 @@ impl<J: Job> ProcessPoolBuilder<J> {
         self
     }
 
+    /// Bound on the bytes of results an ordered map holds back behind a job
+    /// still running (default 256 MiB): past it, no more of its jobs start
+    /// until that job is in. Counts encoded outputs; jobs already running
+    /// still finish, so it can be passed by a few batches.
+    pub fn window_bytes(mut self, bytes: usize) -> Self {
+        self.settings.window_bytes = bytes.max(1);
+        self
+    }
+
     /// A flag that, once set (e.g. by a signal handler), stops every map
     /// with [`PoolError::Cancelled`] within about 50 ms.
     pub fn cancel_flag(mut self, flag: Arc<AtomicBool>) -> Self {

@@ -16,6 +16,8 @@ pub(crate) struct Answers<O> {
     pub pid: u32,
     /// Jobs the reply answers (counted once, when it was checked).
     pub jobs: usize,
+    /// The size of the frame it came in: what it takes in memory, roughly.
+    pub bytes: usize,
     pub reply: Reply<O>,
 }
 
@@ -27,8 +29,14 @@ impl<O> Batch for Answers<O> {
     fn split_off(&mut self, at: usize) -> Self {
         let at = at.min(self.jobs);
         let tail = self.jobs - at;
+        let tail_bytes = self.bytes * tail / self.jobs.max(1);
         self.jobs = at;
-        Answers { pid: self.pid, jobs: tail, reply: self.reply.split_off(at) }
+        self.bytes -= tail_bytes;
+        Answers { pid: self.pid, jobs: tail, bytes: tail_bytes, reply: self.reply.split_off(at) }
+    }
+
+    fn bytes(&self) -> usize {
+        self.bytes
     }
 }
 

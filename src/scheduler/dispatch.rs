@@ -168,8 +168,13 @@ impl<T: Batch> Scheduler<T> {
     /// Up to `size` fresh jobs of the next stream (round robin) that has any.
     fn fresh_batch(&mut self, size: usize) -> Option<Ticket> {
         let after = self.cursor;
-        let id =
-            *self.fresh.range(StreamId(after + 1)..).chain(self.fresh.range(..=StreamId(after))).next()?;
+        // A stream holding its byte window of results back waits for the gap.
+        let limit = self.settings.window_bytes;
+        let id = *self
+            .fresh
+            .range(StreamId(after + 1)..)
+            .chain(self.fresh.range(..=StreamId(after)))
+            .find(|id| self.streams.get(id).is_some_and(|s| s.held_bytes < limit))?;
         self.cursor = id.0;
         let s = self.streams.get_mut(&id).expect("a stream with fresh jobs is open");
         let (first, count) = s.take_fresh(size.max(1).min(s.max_batch));

@@ -22,6 +22,8 @@ pub(super) struct Stream<T> {
     pub progress: Progress,
     /// Ordered streams: deliveries that arrived before an earlier one.
     pub held: BTreeMap<u64, Delivery<T>>,
+    /// What `held` takes, in [`Batch::bytes`].
+    pub held_bytes: usize,
     /// Ordered streams: the next index to hand to the consumer.
     pub next_out: u64,
     /// Jobs delivered so far (in any order).
@@ -45,6 +47,7 @@ impl<T: Batch> Stream<T> {
             closed: false,
             progress: Progress::default(),
             held: BTreeMap::new(),
+            held_bytes: 0,
             next_out: 0,
             delivered: 0,
             twins: HashSet::new(),

@@ -18,7 +18,7 @@ impl<T: Batch> Scheduler<T> {
         let Some(s) = self.streams.get(&stream) else {
             return 0;
         };
-        if s.closed || s.input_ended {
+        if s.closed || s.input_ended || s.held_bytes >= self.settings.window_bytes {
             return 0;
         }
         let outstanding = s.added - s.released();
@@ -84,6 +84,7 @@ impl<T: Batch> Scheduler<T> {
         };
         s.closed = true;
         s.held.clear();
+        s.held_bytes = 0;
         if !s.input_ended {
             self.open_inputs -= 1;
         }
@@ -133,9 +134,11 @@ impl<T: Batch> Scheduler<T> {
             self.actions.push_back(Action::Deliver { stream, delivery });
             while let Some(next) = s.held.remove(&s.next_out) {
                 s.next_out += next.len() as u64;
+                s.held_bytes -= next.bytes();
                 self.actions.push_back(Action::Deliver { stream, delivery: next });
             }
         } else {
+            s.held_bytes += delivery.bytes();
             s.held.insert(first, delivery);
         }
         let base = s.progress.base();

@@ -60,16 +60,25 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 fn settings() -> impl Strategy<Value = Settings> {
-    (1..4usize, 0..3u32, any::<bool>(), 1..64usize, any::<bool>(), any::<bool>(), prop::option::of(1..20u64))
-        .prop_map(|(workers, retries, timeout, window, duplicate_tail, exact_blame, max_jobs)| Settings {
-            workers,
-            retries,
-            job_timeout: timeout.then_some(Duration::from_secs(1)),
-            window,
-            duplicate_tail,
-            exact_blame,
-            max_jobs_per_worker: max_jobs,
-        })
+    let byte_window = prop::option::of(16..2000usize);
+    (
+        (1..4usize, 0..3u32, any::<bool>(), 1..64usize, byte_window),
+        (any::<bool>(), any::<bool>(), prop::option::of(1..20u64)),
+    )
+        .prop_map(
+            |((workers, retries, timeout, window, window_bytes), (duplicate_tail, exact_blame, max_jobs))| {
+                Settings {
+                    workers,
+                    retries,
+                    job_timeout: timeout.then_some(Duration::from_secs(1)),
+                    window,
+                    window_bytes: window_bytes.unwrap_or(usize::MAX),
+                    duplicate_tail,
+                    exact_blame,
+                    max_jobs_per_worker: max_jobs,
+                }
+            },
+        )
 }
 
 /// The shell, simulated: what each worker holds, what each stream got.

@@ -23,6 +23,10 @@ pub struct Settings {
     pub job_timeout: Option<Duration>,
     /// Bound on jobs added and not yet delivered, per stream.
     pub window: usize,
+    /// Bound on the bytes of results an ordered stream holds back behind a
+    /// job not yet answered: past it, no fresh job of the stream is sent
+    /// and no more are taken in until the gap is filled.
+    pub window_bytes: usize,
     /// Run a queued batch on an idle worker too at the end of the input
     /// (only for jobs that are safe to run twice).
     pub duplicate_tail: bool,
@@ -40,6 +44,7 @@ impl Default for Settings {
             retries: 0,
             job_timeout: None,
             window: 1 << 17,
+            window_bytes: 256 << 20,
             duplicate_tail: false,
             exact_blame: true,
             max_jobs_per_worker: None,
@@ -120,6 +125,14 @@ impl<T: Batch> Delivery<T> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The memory its results take, as the shell counts it.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Delivery::Results { results, .. } => results.bytes(),
+            Delivery::Failed { .. } | Delivery::Rejected { .. } => 0,
+        }
+    }
 }
 
 /// Results of consecutive jobs as the shell keeps them (a `Vec`, or a
@@ -136,6 +149,11 @@ pub trait Batch: Sized {
 
     /// Keeps the first `at` results and returns the rest.
     fn split_off(&mut self, at: usize) -> Self;
+
+    /// The memory it takes, for the stream's byte window (0: not counted).
+    fn bytes(&self) -> usize {
+        0
+    }
 }
 
 impl<T> Batch for Vec<T> {
@@ -145,6 +163,10 @@ impl<T> Batch for Vec<T> {
 
     fn split_off(&mut self, at: usize) -> Self {
         Vec::split_off(self, at)
+    }
+
+    fn bytes(&self) -> usize {
+        Vec::len(self) * std::mem::size_of::<T>()
     }
 }
 

@@ -337,7 +337,7 @@ impl<J: Job> Dispatcher<J> {
         };
         let first = reply.first_index;
         let work = Duration::from_nanos(reply.elapsed_ns);
-        let results = Answers { pid, jobs, reply };
+        let results = Answers { pid, jobs, bytes: frame.0.len(), reply };
         if let Err(violation) = self.scheduler.reply(worker, first, results, work) {
             self.break_pool(violation.into());
         }
