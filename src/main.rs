@@ -8,14 +8,19 @@ mod cli;
 mod completed;
 mod executor;
 mod input;
+mod out_of_memory;
 mod report;
 
 use app::AppError;
 use cli::{stray_word_error, Cli};
 use report::output::stderr_line;
 
+#[global_allocator]
+static ALLOCATOR: out_of_memory::ExitWhenOutOfMemory = out_of_memory::ExitWhenOutOfMemory;
+
 fn main() -> ExitCode {
     procpool::worker_entry();
+    out_of_memory::in_supervisor();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // --help and --version
@@ -43,6 +48,8 @@ fn fail(error: AppError) -> ExitCode {
     if error.is_broken_pipe() {
         return ExitCode::SUCCESS;
     }
-    stderr_line(&format!("procpool: {error}"));
+    let line = format!("procpool: {error}");
+    out_of_memory::claim_last_word();
+    stderr_line(&line);
     error.exit_code()
 }

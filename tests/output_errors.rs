@@ -241,3 +241,51 @@ fn a_chart_note_for_a_closed_stderr_is_lost_not_a_panic() {
     }
     tag.assert_none_left();
 }
+
+/// Runs procpool with its address space limited to `kib` KiB (`ulimit -v`).
+fn with_address_space(tag: &Tag, args: &[&str], kib: u64) -> Output {
+    let mut command = tag.std_cmd();
+    command.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let bytes = kib * 1024;
+    // SAFETY: one async-signal-safe call between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            Ok(nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_AS, bytes, bytes)?)
+        });
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn too_little_memory_gives_one_line_and_exit_1_never_an_abort() {
+    // From 16 to 30 MB of address space, in steps of 0.5 MB: the run either
+    // completes or says in one line what it could not get (a thread, a
+    // channel, memory). Before, some limits aborted in an allocation inside
+    // ipc-channel ("memory allocation of 212448 bytes failed", exit 134).
+    let tag = Tag::new("ulimit-v");
+    let (mut completed, mut refused) = (0, 0);
+    for kib in (16_000..=30_000).step_by(500) {
+        let output = with_address_space(&tag, &["2", "--kernel", "fast"], kib);
+        assert_no_panic(&output);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        match output.status.code() {
+            Some(0) => {
+                assert!(String::from_utf8_lossy(&output.stdout).contains("20 checked (9 prime)"));
+                completed += 1;
+            }
+            Some(1) => {
+                let mut lines = stderr.lines();
+                let first = lines.next().unwrap_or_default();
+                assert!(first.starts_with("procpool: ") && !first.contains("worker "), "{kib} KiB: {stderr}");
+                // A worker that was starting as the supervisor exited may say it found it gone.
+                for line in lines {
+                    assert!(line.contains(" is gone"), "{kib} KiB: {stderr}");
+                }
+                refused += 1;
+            }
+            other => panic!("{kib} KiB: exit {other:?}: {stderr}"),
+        }
+    }
+    assert!(completed > 0 && refused > 0, "{completed} runs completed, {refused} refused");
+    tag.assert_none_left();
+}
