@@ -9,6 +9,7 @@ mod measure;
 mod progress;
 mod resume;
 mod run;
+mod same_file;
 mod signals;
 mod stuck_output;
 mod sweep;

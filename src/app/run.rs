@@ -11,6 +11,7 @@ use super::baseline::{self, BASELINE_RUNS};
 use super::chart_path;
 use super::measure::Plan;
 use super::resume::{print_carried, Resume, RunId};
+use super::same_file;
 use super::signals::StopSignals;
 use super::AppError;
 use crate::cli::{Mode, RunArgs};
@@ -42,6 +43,8 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
     let kernel = Kernel::from(args.source.kernel);
     let spec = args.source.spec();
     let variants = variants(args.mode);
+    let timeline = args.timeline.as_deref().map(|path| ("--timeline", path));
+    same_file::refuse_overlaps(&spec, args.resume.as_deref(), timeline)?;
     if let Some(path) = &args.timeline {
         chart_path::check("--timeline", path)?;
     }

@@ -11,6 +11,7 @@ use super::busy::CpuSample;
 use super::chart_path;
 use super::measure::Plan;
 use super::progress::Progress;
+use super::same_file;
 use super::signals::StopSignals;
 use super::AppError;
 use crate::cli::SweepArgs;
@@ -36,6 +37,7 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     let spec = args.source.spec();
     let variants = [Variant::Processes, Variant::Rayon];
     let total_runs = args.runs as usize * max * variants.len();
+    same_file::refuse_overlaps(&spec, None, args.plot.as_deref().map(|path| ("--plot", path)))?;
     if let Some(path) = &args.plot {
         chart_path::check("--plot", path)?;
     }

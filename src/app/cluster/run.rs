@@ -23,7 +23,7 @@ use super::wire::Hello;
 use crate::app::measure::print_event;
 use crate::app::progress::Progress;
 use crate::app::resume::{print_carried, Resume, RunId};
-use crate::app::{chart_path, AppError, StopSignals};
+use crate::app::{chart_path, same_file, AppError, StopSignals};
 use crate::cli::RunArgs;
 use crate::completed::Completed;
 use crate::executor::{ExecError, RunFacts, Variant};
@@ -128,6 +128,8 @@ fn lead(
     let machine = Machine::detect();
     let kernel = Kernel::from(args.source.kernel);
     let spec = args.source.spec();
+    let timeline = args.timeline.as_deref().map(|path| ("--timeline", path));
+    same_file::refuse_overlaps(&spec, args.resume.as_deref(), timeline)?;
     if let Some(path) = &args.timeline {
         chart_path::check("--timeline", path)?;
     }
