@@ -17,7 +17,7 @@ use super::AppError;
 use crate::cli::{Mode, RunArgs};
 use crate::completed::Completed;
 use crate::executor::{RunFacts, Variant};
-use crate::input::Reopener;
+use crate::input::{shown_path, Reopener};
 use crate::report::machine::Machine;
 use crate::report::output::{stderr_line, Output};
 use crate::report::summary::{RunSummary, Tally};
@@ -165,8 +165,8 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
             if let (Some(path), Some(timeline)) = (&args.timeline, &timeline) {
                 timeline
                     .draw(path, &summary, kernel.name())
-                    .map_err(|reason| AppError::Chart { path: path.display().to_string(), reason })?;
-                written.push(format!("Timeline written to {}", path.display()));
+                    .map_err(|reason| AppError::Chart { path: shown_path(path), reason })?;
+                written.push(format!("Timeline written to {}", shown_path(path)));
             }
         }
         summaries.push(summary);

@@ -13,7 +13,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::AppError;
-use crate::input::InputSpec;
+use crate::input::{shown_path, InputSpec};
 
 /// Where stdout and stdin really go.
 const STDOUT: &str = "/proc/self/fd/1";
@@ -35,15 +35,15 @@ pub fn refuse_overlaps(
 ) -> Result<(), AppError> {
     let mut reads = Vec::new();
     match spec {
-        InputSpec::File(path) => reads.push(Named { what: format!("--input {}", path.display()), path }),
+        InputSpec::File(path) => reads.push(Named { what: format!("--input {}", shown_path(path)), path }),
         InputSpec::Stdin => reads.push(Named { what: "stdin (--input -)".into(), path: Path::new(STDIN) }),
         InputSpec::Fixture | InputSpec::Range { .. } => {}
     }
     if let Some(path) = resume {
-        reads.push(Named { what: format!("--resume {}", path.display()), path });
+        reads.push(Named { what: format!("--resume {}", shown_path(path)), path });
     }
     let stdout = Named { what: "this run's stdout".into(), path: Path::new(STDOUT) };
-    let chart = chart.map(|(flag, path)| Named { what: format!("{flag} {}", path.display()), path });
+    let chart = chart.map(|(flag, path)| Named { what: format!("{flag} {}", shown_path(path)), path });
     for written in std::iter::once(&stdout).chain(&chart) {
         if let Some(read) = reads.iter().find(|read| same_file(read.path, written.path)) {
             return Err(AppError::Usage(format!(

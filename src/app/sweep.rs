@@ -16,7 +16,7 @@ use super::signals::StopSignals;
 use super::AppError;
 use crate::cli::SweepArgs;
 use crate::executor::Variant;
-use crate::input::Reopener;
+use crate::input::{shown_path, Reopener};
 use crate::report::machine::Machine;
 use crate::report::output::{stderr_line, Output};
 use crate::report::scaling::Repeats;
@@ -119,8 +119,8 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     }
     if let Some(path) = &args.plot {
         speedup_chart::draw(&sweep, path)
-            .map_err(|reason| AppError::Chart { path: path.display().to_string(), reason })?;
-        let written = format!("Chart written to {}", path.display());
+            .map_err(|reason| AppError::Chart { path: shown_path(path), reason })?;
+        let written = format!("Chart written to {}", shown_path(path));
         if args.json || args.csv {
             stderr_line(&format!("procpool: {written}"));
         } else {

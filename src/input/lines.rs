@@ -91,6 +91,17 @@ fn without_comment(text: &str) -> &str {
     text.split_once('#').map_or(text, |(number, _comment)| number)
 }
 
+/// A path as messages show it: as it is, or quoted with its control
+/// characters escaped (`"a\nb.txt"`) when it has any, so that a file named
+/// with a newline cannot split a message over two lines.
+pub(crate) fn shown_path(path: &std::path::Path) -> String {
+    if path.to_string_lossy().chars().any(char::is_control) {
+        format!("{path:?}")
+    } else {
+        path.display().to_string()
+    }
+}
+
 /// Keeps error messages on one readable line.
 pub(crate) fn shorten(text: &str) -> String {
     const SHOWN: usize = 40;

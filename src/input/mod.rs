@@ -12,7 +12,7 @@ mod read_ahead;
 mod reopen;
 mod source;
 
-pub(crate) use lines::shorten;
+pub(crate) use lines::{shorten, shown_path};
 pub use numbers::{Numbers, Skip};
 pub use reopen::Reopener;
 pub use source::{JobSource, Pull};
@@ -61,7 +61,7 @@ impl InputSpec {
         match self {
             InputSpec::Fixture => "the fixture".into(),
             InputSpec::Range { start, end } => format!("--range {start}..{end}"),
-            InputSpec::File(path) => path.display().to_string(),
+            InputSpec::File(path) => shown_path(path),
             InputSpec::Stdin => "<stdin>".into(),
         }
     }

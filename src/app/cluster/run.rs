@@ -27,7 +27,7 @@ use crate::app::{chart_path, same_file, AppError, StopSignals};
 use crate::cli::RunArgs;
 use crate::completed::Completed;
 use crate::executor::{ExecError, RunFacts, Variant};
-use crate::input::Numbers;
+use crate::input::{shown_path, Numbers};
 use crate::report::machine::Machine;
 use crate::report::output::Output;
 use crate::report::summary::{RunSummary, Tally};
@@ -263,8 +263,8 @@ fn lead(
     if let (Some(path), Some(timeline)) = (&args.timeline, &timeline) {
         timeline
             .draw(path, &summary, kernel.name())
-            .map_err(|reason| AppError::Chart { path: path.display().to_string(), reason })?;
-        let line = format!("Timeline written to {}", path.display());
+            .map_err(|reason| AppError::Chart { path: shown_path(path), reason })?;
+        let line = format!("Timeline written to {}", shown_path(path));
         if args.json {
             eprintln!("procpool: {line}");
         } else {

@@ -25,7 +25,7 @@ use super::signals::StopSignals;
 use super::AppError;
 use crate::completed::Completed;
 use crate::executor::Variant;
-use crate::input::{Numbers, Skip};
+use crate::input::{shown_path, Numbers, Skip};
 use crate::report::summary::Resumed;
 
 use emit::Emitter;
@@ -47,7 +47,7 @@ impl Resume {
     /// a `--json` run over the same input as `run`. (That it is not also
     /// stdout is checked with every other output, in `same_file`.)
     pub fn open(path: &Path, run: &RunId, input: String) -> Result<Self, AppError> {
-        let name = path.display().to_string();
+        let name = shown_path(path);
         let mut file = ResumeFile::open(path)?;
         // An empty file (or a torn first line) is a run killed before its first line.
         if let Some(header) = file.header()? {
