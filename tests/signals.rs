@@ -258,3 +258,45 @@ fn with_sighup_ignored_sigterm_still_stops_the_run_and_its_workers() {
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     tag.assert_none_left();
 }
+
+#[test]
+fn a_stop_during_the_baseline_repeats_counts_the_printed_run() {
+    // `--mode all` prints the sequential run, then repeats it silently to
+    // time the one-core baseline. A stop then came with the count of the
+    // silent repeat, as if the printed run had got that far.
+    use std::io::{BufRead, BufReader};
+    let tag = Tag::new("baseline-stop");
+    let file = input_file(&[PRIME; 6]);
+    let mut child = tag
+        .std_cmd()
+        .args(["2", "--mode", "all", "--input"])
+        .arg(file.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = Vec::new();
+    // The sixth result line is the printed run's last: the repeats (each as
+    // long as the printed run, 3 of them) follow, and no summary is printed
+    // before they end.
+    while printed.iter().filter(|line: &&String| line.starts_with(&format!("{PRIME}  P "))).count() < 6 {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "stdout ended early: {printed:?}");
+        printed.push(line);
+    }
+    // Into the first repeat (the printed run still had to end).
+    thread::sleep(Duration::from_millis(300));
+    send(child.id() as i32, Signal::SIGINT);
+    let status = common::wait_guarded(&mut child, "the stopped run");
+    let rest = std::io::read_to_string(stdout).unwrap();
+    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert_eq!(rest, "", "a summary came before the repeats ended: {rest}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("time the one-core baseline (repeat 1 of 3), after all its 6 results"),
+        "{stderr}"
+    );
+    tag.assert_none_left();
+}

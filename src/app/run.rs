@@ -150,7 +150,8 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
         // Later runs' headers and progress bars know how many numbers there are.
         count = count.or(Some(summary.tally.jobs + summary.tally.failed));
         if variant == Variant::Sequential && repeats > 0 {
-            summary = baseline::best_of(repeats, &plan, || Ok(input.open()?))?;
+            let printed = summary.tally.jobs + summary.tally.failed;
+            summary = baseline::best_of(repeats, &plan, printed, || Ok(input.open()?))?;
             measured_one_core = Some(summary.wall);
         }
         if args.json {
