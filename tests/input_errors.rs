@@ -291,3 +291,27 @@ fn a_file_name_with_a_newline_keeps_every_message_on_one_line() {
     assert!(stdout.lines().nth(1).unwrap().trim_start().starts_with("7  P"), "{stdout}");
     tag.assert_none_left();
 }
+
+#[test]
+fn the_line_limit_leaves_out_the_line_ending_and_a_cut_line_claims_no_length() {
+    let tag = Tag::new("long-lines");
+    // 4096 bytes, then CRLF: at the limit, not over it.
+    let at_limit = format!("{}7", " ".repeat(4095));
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), format!("{at_limit}\r\n11\r\n")).unwrap();
+    let output = tag.cmd().args(["2", "--mode", "processes", "--input"]).arg(file.path()).output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("               7  P ") && stdout.contains("              11  P "), "{stdout}");
+    // One byte more, and a line of 100,000: only their start was read, so
+    // no length is claimed (it said "(4097 bytes)" for both).
+    for line in [format!(" {at_limit}"), "9".repeat(100_000)] {
+        let (_, stderr, path) = run_bad(&tag, &[&line]);
+        assert!(
+            stderr.starts_with(&format!("procpool: {path}:1: line longer than 4096 bytes: \"")),
+            "{stderr}"
+        );
+        assert!(stderr.ends_with("...\"") && !stderr.contains(" bytes)"), "{stderr}");
+    }
+    tag.assert_none_left();
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::input::{io_reason, shorten, shown_path, InputError};
+use crate::input::{beginning, io_reason, shorten, shown_path, InputError};
 
 /// Longer lines are not procpool's (a failure with many deaths is a few KiB).
 const MAX_LINE_BYTES: u64 = 1 << 20;
@@ -81,8 +81,13 @@ impl Lines {
         self.line += 1;
         if self.buffer.last() != Some(&b'\n') {
             if self.buffer.len() as u64 > MAX_LINE_BYTES {
-                let text = String::from_utf8_lossy(&self.buffer);
-                return Err(bad(path, self.line, &text, "longer than any line procpool writes"));
+                // Only its start was read: shown without a length, which is not known.
+                return Err(InputError::BadLine {
+                    origin: shown_path(path),
+                    line: self.line,
+                    text: beginning(&String::from_utf8_lossy(&self.buffer)),
+                    reason: "longer than any line procpool writes".into(),
+                });
             }
             // A torn last line: the run was killed while writing it.
             return Ok(None);
