@@ -242,10 +242,12 @@ fn a_chart_note_for_a_closed_stderr_is_lost_not_a_panic() {
     tag.assert_none_left();
 }
 
-/// Runs procpool with its address space limited to `kib` KiB (`ulimit -v`).
-fn with_address_space(tag: &Tag, args: &[&str], kib: u64) -> Output {
+/// Runs procpool with its address space limited to `kib` KiB (`ulimit -v`),
+/// with `tmp` as its TMPDIR: an exit for want of memory can leave the
+/// handshake directory of a worker being started.
+fn with_address_space(tag: &Tag, args: &[&str], kib: u64, tmp: &std::path::Path) -> Output {
     let mut command = tag.std_cmd();
-    command.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command.args(args).env("TMPDIR", tmp).stdout(Stdio::piped()).stderr(Stdio::piped());
     let bytes = kib * 1024;
     // SAFETY: one async-signal-safe call between fork and exec.
     unsafe {
@@ -263,9 +265,10 @@ fn too_little_memory_gives_one_line_and_exit_1_never_an_abort() {
     // channel, memory). Before, some limits aborted in an allocation inside
     // ipc-channel ("memory allocation of 212448 bytes failed", exit 134).
     let tag = Tag::new("ulimit-v");
+    let tmp = tempfile::tempdir().unwrap();
     let (mut completed, mut refused) = (0, 0);
     for kib in (16_000..=30_000).step_by(500) {
-        let output = with_address_space(&tag, &["2", "--kernel", "fast"], kib);
+        let output = with_address_space(&tag, &["2", "--kernel", "fast"], kib, tmp.path());
         assert_no_panic(&output);
         let stderr = String::from_utf8_lossy(&output.stderr);
         match output.status.code() {
