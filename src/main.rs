@@ -21,6 +21,7 @@ static ALLOCATOR: out_of_memory::ExitWhenOutOfMemory = out_of_memory::ExitWhenOu
 fn main() -> ExitCode {
     procpool::worker_entry();
     out_of_memory::in_supervisor();
+    empty_tmpdir_means_tmp();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // --help and --version
@@ -39,6 +40,16 @@ fn main() -> ExitCode {
     match app::run(&cli) {
         Ok(code) => code,
         Err(e) => fail(e),
+    }
+}
+
+/// `TMPDIR=` (set, but empty) means the default, /tmp, as POSIX tools read
+/// it; std, tempfile and ipc-channel would take it for the current
+/// directory. Removed here, before any thread exists, so that this process
+/// and every worker it starts agree.
+fn empty_tmpdir_means_tmp() {
+    if std::env::var_os("TMPDIR").is_some_and(|dir| dir.is_empty()) {
+        std::env::remove_var("TMPDIR");
     }
 }
 
