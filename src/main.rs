@@ -8,14 +8,20 @@ mod cli;
 mod completed;
 mod executor;
 mod input;
+mod out_of_memory;
 mod report;
 
 use app::AppError;
 use cli::{stray_word_error, Cli};
 use report::output::stderr_line;
 
+#[global_allocator]
+static ALLOCATOR: out_of_memory::ExitWhenOutOfMemory = out_of_memory::ExitWhenOutOfMemory;
+
 fn main() -> ExitCode {
     procpool::worker_entry();
+    out_of_memory::in_supervisor();
+    empty_tmpdir_means_tmp();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // --help and --version
@@ -37,12 +43,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// `TMPDIR=` (set, but empty) means the default, /tmp, as POSIX tools read
+/// it; std, tempfile and ipc-channel would take it for the current
+/// directory. Removed here, before any thread exists, so that this process
+/// and every worker it starts agree.
+fn empty_tmpdir_means_tmp() {
+    if std::env::var_os("TMPDIR").is_some_and(|dir| dir.is_empty()) {
+        std::env::remove_var("TMPDIR");
+    }
+}
+
 /// One line on stderr and the error's exit code; a reader that left stdout
 /// early (`procpool | head`) is no failure and gets neither.
 fn fail(error: AppError) -> ExitCode {
     if error.is_broken_pipe() {
         return ExitCode::SUCCESS;
     }
-    stderr_line(&format!("procpool: {error}"));
+    let line = format!("procpool: {error}");
+    out_of_memory::claim_last_word();
+    stderr_line(&line);
     error.exit_code()
 }

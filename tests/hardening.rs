@@ -335,6 +335,33 @@ fn an_unusable_tmpdir_gets_one_line_naming_it_and_leaves_nothing() {
     tag.assert_none_left();
 }
 
+#[test]
+fn an_empty_tmpdir_means_tmp() {
+    // `TMPDIR=` is set but empty: the default, as for POSIX tools, not a
+    // refusal ("TMPDIR  cannot hold ...") and not the current directory.
+    let tag = Tag::new("empty-tmpdir");
+    let cwd = tempfile::tempdir().unwrap();
+    let forked = (procpool::available_cores() + 1).to_string();
+    for (args, stdin) in
+        [(vec![&forked[..], "--mode", "processes"], None), (vec!["2", "--input", "-"], Some("7\n11\n"))]
+    {
+        let mut command = tag.std_cmd();
+        command.args(&args).args(["--kernel", "fast"]).env("TMPDIR", "").current_dir(cwd.path());
+        if let Some(numbers) = stdin {
+            let (reader, mut writer) = std::io::pipe().unwrap();
+            std::io::Write::write_all(&mut writer, numbers.as_bytes()).unwrap();
+            drop(writer);
+            command.stdin(reader);
+        }
+        let output = output_guarded(&mut command, &format!("{args:?}"));
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(text(&output.stdout).contains(" checked ("), "{args:?}");
+        assert_empty(cwd.path(), "the current directory");
+    }
+    tag.assert_none_left();
+}
+
 // ---------------------------------------------------------------------------
 // 7. Nothing left in TMPDIR when start-up fails or is interrupted.
 

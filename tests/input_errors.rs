@@ -229,3 +229,89 @@ fn an_empty_file_or_a_directory_is_named_with_no_header_before_it() {
     }
     tag.assert_none_left();
 }
+
+#[test]
+fn a_file_name_with_a_newline_keeps_every_message_on_one_line() {
+    // Such a name is shown quoted, its newline escaped: "bad\nname.txt".
+    let tag = Tag::new("newline-name");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad\nname.txt");
+    std::fs::write(&bad, "7\nabc\n").unwrap();
+    let good = dir.path().join("good\nname.txt");
+    std::fs::write(&good, "7\n11\n").unwrap();
+    let run = |args: &[&std::ffi::OsStr], env: Option<&str>| {
+        let mut cmd = tag.cmd();
+        cmd.current_dir(dir.path()).args(args);
+        if let Some(tmp) = env {
+            cmd.env("TMPDIR", tmp);
+        }
+        let output = cmd.output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let cases: Vec<(Vec<&std::ffi::OsStr>, Option<&str>, i32, &str)> = vec![
+        (
+            vec![os("2"), os("--input"), bad.as_os_str()],
+            None,
+            2,
+            "name.txt\":2: not a decimal number: \"abc\"",
+        ),
+        (vec![os("2"), os("--input"), os("no\nsuch.txt")], None, 2, "procpool: \"no\\nsuch.txt\": "),
+        (
+            vec![os("2"), os("--timeline"), os("no\ndir/t.svg")],
+            None,
+            2,
+            "the directory \"no\\ndir\" does not exist",
+        ),
+        (
+            vec![os("2"), os("--mode"), os("processes"), os("--resume"), os("r\nun.jsonl")],
+            None,
+            2,
+            "\"r\\nun.jsonl\": cannot read the --resume file",
+        ),
+        // A library's message (the pool's TMPDIR check) is escaped as it is written.
+        (vec![os("2"), os("--mode"), os("processes")], Some("/nonexistent\ndir"), 1, "/nonexistent\\ndir"),
+    ];
+    for (args, tmpdir, code, expected) in cases {
+        let (status, _, stderr) = run(&args, tmpdir);
+        assert_eq!(status, Some(code), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    // stdout's header names it on one line too.
+    let (status, stdout, stderr) =
+        run(&[os("2"), os("--mode"), os("processes"), os("--input"), good.as_os_str()], None);
+    assert_eq!(status, Some(0), "{stderr}");
+    let header = stdout.lines().next().unwrap();
+    assert!(header.starts_with("Checking ") && header.contains("name.txt\""), "{stdout}");
+    assert!(stdout.lines().nth(1).unwrap().trim_start().starts_with("7  P"), "{stdout}");
+    tag.assert_none_left();
+}
+
+#[test]
+fn the_line_limit_leaves_out_the_line_ending_and_a_cut_line_claims_no_length() {
+    let tag = Tag::new("long-lines");
+    // 4096 bytes, then CRLF: at the limit, not over it.
+    let at_limit = format!("{}7", " ".repeat(4095));
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), format!("{at_limit}\r\n11\r\n")).unwrap();
+    let output = tag.cmd().args(["2", "--mode", "processes", "--input"]).arg(file.path()).output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("               7  P ") && stdout.contains("              11  P "), "{stdout}");
+    // One byte more, and a line of 100,000: only their start was read, so
+    // no length is claimed (it said "(4097 bytes)" for both).
+    for line in [format!(" {at_limit}"), "9".repeat(100_000)] {
+        let (_, stderr, path) = run_bad(&tag, &[&line]);
+        assert!(
+            stderr.starts_with(&format!("procpool: {path}:1: line longer than 4096 bytes: \"")),
+            "{stderr}"
+        );
+        assert!(stderr.ends_with("...\"") && !stderr.contains(" bytes)"), "{stderr}");
+    }
+    tag.assert_none_left();
+}

@@ -241,3 +241,129 @@ fn a_chart_note_for_a_closed_stderr_is_lost_not_a_panic() {
     }
     tag.assert_none_left();
 }
+
+/// Runs procpool with its address space limited to `kib` KiB (`ulimit -v`),
+/// with `tmp` as its TMPDIR: an exit for want of memory can leave the
+/// handshake directory of a worker being started.
+fn with_address_space(tag: &Tag, args: &[&str], kib: u64, tmp: &std::path::Path) -> Output {
+    let mut command = tag.std_cmd();
+    command.args(args).env("TMPDIR", tmp).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let bytes = kib * 1024;
+    // SAFETY: one async-signal-safe call between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            Ok(nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_AS, bytes, bytes)?)
+        });
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn too_little_memory_gives_one_line_and_exit_1_never_an_abort() {
+    // From 16 to 30 MB of address space, in steps of 0.5 MB: the run either
+    // completes or says in one line what it could not get (a thread, a
+    // channel, memory). Before, some limits aborted in an allocation inside
+    // ipc-channel ("memory allocation of 212448 bytes failed", exit 134).
+    let tag = Tag::new("ulimit-v");
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut completed, mut refused) = (0, 0);
+    for kib in (16_000..=30_000).step_by(500) {
+        let output = with_address_space(&tag, &["2", "--kernel", "fast"], kib, tmp.path());
+        assert_no_panic(&output);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        match output.status.code() {
+            Some(0) => {
+                assert!(String::from_utf8_lossy(&output.stdout).contains("20 checked (9 prime)"));
+                completed += 1;
+            }
+            Some(1) => {
+                let mut lines = stderr.lines();
+                let first = lines.next().unwrap_or_default();
+                assert!(first.starts_with("procpool: ") && !first.contains("worker "), "{kib} KiB: {stderr}");
+                // A worker that was starting as the supervisor exited may say it found it gone.
+                for line in lines {
+                    assert!(line.contains(" is gone"), "{kib} KiB: {stderr}");
+                }
+                refused += 1;
+            }
+            other => panic!("{kib} KiB: exit {other:?}: {stderr}"),
+        }
+    }
+    assert!(completed > 0 && refused > 0, "{completed} runs completed, {refused} refused");
+    tag.assert_none_left();
+}
+
+#[test]
+fn an_output_that_is_a_file_this_run_reads_is_refused_before_any_work() {
+    // By device and inode, not by name: a hard link, a symbolic link and
+    // `./` are the same file. Before, `--timeline` drew the chart over the
+    // numbers, and the next variant of compare or all read the SVG.
+    let tag = Tag::new("same-file");
+    let dir = tempfile::tempdir().unwrap();
+    let numbers = dir.path().join("numbers.svg");
+    let text = "7\n11\n13\n";
+    std::fs::write(&numbers, text).unwrap();
+    std::fs::hard_link(&numbers, dir.path().join("hard.svg")).unwrap();
+    std::os::unix::fs::symlink(&numbers, dir.path().join("soft.svg")).unwrap();
+    let input = numbers.to_str().unwrap();
+    let resume = dir.path().join("run.svg");
+    std::fs::write(&resume, "").unwrap();
+    let append = |path: &std::path::Path| std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    let run = |more: &[&'static str]| [&["2", "--kernel", "fast"], more].concat();
+    let cases: Vec<(Vec<&str>, Stdio, &str)> = vec![
+        (
+            [run(&[]), vec!["--input", input, "--timeline", input]].concat(),
+            Stdio::piped(),
+            "is also --timeline",
+        ),
+        (
+            [run(&["--mode", "all", "--timeline", "hard.svg"]), vec!["--input", input]].concat(),
+            Stdio::piped(),
+            "is also --timeline hard.svg",
+        ),
+        (
+            run(&["--input", "./numbers.svg", "--timeline", "soft.svg"]),
+            Stdio::piped(),
+            "is also --timeline soft.svg",
+        ),
+        ([run(&[]), vec!["--input", input]].concat(), append(&numbers).into(), "is also this run's stdout"),
+        (run(&["--input", "-"]), append(&numbers).into(), "stdin (--input -) is also this run's stdout"),
+        (
+            vec!["sweep", "2", "--kernel", "fast", "--input", input, "--plot", "hard.svg"],
+            Stdio::piped(),
+            "is also --plot hard.svg",
+        ),
+        (
+            run(&["--mode", "processes", "--json", "--resume", "run.svg"]),
+            append(&resume).into(),
+            "--resume run.svg is also this run's stdout",
+        ),
+        (
+            run(&["--timeline", "run.svg"]),
+            append(&resume).into(),
+            "--timeline run.svg is also this run's stdout",
+        ),
+    ];
+    for (args, stdout, expected) in cases {
+        let output = tag
+            .std_cmd()
+            .current_dir(dir.path())
+            .args(&args)
+            .stdin(std::fs::File::open(&numbers).unwrap())
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("procpool: ") && stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}: nothing is run");
+        assert_eq!(std::fs::read_to_string(&numbers).unwrap(), text, "{args:?}");
+        assert_eq!(std::fs::read_to_string(&resume).unwrap(), "", "{args:?}");
+    }
+    // Only regular files count: reading and writing /dev/null spoils nothing.
+    let output = tag.std_cmd().args(["2", "--input", "/dev/null"]).stdout(Stdio::null()).output().unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/dev/null: no numbers to check"));
+    tag.assert_none_left();
+}

@@ -192,3 +192,111 @@ fn a_stop_signal_ends_a_run_whose_output_nobody_reads() {
     }
     tag.assert_none_left();
 }
+
+/// `procpool` with `ignored` set to SIG_IGN before it starts, as `nohup`
+/// (SIGHUP) or a non-interactive shell's `&` (SIGINT) leave it.
+fn with_signal_ignored(tag: &Tag, ignored: Signal, args: &[&str]) -> std::process::Command {
+    use nix::sys::signal::{signal, SigHandler};
+    use std::os::unix::process::CommandExt;
+    let mut command = tag.std_cmd();
+    command.args(args);
+    // SAFETY: between fork and exec this only calls signal(2), which is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || signal(ignored, SigHandler::SigIgn).map(drop).map_err(std::io::Error::from));
+    }
+    command
+}
+
+#[test]
+fn a_stop_signal_inherited_as_ignored_stays_ignored() {
+    // `nohup procpool ... &` then a hang-up to the whole group: the run goes
+    // on to its end, and so do its workers (they inherit SIG_IGN). The input
+    // is a pipe this test holds open, so the run is surely still going when
+    // the signal comes, whatever the machine's speed.
+    use std::io::Write;
+    let tag = Tag::new("ignored");
+    // Workers forked by the fork server (past one per core), then executed ones.
+    let cores = procpool::available_cores();
+    for (ignored, workers) in [(Signal::SIGHUP, cores + 1), (Signal::SIGINT, cores.min(2))] {
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        writeln!(writer, "{PRIME}\n{PRIME}").unwrap();
+        let count = workers.to_string();
+        let mut command =
+            with_signal_ignored(&tag, ignored, &[&count, "--mode", "processes", "--input", "-"]);
+        command.stdin(reader);
+        let run = run_interrupted(command, workers, move |supervisor, workers| {
+            send(-(supervisor as i32), ignored);
+            thread::sleep(Duration::from_millis(200));
+            assert!(kill(Pid::from_raw(supervisor as i32), None).is_ok(), "{ignored} killed the supervisor");
+            for &worker in workers {
+                assert!(kill(Pid::from_raw(worker as i32), None).is_ok(), "{ignored} killed worker {worker}");
+            }
+            writeln!(writer, "{PRIME}\n{PRIME}").unwrap();
+        });
+        assert_eq!(run.code, Some(0), "{ignored}: {}", run.stderr);
+        assert_eq!(run.stderr, "", "{ignored}");
+        let results = run.stdout.lines().filter(|line| line.starts_with(&format!("{PRIME}  P "))).count();
+        assert_eq!(results, 4, "{ignored}: {}", run.stdout);
+        assert!(run.stdout.contains("Total time: "), "{}", run.stdout);
+        // The supervisor still killed and reaped its workers as it exited.
+        tag.assert_none_left();
+    }
+}
+
+#[test]
+fn with_sighup_ignored_sigterm_still_stops_the_run_and_its_workers() {
+    let tag = Tag::new("ignored-then-term");
+    let args = ["2", "--mode", "processes", "-q", "--range", "1..100000000"];
+    let command = with_signal_ignored(&tag, Signal::SIGHUP, &args);
+    let run = run_interrupted(command, 2, |supervisor, _| {
+        send(-(supervisor as i32), Signal::SIGHUP);
+        thread::sleep(Duration::from_millis(100));
+        send(supervisor as i32, Signal::SIGTERM);
+    });
+    assert_eq!(run.code, Some(143), "{}", run.stderr);
+    assert!(run.stderr.starts_with("procpool: stopped by SIGTERM"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    tag.assert_none_left();
+}
+
+#[test]
+fn a_stop_during_the_baseline_repeats_counts_the_printed_run() {
+    // `--mode all` prints the sequential run, then repeats it silently to
+    // time the one-core baseline. A stop then came with the count of the
+    // silent repeat, as if the printed run had got that far.
+    use std::io::{BufRead, BufReader};
+    let tag = Tag::new("baseline-stop");
+    let file = input_file(&[PRIME; 6]);
+    let mut child = tag
+        .std_cmd()
+        .args(["2", "--mode", "all", "--input"])
+        .arg(file.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = Vec::new();
+    // The sixth result line is the printed run's last: the repeats (each as
+    // long as the printed run, 3 of them) follow, and no summary is printed
+    // before they end.
+    while printed.iter().filter(|line: &&String| line.starts_with(&format!("{PRIME}  P "))).count() < 6 {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "stdout ended early: {printed:?}");
+        printed.push(line);
+    }
+    // Into the first repeat (the printed run still had to end).
+    thread::sleep(Duration::from_millis(300));
+    send(child.id() as i32, Signal::SIGINT);
+    let status = common::wait_guarded(&mut child, "the stopped run");
+    let rest = std::io::read_to_string(stdout).unwrap();
+    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert_eq!(rest, "", "a summary came before the repeats ended: {rest}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("time the one-core baseline (repeat 1 of 3), after all its 6 results"),
+        "{stderr}"
+    );
+    tag.assert_none_left();
+}

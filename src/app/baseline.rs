@@ -13,16 +13,24 @@ pub const BASELINE_RUNS: usize = 3;
 /// Runs `plan` (a sequential one) `runs` more times on fresh numbers and
 /// returns the fastest run's summary, marked as the best of `runs`. The
 /// fastest, not the median: a baseline that is too slow inflates every
-/// speedup, one that is too fast can only understate them.
+/// speedup, one that is too fast can only understate them. A stop signal
+/// during a repeat is reported with the `printed` results of the run shown,
+/// not with the silent repeat's.
 pub fn best_of(
     runs: usize,
     plan: &Plan<'_>,
+    printed: u64,
     mut numbers: impl FnMut() -> Result<Numbers, AppError>,
 ) -> Result<RunSummary, AppError> {
     let quiet = Plan { progress: false, ..plan.clone() };
     let mut best: Option<RunSummary> = None;
-    for _ in 0..runs {
-        let summary = quiet.measure(&mut numbers()?, &mut |_, _| Ok(()))?;
+    for repeat in 1..=runs {
+        let summary = quiet.measure(&mut numbers()?, &mut |_, _| Ok(())).map_err(|error| match error {
+            AppError::Interrupted { signal, code, .. } => {
+                AppError::InterruptedBaseline { signal, code, repeat, runs, results: printed }
+            }
+            other => other,
+        })?;
         if best.as_ref().is_none_or(|b| summary.wall < b.wall) {
             best = Some(summary);
         }

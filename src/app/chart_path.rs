@@ -6,12 +6,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::AppError;
-use crate::input::io_reason;
+use crate::input::{io_reason, shown_path};
 
 /// Ok when `path` names an `.svg` file that can be created or overwritten;
 /// otherwise the usage error naming `flag`, the path and what is wrong.
 pub fn check(flag: &str, path: &Path) -> Result<(), AppError> {
-    let bad = |reason: String| Err(AppError::Usage(format!("{flag} {}: {reason}", path.display())));
+    let bad = |reason: String| Err(AppError::Usage(format!("{flag} {}: {reason}", shown_path(path))));
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if extension != "svg" {
         let hint = if extension.is_empty() { String::new() } else { format!(", not .{extension}") };
@@ -20,7 +20,7 @@ pub fn check(flag: &str, path: &Path) -> Result<(), AppError> {
         ));
     }
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty() && !dir.is_dir()) {
-        return bad(format!("the directory {} does not exist", dir.display()));
+        return bad(format!("the directory {} does not exist", shown_path(dir)));
     }
     if path.is_dir() {
         return bad("is a directory".into());

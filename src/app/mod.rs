@@ -9,6 +9,7 @@ mod measure;
 mod progress;
 mod resume;
 mod run;
+mod same_file;
 mod signals;
 mod stuck_output;
 mod sweep;
@@ -33,6 +34,10 @@ pub enum AppError {
     Run(#[from] ExecError),
     #[error("stopped by {signal} during the {variant} run after {results} results (every printed line is correct and in order)")]
     Interrupted { signal: &'static str, code: u8, variant: Variant, results: u64 },
+    /// Stopped while `--mode all` repeated the sequential run, silently, to
+    /// time the one-core baseline: every one of its `results` is printed.
+    #[error("stopped by {signal} while the sequential run was repeated to time the one-core baseline (repeat {repeat} of {runs}), after all its {results} results (every printed line is correct and in order)")]
+    InterruptedBaseline { signal: &'static str, code: u8, repeat: usize, runs: usize, results: u64 },
     #[error("cannot install signal handlers: {0}")]
     Signals(io::Error),
     #[error("cannot write to stdout: {0}")]
@@ -61,7 +66,9 @@ impl AppError {
         match self {
             AppError::Input(InputError::Thread { .. }) => ExitCode::from(1),
             AppError::Input(_) | AppError::Usage(_) | AppError::Chart { .. } => ExitCode::from(2),
-            AppError::Interrupted { code, .. } => ExitCode::from(*code),
+            AppError::Interrupted { code, .. } | AppError::InterruptedBaseline { code, .. } => {
+                ExitCode::from(*code)
+            }
             _ => ExitCode::from(1),
         }
     }

@@ -11,12 +11,13 @@ use super::baseline::{self, BASELINE_RUNS};
 use super::chart_path;
 use super::measure::Plan;
 use super::resume::{print_carried, Resume, RunId};
+use super::same_file;
 use super::signals::StopSignals;
 use super::AppError;
 use crate::cli::{Mode, RunArgs};
 use crate::completed::Completed;
 use crate::executor::{RunFacts, Variant};
-use crate::input::Reopener;
+use crate::input::{shown_path, Reopener};
 use crate::report::machine::Machine;
 use crate::report::output::{stderr_line, Output};
 use crate::report::summary::{RunSummary, Tally};
@@ -42,6 +43,8 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
     let kernel = Kernel::from(args.source.kernel);
     let spec = args.source.spec();
     let variants = variants(args.mode);
+    let timeline = args.timeline.as_deref().map(|path| ("--timeline", path));
+    same_file::refuse_overlaps(&spec, args.resume.as_deref(), timeline)?;
     if let Some(path) = &args.timeline {
         chart_path::check("--timeline", path)?;
     }
@@ -147,7 +150,8 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
         // Later runs' headers and progress bars know how many numbers there are.
         count = count.or(Some(summary.tally.jobs + summary.tally.failed));
         if variant == Variant::Sequential && repeats > 0 {
-            summary = baseline::best_of(repeats, &plan, || Ok(input.open()?))?;
+            let printed = summary.tally.jobs + summary.tally.failed;
+            summary = baseline::best_of(repeats, &plan, printed, || Ok(input.open()?))?;
             measured_one_core = Some(summary.wall);
         }
         if args.json {
@@ -162,8 +166,8 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
             if let (Some(path), Some(timeline)) = (&args.timeline, &timeline) {
                 timeline
                     .draw(path, &summary, kernel.name())
-                    .map_err(|reason| AppError::Chart { path: path.display().to_string(), reason })?;
-                written.push(format!("Timeline written to {}", path.display()));
+                    .map_err(|reason| AppError::Chart { path: shown_path(path), reason })?;
+                written.push(format!("Timeline written to {}", shown_path(path)));
             }
         }
         summaries.push(summary);

@@ -2,10 +2,15 @@
 //! on in the handler. The pool polls the flag and stops; the app then reports
 //! how far it got. A reader that left stdout raises the same flag, so a run
 //! stops at once instead of at its next line. Output that nobody reads
-//! cannot hold a stop up for long (see `stuck_output`).
+//! cannot hold a stop up for long (see `stuck_output`). A signal that was
+//! already ignored when the program started (`nohup procpool ... &`, a
+//! non-interactive shell's background job) stays ignored: that is what those
+//! callers asked for, and the workers inherit the same disposition.
 
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::{io, ptr};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
@@ -23,11 +28,15 @@ pub struct StopSignals {
 }
 
 impl StopSignals {
-    /// Installs the handlers (a second signal still only sets the flags).
-    pub fn install() -> std::io::Result<Self> {
+    /// Installs the handlers (a second signal still only sets the flags),
+    /// except for a signal inherited as ignored, which is left ignored.
+    pub fn install() -> io::Result<Self> {
         let stop =
             StopSignals { flag: Arc::new(AtomicBool::new(false)), which: Arc::new(AtomicUsize::new(0)) };
         for signal in [SIGINT, SIGTERM, SIGHUP] {
+            if ignored(signal)? {
+                continue;
+            }
             signal_hook::flag::register_usize(signal, Arc::clone(&stop.which), signal as usize)?;
             signal_hook::flag::register(signal, Arc::clone(&stop.flag))?;
         }
@@ -66,4 +75,16 @@ impl StopSignals {
         };
         Some((signal, 128 + number as u8))
     }
+}
+
+/// True when `signal` is ignored (SIG_IGN) in this process right now.
+fn ignored(signal: libc::c_int) -> io::Result<bool> {
+    let mut current = MaybeUninit::<libc::sigaction>::uninit();
+    // SAFETY: with a null new action, sigaction only writes the current one
+    // into `current`, which is valid for that write.
+    if unsafe { libc::sigaction(signal, ptr::null(), current.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the call succeeded, so it filled `current` in.
+    Ok(unsafe { current.assume_init() }.sa_sigaction == libc::SIG_IGN)
 }

@@ -11,11 +11,12 @@ use super::busy::CpuSample;
 use super::chart_path;
 use super::measure::Plan;
 use super::progress::Progress;
+use super::same_file;
 use super::signals::StopSignals;
 use super::AppError;
 use crate::cli::SweepArgs;
 use crate::executor::Variant;
-use crate::input::Reopener;
+use crate::input::{shown_path, Reopener};
 use crate::report::machine::Machine;
 use crate::report::output::{stderr_line, Output};
 use crate::report::scaling::Repeats;
@@ -36,6 +37,7 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     let spec = args.source.spec();
     let variants = [Variant::Processes, Variant::Rayon];
     let total_runs = args.runs as usize * max * variants.len();
+    same_file::refuse_overlaps(&spec, None, args.plot.as_deref().map(|path| ("--plot", path)))?;
     if let Some(path) = &args.plot {
         chart_path::check("--plot", path)?;
     }
@@ -117,8 +119,8 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     }
     if let Some(path) = &args.plot {
         speedup_chart::draw(&sweep, path)
-            .map_err(|reason| AppError::Chart { path: path.display().to_string(), reason })?;
-        let written = format!("Chart written to {}", path.display());
+            .map_err(|reason| AppError::Chart { path: shown_path(path), reason })?;
+        let written = format!("Chart written to {}", shown_path(path));
         if args.json || args.csv {
             stderr_line(&format!("procpool: {written}"));
         } else {

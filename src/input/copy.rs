@@ -9,6 +9,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
+use super::shown_path;
+
 /// An unlinked file in TMPDIR (`O_TMPFILE` where the file system has it).
 pub(super) fn create() -> io::Result<Arc<File>> {
     tempfile::tempfile().map(Arc::new).map_err(|e| failed("create", &e))
@@ -48,6 +50,6 @@ fn failed(what: &str, error: &io::Error) -> io::Error {
     let dir = env::temp_dir();
     io::Error::other(format!(
         "cannot {what} its copy for the later runs in {} (TMPDIR): {error}",
-        dir.display()
+        shown_path(&dir)
     ))
 }

@@ -48,7 +48,8 @@ impl Iterator for LineReader {
         while !self.failed {
             self.buffer.clear();
             self.line += 1;
-            let read = (&mut self.reader).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut self.buffer);
+            // The limit is on the line without its ending (LF or CRLF): two bytes more may come.
+            let read = (&mut self.reader).take(MAX_LINE_BYTES as u64 + 2).read_until(b'\n', &mut self.buffer);
             match read {
                 Ok(0) => return None,
                 Ok(_) => {}
@@ -60,9 +61,15 @@ impl Iterator for LineReader {
                     }));
                 }
             }
-            if self.buffer.len() > MAX_LINE_BYTES && self.buffer.last() != Some(&b'\n') {
-                let text = String::from_utf8_lossy(&self.buffer).into_owned();
-                return Some(Err(self.bad(&text, format!("line longer than {MAX_LINE_BYTES} bytes"))));
+            if without_ending(&self.buffer).len() > MAX_LINE_BYTES {
+                // Only its first bytes were read, and they are all it shows.
+                self.failed = true;
+                return Some(Err(InputError::BadLine {
+                    origin: self.source.clone(),
+                    line: self.line,
+                    text: beginning(&String::from_utf8_lossy(&self.buffer)),
+                    reason: format!("line longer than {MAX_LINE_BYTES} bytes"),
+                }));
             }
             let Ok(text) = std::str::from_utf8(&self.buffer) else {
                 let text = String::from_utf8_lossy(&self.buffer).into_owned();
@@ -86,18 +93,45 @@ impl Iterator for LineReader {
     }
 }
 
+/// A line without its ending: `\n`, or `\r\n` as Windows editors write.
+fn without_ending(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
 /// The line up to its `#`, so `97  # prime` reads as 97.
 fn without_comment(text: &str) -> &str {
     text.split_once('#').map_or(text, |(number, _comment)| number)
 }
 
-/// Keeps error messages on one readable line.
+/// A path as messages show it: as it is, or quoted with its control
+/// characters escaped (`"a\nb.txt"`) when it has any, so that a file named
+/// with a newline cannot split a message over two lines.
+pub(crate) fn shown_path(path: &std::path::Path) -> String {
+    if path.to_string_lossy().chars().any(char::is_control) {
+        format!("{path:?}")
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// How much of a bad line a message shows.
+const SHOWN: usize = 40;
+
+/// Keeps error messages on one readable line: a long line is shown by its
+/// start and its length.
 pub(crate) fn shorten(text: &str) -> String {
-    const SHOWN: usize = 40;
     if text.chars().count() <= SHOWN {
         text.to_owned()
     } else {
         let head: String = text.chars().take(SHOWN).collect();
         format!("{head}... ({} bytes)", text.len())
     }
+}
+
+/// The start of a line that was too long to read whole, whose length is
+/// therefore not known: no byte count, only that there is more.
+pub(crate) fn beginning(text: &str) -> String {
+    let head: String = text.chars().take(SHOWN).collect();
+    format!("{head}...")
 }

@@ -12,7 +12,7 @@ mod read_ahead;
 mod reopen;
 mod source;
 
-pub(crate) use lines::shorten;
+pub(crate) use lines::{beginning, shorten, shown_path};
 pub use numbers::{Numbers, Skip};
 pub use reopen::Reopener;
 pub use source::{JobSource, Pull};
@@ -61,7 +61,7 @@ impl InputSpec {
         match self {
             InputSpec::Fixture => "the fixture".into(),
             InputSpec::Range { start, end } => format!("--range {start}..{end}"),
-            InputSpec::File(path) => path.display().to_string(),
+            InputSpec::File(path) => shown_path(path),
             InputSpec::Stdin => "<stdin>".into(),
         }
     }
@@ -232,6 +232,18 @@ mod tests {
         let line = vec![b'1'; MAX_LINE_BYTES * 4];
         let error = read(&line).1.unwrap().to_string();
         assert!(error.contains("longer than") && error.len() < 200, "{error}");
+        assert!(error.ends_with("111...\""), "no made-up length: {error}");
+    }
+
+    #[test]
+    fn the_limit_leaves_out_the_line_ending() {
+        let at_limit = format!("{}7", " ".repeat(MAX_LINE_BYTES - 1));
+        for ending in ["\n", "\r\n"] {
+            assert_eq!(read(format!("{at_limit}{ending}5\n").as_bytes()), (vec![7, 5], None), "{ending:?}");
+        }
+        assert_eq!(read(at_limit.as_bytes()), (vec![7], None), "the last line, without an ending");
+        let over = format!(" {at_limit}\r\n");
+        assert!(read(over.as_bytes()).1.unwrap().to_string().contains("longer than 4096 bytes"));
     }
 
     #[test]

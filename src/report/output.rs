@@ -6,6 +6,7 @@
 //! same thread notices a reader that left (`procpool | head -1`) while no
 //! line is being written, e.g. during a long job.
 
+use std::borrow::Cow;
 use std::io::{self, BufWriter, Write};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -152,7 +153,22 @@ fn copy(error: &io::Error) -> io::Error {
 
 /// Writes one line to stderr. A stderr that cannot be written (a closed
 /// pipe, a full disk) loses the line, never the run: `eprintln!` would panic.
+/// A control character in it (a newline in a file name or in a library's
+/// message) is escaped, so the line stays one line.
 pub fn stderr_line(text: &str) {
+    let text = one_line(text);
     let mut stderr = io::stderr().lock();
     let _ = stderr.write_all(text.as_bytes()).and_then(|()| stderr.write_all(b"\n"));
+}
+
+/// `text` with its control characters escaped (`\n`, `\u{1b}`).
+fn one_line(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.into() })
+            .collect(),
+    )
 }

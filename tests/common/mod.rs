@@ -21,6 +21,7 @@ pub struct Tag(pub String);
 
 impl Tag {
     pub fn new(test: &str) -> Tag {
+        default_stop_signals();
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         Tag(format!("{test}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)))
     }
@@ -74,6 +75,25 @@ impl Tag {
     pub fn assert_none_left(&self) {
         self.assert_none_left_within(Duration::from_secs(2));
     }
+}
+
+/// Puts SIGINT, SIGTERM and SIGHUP back to their defaults in this test
+/// process if it was started with them ignored (a script's background job
+/// starts with SIGINT ignored): procpool keeps a stop signal it inherits as
+/// ignored ignored, so the tests that send one would otherwise see it do nothing.
+fn default_stop_signals() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            let mut current = std::mem::MaybeUninit::<libc::sigaction>::uninit();
+            // SAFETY: with a null new action, sigaction only reads the current one into `current`.
+            let read = unsafe { libc::sigaction(signal, std::ptr::null(), current.as_mut_ptr()) } == 0;
+            // SAFETY: it was filled in when the call succeeded; SIG_DFL runs no handler code.
+            if read && unsafe { current.assume_init() }.sa_sigaction == libc::SIG_IGN {
+                unsafe { libc::signal(signal, libc::SIG_DFL) };
+            }
+        }
+    });
 }
 
 /// Direct children of `pid`, with their state letter (Z = zombie).

@@ -23,11 +23,11 @@ use super::wire::Hello;
 use crate::app::measure::print_event;
 use crate::app::progress::Progress;
 use crate::app::resume::{print_carried, Resume, RunId};
-use crate::app::{chart_path, AppError, StopSignals};
+use crate::app::{chart_path, same_file, AppError, StopSignals};
 use crate::cli::RunArgs;
 use crate::completed::Completed;
 use crate::executor::{ExecError, RunFacts, Variant};
-use crate::input::Numbers;
+use crate::input::{shown_path, Numbers};
 use crate::report::machine::Machine;
 use crate::report::output::Output;
 use crate::report::summary::{RunSummary, Tally};
@@ -128,6 +128,8 @@ fn lead(
     let machine = Machine::detect();
     let kernel = Kernel::from(args.source.kernel);
     let spec = args.source.spec();
+    let timeline = args.timeline.as_deref().map(|path| ("--timeline", path));
+    same_file::refuse_overlaps(&spec, args.resume.as_deref(), timeline)?;
     if let Some(path) = &args.timeline {
         chart_path::check("--timeline", path)?;
     }
@@ -261,8 +263,8 @@ fn lead(
     if let (Some(path), Some(timeline)) = (&args.timeline, &timeline) {
         timeline
             .draw(path, &summary, kernel.name())
-            .map_err(|reason| AppError::Chart { path: path.display().to_string(), reason })?;
-        let line = format!("Timeline written to {}", path.display());
+            .map_err(|reason| AppError::Chart { path: shown_path(path), reason })?;
+        let line = format!("Timeline written to {}", shown_path(path));
         if args.json {
             eprintln!("procpool: {line}");
         } else {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::input::{io_reason, shorten, InputError};
+use crate::input::{beginning, io_reason, shorten, shown_path, InputError};
 
 /// Longer lines are not procpool's (a failure with many deaths is a few KiB).
 const MAX_LINE_BYTES: u64 = 1 << 20;
@@ -73,7 +73,7 @@ impl Lines {
     fn next(&mut self, path: &Path) -> Result<Option<(u64, &str)>, InputError> {
         self.buffer.clear();
         let read = (&mut self.reader).take(MAX_LINE_BYTES + 1).read_until(b'\n', &mut self.buffer);
-        let origin = || path.display().to_string();
+        let origin = || shown_path(path);
         let read = read.map_err(|e| InputError::Source { origin: origin(), reason: io_reason(&e) })?;
         if read == 0 {
             return Ok(None);
@@ -81,8 +81,13 @@ impl Lines {
         self.line += 1;
         if self.buffer.last() != Some(&b'\n') {
             if self.buffer.len() as u64 > MAX_LINE_BYTES {
-                let text = String::from_utf8_lossy(&self.buffer);
-                return Err(bad(path, self.line, &text, "longer than any line procpool writes"));
+                // Only its start was read: shown without a length, which is not known.
+                return Err(InputError::BadLine {
+                    origin: shown_path(path),
+                    line: self.line,
+                    text: beginning(&String::from_utf8_lossy(&self.buffer)),
+                    reason: "longer than any line procpool writes".into(),
+                });
             }
             // A torn last line: the run was killed while writing it.
             return Ok(None);
@@ -100,12 +105,7 @@ impl Lines {
 
 /// A bad line of the file at `path`: where it is, what it says, what is wrong.
 pub fn bad(path: &Path, line: u64, text: &str, reason: impl Into<String>) -> InputError {
-    InputError::BadLine {
-        origin: path.display().to_string(),
-        line,
-        text: shorten(text.trim()),
-        reason: reason.into(),
-    }
+    InputError::BadLine { origin: shown_path(path), line, text: shorten(text.trim()), reason: reason.into() }
 }
 
 /// A resume file being read, from its start or from a line of it.
@@ -126,7 +126,7 @@ impl ResumeFile {
     /// `offset` (line number `line` + 1).
     pub fn open_at(path: &Path, offset: u64, line: u64) -> Result<Self, InputError> {
         let failed = |e: std::io::Error| InputError::Source {
-            origin: path.display().to_string(),
+            origin: shown_path(path),
             reason: format!("cannot read the --resume file: {}", io_reason(&e)),
         };
         if path.is_dir() {
@@ -145,7 +145,7 @@ impl ResumeFile {
     }
 
     pub fn name(&self) -> String {
-        self.path.display().to_string()
+        shown_path(&self.path)
     }
 
     /// Where the next line starts: its byte offset and the number of lines before it.

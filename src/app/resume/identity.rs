@@ -6,11 +6,12 @@
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{mode_name, Mode};
-use crate::input::{io_reason, InputError, InputSpec};
+use crate::input::{io_reason, shown_path, InputError, InputSpec};
 use procpool_worker::Kernel;
 
 /// Where the numbers came from, as far as a later run can check it.
@@ -73,7 +74,7 @@ impl InputId {
         match self {
             InputId::Fixture => "the fixture".into(),
             InputId::Range { start, end } => format!("--range {start}..{end}"),
-            InputId::File { path, size, .. } => format!("{path} ({size} bytes)"),
+            InputId::File { path, size, .. } => format!("{} ({size} bytes)", shown_path(Path::new(path))),
             InputId::Stream { name } => format!("numbers read once from {name}"),
         }
     }

@@ -18,16 +18,14 @@ mod file;
 mod identity;
 mod plan;
 
-use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::signals::StopSignals;
 use super::AppError;
 use crate::completed::Completed;
 use crate::executor::Variant;
-use crate::input::{Numbers, Skip};
+use crate::input::{shown_path, Numbers, Skip};
 use crate::report::summary::Resumed;
 
 use emit::Emitter;
@@ -46,15 +44,10 @@ pub struct Resume {
 
 impl Resume {
     /// Opens `path` and refuses it, in one line, unless it is the output of
-    /// a `--json` run over the same input as `run`.
+    /// a `--json` run over the same input as `run`. (That it is not also
+    /// stdout is checked with every other output, in `same_file`.)
     pub fn open(path: &Path, run: &RunId, input: String) -> Result<Self, AppError> {
-        let name = path.display().to_string();
-        if is_stdout(path) {
-            return Err(AppError::Usage(format!(
-                "--resume {name} is also this run's stdout, which would overwrite what it reads; \
-                 write the resumed run to another file"
-            )));
-        }
+        let name = shown_path(path);
         let mut file = ResumeFile::open(path)?;
         // An empty file (or a torn first line) is a run killed before its first line.
         if let Some(header) = file.header()? {
@@ -143,14 +136,6 @@ impl Resume {
     /// What the summary says about the carried results.
     pub fn resumed(&self) -> Resumed {
         Resumed { from: self.name.clone(), carried: self.emitter.carried, primes: self.emitter.primes }
-    }
-}
-
-/// True when `path` is the file stdout writes to (`--resume run.jsonl > run.jsonl`).
-fn is_stdout(path: &Path) -> bool {
-    match (fs::metadata(path), fs::metadata("/proc/self/fd/1")) {
-        (Ok(file), Ok(stdout)) => file.dev() == stdout.dev() && file.ino() == stdout.ino(),
-        _ => false,
     }
 }
 
