@@ -54,7 +54,7 @@ pub fn worker_entry() {
     let code = if role.as_deref() == Some(std::ffi::OsStr::new(WORKER_FLAG)) {
         match (text(), text().and_then(|pid| pid.parse().ok())) {
             (Some(server), Some(supervisor)) => {
-                finish(procpool_worker::serve::serve(&server, supervisor), "worker")
+                finish(procpool_worker::serve::serve(&server, supervisor), "worker", supervisor)
             }
             _ => usage(&format!("{WORKER_FLAG} SERVER SUPERVISOR_PID")),
         }
@@ -62,10 +62,10 @@ pub fn worker_entry() {
         match (text(), text().and_then(|pid| pid.parse().ok())) {
             (Some(server), Some(supervisor)) => match fork_server::run(&server, supervisor) {
                 Ok(Forked::Worker { hello, token }) => {
-                    finish(procpool_worker::serve::serve_connected(hello, token), "worker")
+                    finish(procpool_worker::serve::serve_connected(hello, token), "worker", supervisor)
                 }
                 Ok(Forked::Closed) => 0,
-                Err(e) => finish(Err(e), "fork server"),
+                Err(e) => finish(Err(e), "fork server", supervisor),
             },
             _ => usage(&format!("{FORK_SERVER_FLAG} SERVER SUPERVISOR_PID")),
         }
@@ -75,11 +75,19 @@ pub fn worker_entry() {
     std::process::exit(code);
 }
 
-/// The exit code of a worker (or fork server) that ended so.
-fn finish(ended: Result<(), procpool_worker::serve::ServeError>, what: &str) -> i32 {
+/// The exit code of a worker (or fork server) that ended so. Once its
+/// supervisor is gone (this process was re-parented), whatever else broke
+/// (a secret never written, a socket gone) is only that: it is said so, not
+/// as the error it led to.
+fn finish(ended: Result<(), procpool_worker::serve::ServeError>, what: &str, supervisor: u32) -> i32 {
+    use procpool_worker::serve::ServeError;
+    let orphaned = || u32::try_from(nix::unistd::getppid().as_raw()).ok() != Some(supervisor);
     match ended {
         Ok(()) => 0,
-        Err(e) => complain(&format!("procpool {what} {}: {e}", std::process::id())),
+        Err(e) => {
+            let e = if orphaned() { ServeError::Orphaned { supervisor } } else { e };
+            complain(&format!("procpool {what} {}: {e}", std::process::id()))
+        }
     }
 }
 

@@ -66,7 +66,7 @@ impl Plan<'_> {
     pub fn measure(
         &self,
         numbers: &mut Numbers,
-        each: &mut dyn FnMut(&Completed, Option<usize>) -> io::Result<()>,
+        each: &mut dyn FnMut(&[Completed], Option<usize>) -> io::Result<()>,
     ) -> Result<RunSummary, AppError> {
         numbers.stop_on(self.stop.flag.clone());
         let mut executor = self.executor();
@@ -78,13 +78,13 @@ impl Plan<'_> {
         // on (what a user waits for); tearing the pool down afterwards is not.
         let before = CpuSample::now();
         let started = Instant::now();
-        let outcome = executor.run(numbers, &mut |completed: Completed, thread| {
+        let outcome = executor.run(numbers, &mut |batch: &[Completed], thread| {
             if self.stop.raised() {
                 return Err(io::Error::new(io::ErrorKind::Interrupted, "stop signal"));
             }
-            tally.add(&completed);
-            progress.tick();
-            each(&completed, thread)
+            batch.iter().for_each(|completed| tally.add(completed));
+            progress.tick(batch.len() as u64);
+            each(batch, thread)
         });
         let returned = Instant::now();
         let others_busy = CpuSample::now().zip(before).map(|(after, before)| after.others_since(&before));

@@ -30,13 +30,14 @@ impl Progress {
         Progress { label, total, started: Instant::now(), done: 0, bar: None, enabled }
     }
 
-    /// Counts one finished job.
-    pub fn tick(&mut self) {
-        self.done += 1;
+    /// Counts `jobs` more finished jobs.
+    pub fn tick(&mut self, jobs: u64) {
+        let before = self.done;
+        self.done += jobs;
         if let Some(bar) = &self.bar {
-            bar.inc(1);
+            bar.inc(jobs);
         } else if self.enabled
-            && (self.done < 64 || self.done.is_multiple_of(4096))
+            && (self.done < 64 || before / 4096 != self.done / 4096)
             && self.started.elapsed() >= SHOW_AFTER
         {
             self.bar = Some(self.show());

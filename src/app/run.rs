@@ -104,33 +104,39 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
         let mut line = Vec::new();
         let mut summary = match numbers {
             Some(mut numbers) => plan
-                .measure(&mut numbers, &mut |completed, thread| {
-                    let placed;
-                    let completed = match &mut resume {
-                        Some(resume) => {
-                            placed = resume.place(completed, &mut carry)?;
-                            &placed
-                        }
-                        None => completed,
-                    };
-                    if let (Some(timeline), Completed::Checked(result)) = (recorder.as_deref_mut(), completed)
-                    {
-                        timeline.record(result, thread);
+                .measure(&mut numbers, &mut |batch, thread| {
+                    if resume.is_none() && recorder.is_none() && !per_number {
+                        return Ok(()); // counted by `measure`; nothing to show or keep
                     }
-                    if per_number {
-                        match (completed, args.json) {
-                            (_, true) => print(json::completed(variant, completed).as_bytes())?,
-                            (Completed::Checked(result), false) => {
-                                line.clear();
-                                lines::write_result_line(result, &mut line);
-                                print(&line)?;
+                    batch.iter().try_for_each(|completed| {
+                        let placed;
+                        let completed = match &mut resume {
+                            Some(resume) => {
+                                placed = resume.place(completed, &mut carry)?;
+                                &placed
                             }
-                            (Completed::Failed(failed), false) => {
-                                print(lines::failure_line(failed).as_bytes())?
+                            None => completed,
+                        };
+                        if let (Some(timeline), Completed::Checked(result)) =
+                            (recorder.as_deref_mut(), completed)
+                        {
+                            timeline.record(result, thread);
+                        }
+                        if per_number {
+                            match (completed, args.json) {
+                                (_, true) => print(json::completed(variant, completed).as_bytes())?,
+                                (Completed::Checked(result), false) => {
+                                    line.clear();
+                                    lines::write_result_line(result, &mut line);
+                                    print(&line)?;
+                                }
+                                (Completed::Failed(failed), false) => {
+                                    print(lines::failure_line(failed).as_bytes())?
+                                }
                             }
                         }
-                    }
-                    Ok(())
+                        Ok(())
+                    })
                 })
                 .map_err(|error| match &mut resume {
                     Some(resume) => resume.explain(error),

@@ -74,7 +74,7 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
                 jobs = summary.tally.jobs;
                 any_failed |= summary.tally.failed > 0;
                 walls.entry((workers, variant)).or_default().push(summary.wall);
-                progress.tick();
+                progress.tick(1);
             }
         }
     }

@@ -76,10 +76,13 @@ impl From<PoolError> for ExecError {
     }
 }
 
-/// Receives each finished job, in submission order, with the index of the
-/// thread that ran it when threads of one process share the work (rayon):
-/// the pid tells worker processes apart, only this tells threads apart.
-pub type Sink<'a> = dyn FnMut(Completed, Option<usize>) -> io::Result<()> + 'a;
+/// Receives the finished jobs, in submission order, a run of consecutive
+/// ones at a time (one call per worker reply, not per job: with millions of
+/// tiny jobs the supervisor's work per result competes with the workers),
+/// with the index of the thread that ran them when threads of one process
+/// share the work (rayon): the pid tells worker processes apart, only this
+/// tells threads apart.
+pub type Sink<'a> = dyn FnMut(&[Completed], Option<usize>) -> io::Result<()> + 'a;
 
 /// Runs numbers through a kernel and reports them, in submission order, as
 /// early as that order allows.

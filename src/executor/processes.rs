@@ -126,10 +126,12 @@ fn report(
     mut next_n: impl FnMut() -> u64,
     sink: &mut Sink<'_>,
 ) -> Result<Instant, ExecError> {
+    let mut batch = Vec::new();
     while let Some(chunk) = results.next_chunk() {
+        batch.clear();
         for finished in chunk {
             let n = next_n();
-            let completed = match finished.result {
+            batch.push(match finished.result {
                 Ok(prime) => Completed::Checked(PrimeResult {
                     index: finished.index,
                     n,
@@ -139,13 +141,16 @@ fn report(
                     cpu: finished.cpu,
                     pid: finished.pid,
                 }),
-                Err(JobError::Pool(error)) => return Err(ExecError::Pool(error)),
+                Err(JobError::Pool(error)) => {
+                    sink(&batch, None)?; // what came before the pool stopped
+                    return Err(ExecError::Pool(error));
+                }
                 Err(error) => {
                     Completed::Failed(FailedJob { index: finished.index, n, deaths: error.deaths().to_vec() })
                 }
-            };
-            sink(completed, None)?;
+            });
         }
+        sink(&batch, None)?;
     }
     Ok(Instant::now())
 }

@@ -61,6 +61,7 @@ impl Executor for RayonThreads {
             let mut next_index = 0u64;
             let mut in_flight = 0usize;
             let mut input_done = false;
+            let mut released = Vec::new();
             loop {
                 // Keep every thread fed: as many batches per thread as the pool queues per worker.
                 let mut input_waiting = false;
@@ -118,14 +119,18 @@ impl Executor for RayonThreads {
                     reorder.insert(index, (submitted[(index - held_from) as usize], *outcome, reply.thread));
                 }
                 sizer.observe(reply.outcomes.len(), total);
+                // Handed on in runs from one thread, as the pool hands on replies.
+                let mut thread_of_batch = None;
                 while let Some((n, outcome, thread)) = reorder.pop() {
-                    if failure.is_none() {
-                        let index = reorder.next_index() - 1;
-                        let result = PrimeResult::new(index, n, outcome, pid);
-                        failure = sink(Completed::Checked(result), Some(thread)).err();
-                        stop.store(failure.is_some(), Ordering::Relaxed);
+                    if thread_of_batch.is_some_and(|t| t != thread) {
+                        hand_on(&mut released, thread_of_batch, sink, &mut failure);
                     }
+                    thread_of_batch = Some(thread);
+                    let index = reorder.next_index() - 1;
+                    released.push(Completed::Checked(PrimeResult::new(index, n, outcome, pid)));
                 }
+                hand_on(&mut released, thread_of_batch, sink, &mut failure);
+                stop.store(failure.is_some(), Ordering::Relaxed);
                 // Forget the numbers of released jobs so memory stays bounded.
                 submitted.drain(..(reorder.next_index() - held_from) as usize);
             }
@@ -135,4 +140,17 @@ impl Executor for RayonThreads {
             None => Ok(RunFacts::default()),
         }
     }
+}
+
+/// Gives `released` to the sink (unless it has failed before) and empties it.
+fn hand_on(
+    released: &mut Vec<Completed>,
+    thread: Option<usize>,
+    sink: &mut Sink<'_>,
+    failure: &mut Option<std::io::Error>,
+) {
+    if failure.is_none() && !released.is_empty() {
+        *failure = sink(released, thread).err();
+    }
+    released.clear();
 }

@@ -24,6 +24,7 @@ impl Executor for Sequential {
         let pid = std::process::id();
         let mut sizer = BatchSizer::default();
         let mut index = 0u64;
+        let mut batch = Vec::new();
         loop {
             // Chunked like the pool's batches so CPU time is read per chunk, not per job.
             let chunk = take_chunk(numbers, sizer.batch_size(usize::MAX), true);
@@ -34,12 +35,14 @@ impl Executor for Sequential {
                 let (offset, outcomes) = (segment.offset, segment.outcomes);
                 let mut total = std::time::Duration::ZERO;
                 let count = outcomes.len();
+                batch.clear();
                 for (i, outcome) in outcomes.enumerate() {
                     let result =
                         PrimeResult::new(index + (offset + i) as u64, chunk[offset + i], outcome, pid);
                     total += result.elapsed;
-                    sink(Completed::Checked(result), None)?;
+                    batch.push(Completed::Checked(result));
                 }
+                sink(&batch, None)?;
                 sizer.observe(count, total);
                 Ok::<_, std::io::Error>(())
             })?;
