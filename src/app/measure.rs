@@ -10,7 +10,7 @@ use super::busy::CpuSample;
 use super::progress::Progress;
 use super::signals::StopSignals;
 use super::AppError;
-use crate::executor::{ExecError, Executor, Processes, RayonThreads, Sequential, Variant};
+use crate::executor::{ExecError, Executor, Processes, RayonThreads, Sequential, Sink, Variant};
 use crate::input::{InputError, Numbers};
 use procpool::{PoolError, PoolEvent, PrimeCheck};
 
@@ -66,7 +66,7 @@ impl Plan<'_> {
     pub fn measure(
         &self,
         numbers: &mut Numbers,
-        each: &mut dyn FnMut(&[Completed], Option<usize>) -> io::Result<()>,
+        each: &mut Sink<'_>,
     ) -> Result<RunSummary, AppError> {
         numbers.stop_on(self.stop.flag.clone());
         let mut executor = self.executor();
