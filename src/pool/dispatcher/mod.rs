@@ -476,15 +476,19 @@ impl<J: Job> Dispatcher<J> {
 
     /// The pool cannot go on: every open stream, and every later one, gets `error`.
     fn break_pool(&mut self, error: PoolError) {
+        self.stop = Some(false);
+        if let Some(ready) = self.ready.take() {
+            // Still starting: no stream can be open yet (`build` has not
+            // returned), and `build` returns the error itself.
+            let _ = ready.send(Err(error));
+            self.broken = Some(Arc::new(PoolError::ShutDown));
+            return;
+        }
         let error = Arc::new(error);
         for (_, entry) in self.streams.drain() {
             entry.shared.fail(Arc::clone(&error));
         }
-        if let Some(ready) = self.ready.take() {
-            let _ = ready.send(Err(PoolError::Ipc(error.to_string())));
-        }
         self.broken = Some(error);
-        self.stop = Some(false);
     }
 }
 
