@@ -63,11 +63,7 @@ impl Plan<'_> {
     /// Runs the variant over `numbers`, handing every finished job to `each`
     /// in submission order, and sums it up. A bad input line, a stop signal,
     /// or empty input end it with the matching [`AppError`].
-    pub fn measure(
-        &self,
-        numbers: &mut Numbers,
-        each: &mut Sink<'_>,
-    ) -> Result<RunSummary, AppError> {
+    pub fn measure(&self, numbers: &mut Numbers, each: &mut Sink<'_>) -> Result<RunSummary, AppError> {
         numbers.stop_on(self.stop.flag.clone());
         let mut executor = self.executor();
         let mut tally = Tally::default();

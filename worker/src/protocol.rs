@@ -153,7 +153,7 @@ impl<O> Reply<O> {
     /// The outcomes of its `jobs` jobs (from [`Reply::jobs`]), in order, with their timings.
     pub fn unpack(self, jobs: usize) -> Outcomes<O> {
         Outcomes {
-            share: self.cpu_share.clamp(0.0, 1.0),
+            share: FixedShare::new(self.cpu_share),
             next_start: self.started_ns,
             timings: self.timings,
             at: 0,
@@ -184,7 +184,7 @@ impl<O> Reply<O> {
 /// The outcomes of a [`Reply`], one job at a time.
 #[derive(Debug)]
 pub struct Outcomes<O> {
-    share: f64,
+    share: FixedShare,
     next_start: u64,
     timings: Vec<u8>,
     /// Where the next job's timing starts in `timings`.
@@ -222,11 +222,30 @@ impl<O> Iterator for Outcomes<O> {
         } else {
             self.outputs.next().ok_or_else(|| Failed::Unsendable("missing output".into()))
         };
-        Some(Timed { output, started_ns, elapsed_ns, cpu_ns: (elapsed_ns as f64 * self.share) as u64 })
+        Some(Timed { output, started_ns, elapsed_ns, cpu_ns: self.share.of(elapsed_ns) })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         (self.left, Some(self.left))
+    }
+}
+
+/// A reply's CPU share as a 32-bit binary fraction: a job's CPU time is
+/// then an integer multiply, where `as` from `f64` (which saturates) cost
+/// the consumer of millions of results more than anything else per job.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedShare(u64);
+
+impl FixedShare {
+    /// `share`, clamped to 0..=1.
+    pub fn new(share: f64) -> Self {
+        FixedShare((share.clamp(0.0, 1.0) * (1u64 << 32) as f64) as u64)
+    }
+
+    /// That share of `nanos`.
+    #[inline(always)]
+    pub fn of(self, nanos: u64) -> u64 {
+        ((u128::from(nanos) * u128::from(self.0)) >> 32) as u64
     }
 }
 
@@ -360,6 +379,13 @@ mod tests {
 
     proptest! {
         #[test]
+        fn a_fixed_share_is_the_share_to_a_nanosecond_a_second(nanos in 0u64..1 << 50, share in 0.0f64..=1.0) {
+            let exact = nanos as f64 * share;
+            let fixed = FixedShare::new(share).of(nanos) as f64;
+            prop_assert!(fixed <= nanos as f64 && (exact - fixed).abs() <= 1.0 + nanos as f64 / 1e9, "{fixed} vs {exact}");
+        }
+
+        #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let frame = Frame(bytes);
             let _ = decode::<JobBatch<u64>>(&frame);
@@ -376,7 +402,7 @@ mod tests {
                     let started_ns = next_start;
                     next_start += elapsed_ns;
                     let output = output.ok_or_else(|| Failed::Panicked(format!("panic at {started_ns}")));
-                    Timed { output, started_ns, elapsed_ns, cpu_ns: (elapsed_ns as f64 * share) as u64 }
+                    Timed { output, started_ns, elapsed_ns, cpu_ns: FixedShare::new(share).of(elapsed_ns) }
                 })
                 .collect();
             let mut buffer = outcomes.clone();
