@@ -4,6 +4,7 @@
 //! secret, the same checks), then asked for each worker, which it forks as
 //! the supervisor's own child for a fraction of an exec's cost.
 
+use std::io::Write;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -16,10 +17,6 @@ use super::handshake::{self, Acceptor};
 use super::limits::available_cores;
 use super::linux;
 use super::process::{Launch, WorkerProcess};
-
-/// Fork requests sent ahead of their replies: enough to keep the server
-/// forking back to back, few enough that neither socket fills.
-const IN_FLIGHT: usize = 32;
 
 /// Whether a pool that starts with `workers` has them forked by its fork
 /// server, started first thing; if not, they are executed, all at once, and
@@ -71,16 +68,19 @@ impl ForkServer {
         timeout: Duration,
         deliver: impl Fn(Hello) + Send + 'static,
     ) -> Option<ForkServer> {
+        // Executed first: its one-shot server is created while the kernel
+        // loads it, and named to it on its stdin after the secret.
+        let (mut process, mut stdin) = WorkerProcess::spawn_piped(launch, &[FORK_SERVER_FLAG]).ok()?;
         let (hello_tx, hello_rx) = mpsc::channel();
         let (acceptor, server) = handshake::accept_one::<ForkServerHello>(move |hello| {
             let _ = hello_tx.send(hello);
         })
-        .ok()?;
+        .ok()?; // `process` is killed
         let token = linux::random_token();
-        let Ok(mut process) = WorkerProcess::spawn(launch, FORK_SERVER_FLAG, &server, &token) else {
-            acceptor.finish();
-            return None;
-        };
+        // A few dozen bytes fit any pipe buffer: this never blocks. A server
+        // that died at once makes it fail, which the wait below sees.
+        let _ = stdin.write_all(&[token.as_slice(), server.as_bytes()].concat());
+        drop(stdin); // the end of what it reads
         let deadline = Instant::now() + timeout;
         let hello = loop {
             match hello_rx.recv_timeout(START_TICK) {
@@ -117,34 +117,19 @@ impl ForkServer {
     }
 
     /// Forks one worker per secret in `tokens`, each to say hello with its
-    /// own: their pids, in order. Requests go out ahead of the replies, so
-    /// the server forks them back to back, but never more than
-    /// [`IN_FLIGHT`] unanswered: the server blocks on a full reply socket,
-    /// and we would then block on its full request socket (1000 workers did).
+    /// own: their pids, in order. One request for them all, so the server
+    /// forks them back to back; it replies after each fork, and we read each
+    /// reply as it comes (so neither side ever waits on a full socket).
     pub fn fork_all(&mut self, tokens: &[Vec<u8>]) -> Vec<Result<u32, ForkError>> {
         let mut forked: Vec<Result<u32, ForkError>> = Vec::with_capacity(tokens.len());
-        let mut sent = 0;
-        loop {
-            while !self.gone && sent < tokens.len() && sent - forked.len() < IN_FLIGHT {
-                if self.requests.send(ForkRequest { token: tokens[sent].clone() }).is_err() {
-                    self.lose();
-                } else {
-                    sent += 1;
-                }
+        if !self.gone && self.requests.send(ForkRequest { tokens: tokens.to_vec() }).is_err() {
+            self.lose();
+        }
+        while !self.gone && forked.len() < tokens.len() {
+            match self.replies.try_recv_timeout(self.timeout) {
+                Ok(reply) => forked.push(decode_reply(reply).map_err(ForkError::Failed)),
+                Err(_) => self.lose(),
             }
-            if forked.len() == sent {
-                break;
-            }
-            forked.push(match self.gone {
-                true => Err(ForkError::Gone),
-                false => match self.replies.try_recv_timeout(self.timeout) {
-                    Ok(reply) => decode_reply(reply).map_err(ForkError::Failed),
-                    Err(_) => {
-                        self.lose();
-                        Err(ForkError::Gone)
-                    }
-                },
-            });
         }
         forked.resize_with(tokens.len(), || Err(ForkError::Gone));
         forked

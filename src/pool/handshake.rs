@@ -6,8 +6,9 @@
 //! directory in TMPDIR is left behind.
 
 use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver, IpcSender};
 use serde::{de::DeserializeOwned, Serialize};
@@ -26,6 +27,9 @@ pub(crate) struct Acceptor {
     /// The one-shot server it listens on, if any (else it waits on a
     /// channel, which closes once every peer holding it is gone).
     server: Option<String>,
+    /// Hangs up when the thread has done everything, its server's directory
+    /// removed included: waiting on it is waking at once, not polling.
+    done: mpsc::Receiver<()>,
 }
 
 /// What becomes of the hello: the message, or why none came.
@@ -40,10 +44,12 @@ pub(crate) fn accept_one<T>(
 where
     T: Serialize + DeserializeOwned + Send + 'static,
 {
-    let (named_tx, named) = std::sync::mpsc::sync_channel(1);
+    let (named_tx, named) = mpsc::sync_channel(1);
+    let (finished, done) = mpsc::channel::<()>();
     let thread = thread::Builder::new()
         .name("procpool-handshake".into())
         .spawn(move || {
+            let _finished = finished; // dropped last, after the server
             let server = match open_server::<T>() {
                 Ok((server, name)) => {
                     if named_tx.send(Ok(name)).is_err() {
@@ -60,7 +66,7 @@ where
         })
         .map_err(PoolError::Thread)?;
     match named.recv() {
-        Ok(Ok(name)) => Ok((Acceptor { thread, server: Some(name.clone()) }, name)),
+        Ok(Ok(name)) => Ok((Acceptor { thread, server: Some(name.clone()), done }, name)),
         Ok(Err(error)) => {
             let _ = thread.join();
             Err(error)
@@ -81,15 +87,17 @@ pub(crate) fn receive_all<T>(
 where
     T: Serialize + DeserializeOwned + Send + 'static,
 {
+    let (finished, done) = mpsc::channel::<()>();
     let thread = thread::Builder::new()
         .name("procpool-hellos".into())
         .spawn(move || {
+            let _finished = finished;
             while let Ok(hello) = hellos.recv() {
                 deliver(hello);
             }
         })
         .map_err(PoolError::Thread)?;
-    Ok(Acceptor { thread, server: None })
+    Ok(Acceptor { thread, server: None, done })
 }
 
 impl Acceptor {
@@ -103,11 +111,9 @@ impl Acceptor {
                 let _ = IpcSender::<()>::connect(server.clone());
             }
         }
-        let deadline = Instant::now() + ACCEPTOR_GRACE;
-        while !self.thread.is_finished() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(1));
-        }
-        if self.thread.is_finished() {
+        // Woken as the thread ends (it hangs up), not by polling: the
+        // supervisor's start and exit wait here.
+        if let Err(RecvTimeoutError::Disconnected) = self.done.recv_timeout(ACCEPTOR_GRACE) {
             let _ = self.thread.join();
         }
     }

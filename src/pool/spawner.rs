@@ -121,6 +121,13 @@ fn run(
     // Workers still to be executed before the fork server is started.
     let mut first_executed = if launch.fork_server && !fork_first(first) { first } else { 0 };
     let mut forks = None;
+    if launch.fork_server && fork_first(first) {
+        // Now, not when the first start is asked for: the pool sets itself
+        // up meanwhile, and the server's exec is most of a start's wait.
+        if let Some(deliver) = deliver.take() {
+            forks = ForkServer::start(&launch, timeout, deliver);
+        }
+    }
     let mut pending: Vec<Pending> = Vec::new();
     let mut next_check = Instant::now();
     let mut deferred = None;
