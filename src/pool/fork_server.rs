@@ -40,7 +40,7 @@ const START_TICK: Duration = Duration::from_millis(2);
 #[derive(Debug)]
 pub(crate) struct ForkServer {
     requests: IpcSender<ForkRequest>,
-    replies: IpcReceiver<i32>,
+    replies: IpcReceiver<Vec<i32>>,
     process: WorkerProcess,
     hellos: Option<Acceptor>,
     timeout: Duration,
@@ -117,18 +117,22 @@ impl ForkServer {
     }
 
     /// Forks one worker per secret in `tokens`, each to say hello with its
-    /// own: their pids, in order. One request for them all, so the server
-    /// forks them back to back; it replies after each fork, and we read each
-    /// reply as it comes (so neither side ever waits on a full socket).
+    /// own: their pids, in order. One request and one reply for them all, so
+    /// the server forks them back to back.
     pub fn fork_all(&mut self, tokens: &[Vec<u8>]) -> Vec<Result<u32, ForkError>> {
         let mut forked: Vec<Result<u32, ForkError>> = Vec::with_capacity(tokens.len());
         if !self.gone && self.requests.send(ForkRequest { tokens: tokens.to_vec() }).is_err() {
             self.lose();
         }
-        while !self.gone && forked.len() < tokens.len() {
+        if !self.gone {
             match self.replies.try_recv_timeout(self.timeout) {
-                Ok(reply) => forked.push(decode_reply(reply).map_err(ForkError::Failed)),
-                Err(_) => self.lose(),
+                Ok(pids) if pids.len() == tokens.len() => {
+                    forked
+                        .extend(pids.into_iter().map(|reply| decode_reply(reply).map_err(ForkError::Failed)));
+                }
+                // Hung, dead, or not answering what we asked: workers it
+                // forked anyway are strays the spawner kills at their hello.
+                _ => self.lose(),
             }
         }
         forked.resize_with(tokens.len(), || Err(ForkError::Gone));

@@ -11,7 +11,7 @@
 //! instead of before. It shakes hands like a worker ([`ForkServerHello`]:
 //! protocol version, pid, build id, secret) and then answers each
 //! [`ForkRequest`], one secret per worker, with the pid of each new worker
-//! (or minus the errno of a failed fork), one reply per fork as it happens.
+//! (or minus the errno of a failed fork), all in one reply.
 //!
 //! A forked worker needs no socket in TMPDIR: it sends its usual [`Hello`]
 //! on a channel the helper made at its start and handed the receiving end of
@@ -56,8 +56,9 @@ pub struct ForkServerHello {
     pub token: Vec<u8>,
     /// Where the supervisor asks for workers.
     pub requests: IpcSender<ForkRequest>,
-    /// Where it hears back: a worker's pid, or minus the errno of a failed fork.
-    pub replies: IpcReceiver<i32>,
+    /// Where it hears back, once per request: each worker's pid, or minus
+    /// the errno of a failed fork, in the request's order.
+    pub replies: IpcReceiver<Vec<i32>>,
     /// Where every forked worker sends its [`Hello`].
     pub hellos: IpcReceiver<Hello>,
 }
@@ -96,7 +97,7 @@ pub fn run(supervisor: u32) -> Result<Forked, ServeError> {
     let hello_tx: IpcSender<ForkServerHello> =
         IpcSender::connect(server_name).map_err(ServeError::Connect)?;
     let (requests_tx, requests) = ipc::channel::<ForkRequest>().map_err(ServeError::Connect)?;
-    let (replies, replies_rx) = ipc::channel::<i32>().map_err(ServeError::Connect)?;
+    let (replies, replies_rx) = ipc::channel::<Vec<i32>>().map_err(ServeError::Connect)?;
     let (hellos, hellos_rx) = ipc::channel::<Hello>().map_err(ServeError::Connect)?;
     let hello = ForkServerHello {
         protocol: PROTOCOL_VERSION,
@@ -115,8 +116,13 @@ pub fn run(supervisor: u32) -> Result<Forked, ServeError> {
             Err(IpcError::Disconnected) => return Ok(Forked::Closed),
             Err(e) => return Err(ServeError::Ipc(e.to_string())),
         };
+        // Every fork first, then one reply: between two forks the helper
+        // writes as little as it can, since each page it writes after a
+        // fork costs it a copy-on-write fault. (The supervisor reads no
+        // worker's hello before it has this reply, so none is early.)
+        let mut pids = Vec::with_capacity(request.tokens.len());
         for token in request.tokens {
-            let reply = match fork_child() {
+            pids.push(match fork_child() {
                 Ok(0) => {
                     // The helper's death must reach the supervisor as a closed channel.
                     drop((requests, replies));
@@ -128,10 +134,9 @@ pub fn run(supervisor: u32) -> Result<Forked, ServeError> {
                 }
                 Ok(pid) => pid as i32,
                 Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
-            };
-            // At once, so the supervisor knows the pid before the worker's hello.
-            replies.send(reply).map_err(|e| ServeError::Ipc(e.to_string()))?;
+            });
         }
+        replies.send(pids).map_err(|e| ServeError::Ipc(e.to_string()))?;
     }
 }
 
