@@ -5,7 +5,7 @@
 //! workers share. Either way the thread can be ended, so no thread and no
 //! directory in TMPDIR is left behind.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
@@ -50,19 +50,21 @@ where
         .name("procpool-handshake".into())
         .spawn(move || {
             let _finished = finished; // dropped last, after the server
-            let server = match open_server::<T>() {
-                Ok((server, name)) => {
-                    if named_tx.send(Ok(name)).is_err() {
-                        return;
-                    }
-                    server
-                }
+            let (server, name) = match open_server::<T>() {
+                Ok(opened) => opened,
                 Err(error) => {
                     let _ = named_tx.send(Err(error));
                     return;
                 }
             };
-            deliver(server.accept().map(|(_, hello)| hello).map_err(|e| e.to_string()));
+            // Removed however this thread ends, once its peer has connected or never will.
+            let _dir = RemovedOnDrop(PathBuf::from(&name).parent().map(PathBuf::from));
+            if named_tx.send(Ok(name)).is_err() {
+                return;
+            }
+            let hello = server.accept().map(|(_, hello)| hello).map_err(|e| e.to_string());
+            drop(_dir);
+            deliver(hello);
         })
         .map_err(PoolError::Thread)?;
     match named.recv() {
@@ -138,8 +140,28 @@ where
             return Err(PoolError::TempDir { dir: dir.display().to_string(), reason });
         }
     };
-    let socket = PathBuf::from(&name);
+    // Named after us at once, so that a pool started after our death removes it.
+    let socket = linux::name_after_us(Path::new(&name)).unwrap_or_else(|| PathBuf::from(&name));
+    let _dir = RemovedOnDrop(socket.parent().map(PathBuf::from)); // if we fail below
     linux::make_private(&socket)
         .map_err(|e| PoolError::Ipc(format!("cannot make {} private: {e}", socket.display())))?;
+    std::mem::forget(_dir);
+    let name = socket
+        .into_os_string()
+        .into_string()
+        .map_err(|_| PoolError::Ipc("a socket path that is not UTF-8".into()))?;
     Ok((server, name))
+}
+
+/// A handshake directory, removed with what is in it when this is dropped
+/// (ipc-channel removes the one it made under its own name, which is gone
+/// once [`linux::name_after_us`] renamed it).
+struct RemovedOnDrop(Option<PathBuf>);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }

@@ -131,6 +131,7 @@ fn run(
     let mut pending: Vec<Pending> = Vec::new();
     let mut next_check = Instant::now();
     let mut deferred = None;
+    let mut swept = false;
     loop {
         let message = match deferred.take() {
             Some(message) => Ok(message),
@@ -167,6 +168,12 @@ fn run(
                         Ok(started) => pending.push(started),
                         Err(error) => report(Startup::Failed { id, error }),
                     }
+                }
+                if !swept {
+                    // While the first workers load: what supervisors killed
+                    // mid-start left in TMPDIR (see `linux::name_after_us`).
+                    swept = true;
+                    linux::remove_stale_handshake_dirs(&tempfile::env::temp_dir());
                 }
             }
             Ok(Message::Accepted(id, hello)) => {
