@@ -63,11 +63,15 @@ impl ForkServer {
     /// Starts the server and waits (up to `timeout`) for its hello; None if
     /// it cannot start, or is not a fork server of this very build. Every
     /// hello of a worker it forks goes to `deliver`, on a thread of its own.
+    /// It is asked at once for a worker per secret in `ahead` (the pool's
+    /// first workers), which it forks while we finish setting it up: their
+    /// pids come back with it, in order.
     pub fn start(
         launch: &Launch,
         timeout: Duration,
+        ahead: &[Vec<u8>],
         deliver: impl Fn(Hello) + Send + 'static,
-    ) -> Option<ForkServer> {
+    ) -> Option<(ForkServer, Vec<Result<u32, ForkError>>)> {
         // Executed first: its one-shot server is created while the kernel
         // loads it, and named to it on its stdin after the secret.
         let (mut process, mut stdin) = WorkerProcess::spawn_piped(launch, &[FORK_SERVER_FLAG]).ok()?;
@@ -104,29 +108,46 @@ impl ForkServer {
             acceptor.finish();
             return None;
         };
-        acceptor.finish();
-        let hellos = handshake::receive_all(hello.hellos, deliver).ok()?; // else `process` is killed
-        Some(ForkServer {
+        let mut server = ForkServer {
             requests: hello.requests,
             replies: hello.replies,
             process,
-            hellos: Some(hellos),
+            hellos: None,
             timeout,
             gone: false,
-        })
+        };
+        server.ask(ahead);
+        acceptor.finish();
+        // Its workers' hellos wait in their socket until this thread reads them.
+        server.hellos = Some(handshake::receive_all(hello.hellos, deliver).ok()?); // else the server is killed
+        let forked = server.answers(ahead.len());
+        Some((server, forked))
     }
 
     /// Forks one worker per secret in `tokens`, each to say hello with its
     /// own: their pids, in order. One request and one reply for them all, so
     /// the server forks them back to back.
     pub fn fork_all(&mut self, tokens: &[Vec<u8>]) -> Vec<Result<u32, ForkError>> {
-        let mut forked: Vec<Result<u32, ForkError>> = Vec::with_capacity(tokens.len());
-        if !self.gone && self.requests.send(ForkRequest { tokens: tokens.to_vec() }).is_err() {
+        self.ask(tokens);
+        self.answers(tokens.len())
+    }
+
+    /// Asks for a worker per secret in `tokens` (if any), without waiting.
+    fn ask(&mut self, tokens: &[Vec<u8>]) {
+        if !tokens.is_empty()
+            && !self.gone
+            && self.requests.send(ForkRequest { tokens: tokens.to_vec() }).is_err()
+        {
             self.lose();
         }
-        if !self.gone {
+    }
+
+    /// The reply to the request for `count` workers: their pids, in order.
+    fn answers(&mut self, count: usize) -> Vec<Result<u32, ForkError>> {
+        let mut forked: Vec<Result<u32, ForkError>> = Vec::with_capacity(count);
+        if count > 0 && !self.gone {
             match self.replies.try_recv_timeout(self.timeout) {
-                Ok(pids) if pids.len() == tokens.len() => {
+                Ok(pids) if pids.len() == count => {
                     forked
                         .extend(pids.into_iter().map(|reply| decode_reply(reply).map_err(ForkError::Failed)));
                 }
@@ -135,7 +156,7 @@ impl ForkServer {
                 _ => self.lose(),
             }
         }
-        forked.resize_with(tokens.len(), || Err(ForkError::Gone));
+        forked.resize_with(count, || Err(ForkError::Gone));
         forked
     }
 

@@ -62,13 +62,17 @@ pub(crate) struct Spawner {
 
 /// A worker started and not yet shaken hands with.
 struct Pending {
-    id: WorkerId,
+    /// None for a worker forked ahead, before the pool asked for it (see
+    /// [`ForkServer::start`]): the next start asked for takes it.
+    id: Option<WorkerId>,
     process: WorkerProcess,
     /// The thread waiting for an executed worker's hello (a forked one's
     /// comes through the fork server's).
     acceptor: Option<Acceptor>,
     token: Vec<u8>,
     deadline: Instant,
+    /// A forked-ahead worker's hello, kept until a start takes it.
+    hello: Option<Hello>,
 }
 
 impl Spawner {
@@ -121,14 +125,33 @@ fn run(
     // Workers still to be executed before the fork server is started.
     let mut first_executed = if launch.fork_server && !fork_first(first) { first } else { 0 };
     let mut forks = None;
+    let mut pending: Vec<Pending> = Vec::new();
     if launch.fork_server && fork_first(first) {
-        // Now, not when the first start is asked for: the pool sets itself
+        // Now, not when the first start is asked for, and told to fork the
+        // first workers as soon as it has said hello: the pool sets itself
         // up meanwhile, and the server's exec is most of a start's wait.
         if let Some(deliver) = deliver.take() {
-            forks = ForkServer::start(&launch, timeout, deliver);
+            let tokens: Vec<Vec<u8>> = (0..first).map(|_| linux::random_token()).collect();
+            if let Some((server, forked)) = ForkServer::start(&launch, timeout, &tokens, deliver) {
+                forks = Some(server);
+                let deadline = Instant::now() + timeout;
+                for (token, pid) in tokens.into_iter().zip(forked) {
+                    if let Ok(pid) = pid {
+                        // (One that failed is forked again, or executed, when asked for.)
+                        let process = WorkerProcess::child(pid);
+                        pending.push(Pending {
+                            id: None,
+                            process,
+                            acceptor: None,
+                            token,
+                            deadline,
+                            hello: None,
+                        });
+                    }
+                }
+            }
         }
     }
-    let mut pending: Vec<Pending> = Vec::new();
     let mut next_check = Instant::now();
     let mut deferred = None;
     let mut swept = false;
@@ -152,11 +175,31 @@ fn run(
                         }
                     }
                 }
+                // Workers forked ahead first, in the order they were forked.
+                let mut ids = ids.into_iter().peekable();
+                for p in pending.iter_mut().filter(|p| p.id.is_none()) {
+                    let Some(id) = ids.next() else { break };
+                    p.id = Some(id);
+                }
+                let ids: Vec<WorkerId> = ids.collect();
+                // Those whose hello came already are done.
+                let mut at = 0;
+                while at < pending.len() {
+                    let (Some(id), Some(_)) = (pending[at].id, &pending[at].hello) else {
+                        at += 1;
+                        continue;
+                    };
+                    let mut started = pending.swap_remove(at);
+                    if let Some(hello) = started.hello.take() {
+                        report(finish(id, started, Ok(hello), &setup, &launch.program));
+                    }
+                }
                 let executed = ids.len().min(first_executed);
                 first_executed -= executed;
                 if executed < ids.len() {
                     if let Some(deliver) = deliver.take() {
-                        forks = ForkServer::start(&launch, timeout, deliver); // once, if at all
+                        // once, if at all
+                        forks = ForkServer::start(&launch, timeout, &[], deliver).map(|(server, _)| server);
                     }
                 }
                 let tokens: Vec<Vec<u8>> = ids.iter().map(|_| linux::random_token()).collect();
@@ -177,11 +220,11 @@ fn run(
                 }
             }
             Ok(Message::Accepted(id, hello)) => {
-                let Some(at) = pending.iter().position(|p| p.id == id) else {
+                let Some(at) = pending.iter().position(|p| p.id == Some(id)) else {
                     continue; // given up on already
                 };
                 let started = pending.swap_remove(at);
-                report(finish(started, hello, &setup, &launch.program));
+                report(finish(id, started, hello, &setup, &launch.program));
             }
             Ok(Message::Forked(hello)) => {
                 let Some(at) = pending.iter().position(|p| p.process.pid == hello.pid) else {
@@ -195,8 +238,12 @@ fn run(
                     }
                     continue;
                 };
+                let Some(id) = pending[at].id else {
+                    pending[at].hello = Some(hello); // until a start takes it
+                    continue;
+                };
                 let started = pending.swap_remove(at);
-                report(finish(started, Ok(hello), &setup, &launch.program));
+                report(finish(id, started, Ok(hello), &setup, &launch.program));
             }
             Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
@@ -226,7 +273,11 @@ fn run(
             if let Some(acceptor) = p.acceptor {
                 acceptor.finish();
             }
-            report(Startup::Failed { id: p.id, error });
+            // One forked ahead that no start took yet is no one's failure:
+            // the start that would have taken it forks another.
+            if let Some(id) = p.id {
+                report(Startup::Failed { id, error });
+            }
         }
     }
     for mut p in pending {
@@ -255,7 +306,7 @@ fn begin(
     match forked {
         Some(Ok(pid)) => {
             let process = WorkerProcess::child(pid);
-            return Ok(Pending { id, process, acceptor: None, token, deadline });
+            return Ok(Pending { id: Some(id), process, acceptor: None, token, deadline, hello: None });
         }
         Some(Err(ForkError::Failed(source))) => return Err(spawn_error(source)),
         Some(Err(ForkError::Gone)) | None => {}
@@ -265,7 +316,9 @@ fn begin(
         let _ = accepted.send(Message::Accepted(id, hello));
     })?;
     match WorkerProcess::spawn(launch, WORKER_FLAG, &server, &token) {
-        Ok(process) => Ok(Pending { id, process, acceptor: Some(acceptor), token, deadline }),
+        Ok(process) => {
+            Ok(Pending { id: Some(id), process, acceptor: Some(acceptor), token, deadline, hello: None })
+        }
         Err(source) => {
             acceptor.finish();
             Err(spawn_error(source))
@@ -274,9 +327,14 @@ fn begin(
 }
 
 /// Checks a worker's hello, and sets it up to run our job type.
-fn finish(mut p: Pending, hello: Result<Hello, String>, setup: &Setup, program: &std::path::Path) -> Startup {
+fn finish(
+    id: WorkerId,
+    mut p: Pending,
+    hello: Result<Hello, String>,
+    setup: &Setup,
+    program: &std::path::Path,
+) -> Startup {
     let pid = p.process.pid;
-    let id = p.id;
     let fail = |mut process: WorkerProcess, error: PoolError| {
         process.kill_and_reap();
         Startup::Failed { id, error }
