@@ -182,3 +182,49 @@ pub(crate) fn private_umask_for_this_thread() -> bool {
     unsafe { libc::umask(0o077) };
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pid that was ours a moment ago and is gone now.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn only_the_handshake_directories_of_gone_supervisors_are_removed() {
+        let temp = tempfile::tempdir().unwrap();
+        let dead = temp.path().join(format!("{HANDSHAKE_PREFIX}{}-AbC123", dead_pid()));
+        let live = temp.path().join(format!("{HANDSHAKE_PREFIX}{}-dEf456", std::process::id()));
+        let unnamed = temp.path().join(".tmpGhI789");
+        let other = temp.path().join(format!("{HANDSHAKE_PREFIX}notapid-x"));
+        for dir in [&dead, &live, &unnamed, &other] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("socket"), "").unwrap();
+        }
+        assert_eq!(remove_stale_handshake_dirs(temp.path()), 1);
+        assert!(!dead.exists());
+        assert!(live.exists() && unnamed.exists() && other.exists());
+    }
+
+    #[test]
+    fn a_one_shot_servers_directory_is_renamed_after_us_and_its_socket_follows() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().join(".tmpJkL012");
+        std::fs::create_dir(&dir).unwrap();
+        let socket = dir.join("socket");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let renamed = name_after_us(&socket).unwrap();
+        assert_eq!(
+            renamed,
+            temp.path().join(format!("{HANDSHAKE_PREFIX}{}-JkL012/socket", std::process::id()))
+        );
+        assert!(!dir.exists());
+        std::os::unix::net::UnixStream::connect(&renamed).unwrap(); // the same bound socket
+        drop(listener);
+    }
+}

@@ -4,11 +4,13 @@
 //! private one-shot server, without ever blocking the dispatcher or waiting
 //! forever on a worker that died or hung before connecting.
 //!
-//! The thread starts the pool's fork server (first thing, or once the first
-//! workers are executed: see [`fork_first`]) and has it fork each worker;
-//! without one (turned off, failed to start, or died), a worker is the
-//! binary executed again. Either way the worker is this process's child,
-//! tied to this thread, and shakes hands the same way.
+//! The thread starts the pool's fork server (first thing, with the pool's
+//! first workers forked as soon as it is up, or once the first workers are
+//! executed: see [`fork_first`]) and has it fork each worker; without one
+//! (turned off, failed to start, or died), a worker is the binary executed
+//! again. Either way the worker is this process's child, tied to this
+//! thread, and shakes hands the same way. Once per pool it also removes
+//! what supervisors killed mid-start left in TMPDIR.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
@@ -127,29 +129,8 @@ fn run(
     let mut forks = None;
     let mut pending: Vec<Pending> = Vec::new();
     if launch.fork_server && fork_first(first) {
-        // Now, not when the first start is asked for, and told to fork the
-        // first workers as soon as it has said hello: the pool sets itself
-        // up meanwhile, and the server's exec is most of a start's wait.
         if let Some(deliver) = deliver.take() {
-            let tokens: Vec<Vec<u8>> = (0..first).map(|_| linux::random_token()).collect();
-            if let Some((server, forked)) = ForkServer::start(&launch, timeout, &tokens, deliver) {
-                forks = Some(server);
-                let deadline = Instant::now() + timeout;
-                for (token, pid) in tokens.into_iter().zip(forked) {
-                    if let Ok(pid) = pid {
-                        // (One that failed is forked again, or executed, when asked for.)
-                        let process = WorkerProcess::child(pid);
-                        pending.push(Pending {
-                            id: None,
-                            process,
-                            acceptor: None,
-                            token,
-                            deadline,
-                            hello: None,
-                        });
-                    }
-                }
-            }
+            (forks, pending) = fork_ahead(&launch, first, timeout, deliver);
         }
     }
     let mut next_check = Instant::now();
@@ -175,31 +156,15 @@ fn run(
                         }
                     }
                 }
-                // Workers forked ahead first, in the order they were forked.
-                let mut ids = ids.into_iter().peekable();
-                for p in pending.iter_mut().filter(|p| p.id.is_none()) {
-                    let Some(id) = ids.next() else { break };
-                    p.id = Some(id);
-                }
-                let ids: Vec<WorkerId> = ids.collect();
-                // Those whose hello came already are done.
-                let mut at = 0;
-                while at < pending.len() {
-                    let (Some(id), Some(_)) = (pending[at].id, &pending[at].hello) else {
-                        at += 1;
-                        continue;
-                    };
-                    let mut started = pending.swap_remove(at);
-                    if let Some(hello) = started.hello.take() {
-                        report(finish(id, started, Ok(hello), &setup, &launch.program));
-                    }
-                }
+                let ids = take_forked_ahead(&mut pending, ids, |id, started, hello| {
+                    report(finish(id, started, Ok(hello), &setup, &launch.program));
+                });
                 let executed = ids.len().min(first_executed);
                 first_executed -= executed;
                 if executed < ids.len() {
                     if let Some(deliver) = deliver.take() {
-                        // once, if at all
-                        forks = ForkServer::start(&launch, timeout, &[], deliver).map(|(server, _)| server);
+                        let started = ForkServer::start(&launch, timeout, &[], deliver); // once, if at all
+                        forks = started.map(|(server, _)| server);
                     }
                 }
                 let tokens: Vec<Vec<u8>> = ids.iter().map(|_| linux::random_token()).collect();
@@ -287,6 +252,61 @@ fn run(
         }
     }
     drop(forks); // after every worker still shaking hands is gone
+}
+
+/// Starts the fork server now, not when the pool's first start is asked
+/// for, and has it fork the pool's `first` workers as soon as it has said
+/// hello: the pool sets itself up meanwhile, and the server's exec is most
+/// of a start's wait. The workers it forked wait, without an id, for the
+/// starts asked for later ([`take_forked_ahead`]); one it failed to fork is
+/// forked again, or executed, when asked for.
+fn fork_ahead(
+    launch: &Launch,
+    first: usize,
+    timeout: Duration,
+    deliver: impl Fn(Hello) + Send + 'static,
+) -> (Option<ForkServer>, Vec<Pending>) {
+    let tokens: Vec<Vec<u8>> = (0..first).map(|_| linux::random_token()).collect();
+    let Some((server, forked)) = ForkServer::start(launch, timeout, &tokens, deliver) else {
+        return (None, Vec::new());
+    };
+    let deadline = Instant::now() + timeout;
+    let pending = tokens
+        .into_iter()
+        .zip(forked)
+        .filter_map(|(token, pid)| {
+            let process = WorkerProcess::child(pid.ok()?);
+            Some(Pending { id: None, process, acceptor: None, token, deadline, hello: None })
+        })
+        .collect();
+    (Some(server), pending)
+}
+
+/// Gives the workers forked ahead that no start has taken yet the first of
+/// `ids`, hands those whose hello came already to `done`, and returns the
+/// ids left for workers still to be started.
+fn take_forked_ahead(
+    pending: &mut Vec<Pending>,
+    ids: Vec<WorkerId>,
+    mut done: impl FnMut(WorkerId, Pending, Hello),
+) -> Vec<WorkerId> {
+    let mut ids = ids.into_iter();
+    for p in pending.iter_mut().filter(|p| p.id.is_none()) {
+        let Some(id) = ids.next() else { break };
+        p.id = Some(id);
+    }
+    let mut at = 0;
+    while at < pending.len() {
+        let (Some(id), Some(_)) = (pending[at].id, &pending[at].hello) else {
+            at += 1;
+            continue;
+        };
+        let mut started = pending.swap_remove(at);
+        if let Some(hello) = started.hello.take() {
+            done(id, started, hello);
+        }
+    }
+    ids.collect()
 }
 
 /// Starts a worker with secret `token`: taken as `forked` by the fork
