@@ -142,6 +142,7 @@ fn run(
             None if pending.is_empty() => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
             None => inbox.recv_timeout(STARTUP_TICK),
         };
+        let idle = matches!(message, Err(RecvTimeoutError::Timeout));
         match message {
             Ok(Message::Start(id)) => {
                 // Every start queued now, in one go: the fork server forks
@@ -177,12 +178,6 @@ fn run(
                         Err(error) => report(Startup::Failed { id, error }),
                     }
                 }
-                if !swept {
-                    // While the first workers load: what supervisors killed
-                    // mid-start left in TMPDIR (see `linux::name_after_us`).
-                    swept = true;
-                    linux::remove_stale_handshake_dirs(&tempfile::env::temp_dir());
-                }
             }
             Ok(Message::Accepted(id, hello)) => {
                 let Some(at) = pending.iter().position(|p| p.id == Some(id)) else {
@@ -212,6 +207,13 @@ fn run(
             }
             Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
+        }
+        if !swept && (idle || pending.is_empty()) {
+            // Once per pool, when no hello is waiting (a readdir of TMPDIR
+            // is a tenth of a millisecond): what supervisors killed mid-start
+            // left there (see `linux::name_after_us`).
+            swept = true;
+            linux::remove_stale_handshake_dirs(&tempfile::env::temp_dir());
         }
         // Deaths and timeouts before a handshake, once a tick (not after
         // every message: a start of many workers would cost n² waitpids).
