@@ -348,8 +348,28 @@ fn begin(
     }
 }
 
-/// Checks a worker's hello, and sets it up to run our job type.
+/// Checks a worker's hello, and sets it up to run our job type; for an
+/// executed worker, then waits for its handshake thread, so that the
+/// directory of its one-shot server is gone before anyone hears of it (the
+/// thread removes it after delivering the hello, not before, so that a
+/// start waits on it only here).
 fn finish(
+    id: WorkerId,
+    mut p: Pending,
+    hello: Result<Hello, String>,
+    setup: &Setup,
+    program: &std::path::Path,
+) -> Startup {
+    let acceptor = p.acceptor.take();
+    let outcome = set_up(id, p, hello, setup, program);
+    if let Some(acceptor) = acceptor {
+        acceptor.finish();
+    }
+    outcome
+}
+
+/// [`finish`] less the wait.
+fn set_up(
     id: WorkerId,
     mut p: Pending,
     hello: Result<Hello, String>,
