@@ -119,8 +119,17 @@ impl ForkServer {
         server.ask(ahead);
         acceptor.finish();
         // Its workers' hellos wait in their socket until this thread reads them.
-        server.hellos = Some(handshake::receive_all(hello.hellos, deliver).ok()?); // else the server is killed
+        let hellos = handshake::receive_all(hello.hellos, deliver);
         let forked = server.answers(ahead.len());
+        let Ok(hellos) = hellos else {
+            // No thread to hear them (`ulimit -u`): the workers it forked are
+            // killed and reaped, and the server with `server`.
+            for pid in forked.into_iter().flatten() {
+                drop(WorkerProcess::child(pid));
+            }
+            return None;
+        };
+        server.hellos = Some(hellos);
         Some((server, forked))
     }
 
