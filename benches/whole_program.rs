@@ -3,7 +3,9 @@
 //!
 //! Run with `cargo bench --bench whole_program` (about a minute). Each figure
 //! is the median of several interleaved runs of the real release binary; the
-//! machine is shared and noisy, so nothing here is a pass/fail test.
+//! machine is shared and noisy, so nothing here is a pass/fail test. Set
+//! `PROCPOOL_BENCH_BASE` to another build's binary to have its start-up
+//! runs interleaved with this one's and the ratio printed.
 
 #[path = "../tests/common/peak_rss.rs"]
 mod peak_rss;
@@ -90,11 +92,14 @@ fn main() {
     // (PROCPOOL_FORK_SERVER=0, how every worker started before), runs of
     // both interleaved; the marginal cost of a worker is the slope from
     // cores + 2 workers (the fork server forks past one worker per core) to 16.
+    // With PROCPOOL_BENCH_BASE=/path/to/procpool (another build, e.g. main
+    // before a change), that binary's runs are interleaved with these too.
     let few = cores + 2;
-    let start = |workers: usize, fork_server: bool| {
+    let base = std::env::var_os("PROCPOOL_BENCH_BASE");
+    let start = |exe: &std::ffi::OsStr, workers: usize, fork_server: bool| {
         let range = format!("1..{}", workers + 1);
         let started = Instant::now();
-        let status = Command::new(EXE)
+        let status = Command::new(exe)
             .args([&workers.to_string(), "--mode", "processes", "--range", &range, "--quiet"])
             .env("PROCPOOL_FORK_SERVER", if fork_server { "1" } else { "0" })
             .stdout(Stdio::null())
@@ -103,15 +108,20 @@ fn main() {
         assert!(status.success());
         started.elapsed().as_secs_f64() * 1e3
     };
-    let mut times: [[Vec<f64>; 2]; 2] = Default::default(); // [fork server?][1 or 16 workers]
-    for _ in 0..30 {
-        for (f, fork_server) in [(0, false), (1, true)] {
+    // [executed, fork server, baseline's fork server][few or 16 workers]
+    let mut times: [[Vec<f64>; 2]; 3] = Default::default();
+    for _ in 0..40 {
+        for (f, exe, fork_server) in [(0, EXE.as_ref(), false), (1, EXE.as_ref(), true)]
+            .into_iter()
+            .chain(base.as_deref().map(|base| (2, base, true)))
+        {
             for (w, workers) in [(0, few), (1, 16)] {
-                times[f][w].push(start(workers, fork_server));
+                times[f][w].push(start(exe, workers, fork_server));
             }
         }
     }
     let ms = |f: usize, w: usize| median(times[f][w].iter().copied());
+    let slope = |f: usize| (ms(f, 1) - ms(f, 0)) / (16 - few) as f64;
     report(
         "3. 16 workers started, handshaken, 16 jobs, exited (ms), fork server",
         ms(1, 1),
@@ -119,7 +129,6 @@ fn main() {
         "21.228",
     );
     report("3. same, every worker executed (PROCPOOL_FORK_SERVER=0, as before)", ms(0, 1), "<= 20", "21.228");
-    let slope = |f: usize| (ms(f, 1) - ms(f, 0)) / (16 - few) as f64;
     report(
         &format!("3. marginal cost of a worker ({few} to 16 workers, ms), fork server"),
         slope(1),
@@ -128,6 +137,12 @@ fn main() {
     );
     report("3. same, every worker executed", slope(0), "", "");
     report("3. 16 workers: executed / fork server", ms(0, 1) / ms(1, 1), "", "");
+    if let Some(base) = &base {
+        println!("   baseline {}, its runs interleaved with these:", base.to_string_lossy());
+        report("3. baseline: 16 workers (ms), fork server", ms(2, 1), "", "");
+        report(&format!("3. baseline: marginal cost of a worker ({few} to 16, ms)"), slope(2), "", "");
+        report("3. 16 workers: this build / baseline", ms(1, 1) / ms(2, 1), "< 1", "");
+    }
 
     let kernel = median((0..3).map(|_| {
         let wall = |kernel| {

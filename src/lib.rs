@@ -59,15 +59,17 @@ pub fn worker_entry() {
             _ => usage(&format!("{WORKER_FLAG} SERVER SUPERVISOR_PID")),
         }
     } else if role.as_deref() == Some(std::ffi::OsStr::new(FORK_SERVER_FLAG)) {
-        match (text(), text().and_then(|pid| pid.parse().ok())) {
-            (Some(server), Some(supervisor)) => match fork_server::run(&server, supervisor) {
-                Ok(Forked::Worker { hello, token }) => {
-                    finish(procpool_worker::serve::serve_connected(hello, token), "worker", supervisor)
-                }
+        match text().and_then(|pid| pid.parse().ok()) {
+            Some(supervisor) => match fork_server::run(supervisor) {
+                Ok(Forked::Worker { hello, token }) => fork_server::exit_forked(finish(
+                    procpool_worker::serve::serve_connected(hello, token),
+                    "worker",
+                    supervisor,
+                )),
                 Ok(Forked::Closed) => 0,
                 Err(e) => finish(Err(e), "fork server", supervisor),
             },
-            _ => usage(&format!("{FORK_SERVER_FLAG} SERVER SUPERVISOR_PID")),
+            None => usage(&format!("{FORK_SERVER_FLAG} SUPERVISOR_PID")),
         }
     } else {
         return;

@@ -400,6 +400,62 @@ fn a_stop_signal_during_the_start_of_64_workers_leaves_nothing_in_tmpdir() {
     }
 }
 
+/// What `dir` holds that is not an empty directory: a handshake socket, or a
+/// directory with something in it.
+fn not_empty_dirs(dir: &Path) -> Vec<String> {
+    entries(dir)
+        .into_iter()
+        .filter(|name| fs::read_dir(dir.join(name)).map_or(true, |mut d| d.next().is_some()))
+        .collect()
+}
+
+#[test]
+fn what_a_supervisor_killed_during_an_executed_start_leaves_the_next_start_removes() {
+    let tag = Tag::new("start-killed");
+    let tmpdir = shared_tmpdir();
+    // SIGKILL to the supervisor alone, nothing it can clean up after, while
+    // 64 executed workers (no fork server) shake hands, each on a one-shot
+    // server in TMPDIR; at three points of the start.
+    let mut left_by_the_dead = 0;
+    for started in [2, 16, 40] {
+        let mut child = tag
+            .std_cmd()
+            .args(["64", "--mode", "processes", "--kernel", "fast", "--quiet"])
+            .env("TMPDIR", tmpdir.path())
+            .env("PROCPOOL_FORK_SERVER", "0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while children(pid).len() < started && Instant::now() < deadline {
+            thread::yield_now();
+        }
+        send(pid as i32, Signal::SIGKILL);
+        wait_guarded(&mut child, "killed start");
+        tag.assert_none_left(); // its workers died with it
+                                // What it left is named after it (a socket, in a directory that says
+                                // whose it is), except an empty directory whose mkdir was under way.
+        let left = not_empty_dirs(tmpdir.path());
+        for name in &left {
+            assert!(name.starts_with(&format!(".procpool-{pid}-")), "{started}: {name} left in {left:?}");
+        }
+        left_by_the_dead += left.len();
+        // The next start (2 workers, executed) removes it all, the sockets in it with it.
+        let output = tag
+            .cmd()
+            .args(["2", "--mode", "processes", "--range", "1..10", "--quiet"])
+            .env("TMPDIR", tmpdir.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert_eq!(not_empty_dirs(tmpdir.path()), Vec::<String>::new(), "after the next start ({started})");
+        tag.assert_none_left();
+    }
+    assert!(left_by_the_dead > 0, "no kill left anything to remove: the test tested nothing");
+}
+
 #[test]
 fn failing_to_start_threads_or_workers_leaves_nothing_in_tmpdir() {
     if !root_or_skip("to run procpool as another user (root ignores ulimit -u)") {

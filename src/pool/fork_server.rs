@@ -4,6 +4,7 @@
 //! secret, the same checks), then asked for each worker, which it forks as
 //! the supervisor's own child for a fraction of an exec's cost.
 
+use std::io::Write;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -16,10 +17,6 @@ use super::handshake::{self, Acceptor};
 use super::limits::available_cores;
 use super::linux;
 use super::process::{Launch, WorkerProcess};
-
-/// Fork requests sent ahead of their replies: enough to keep the server
-/// forking back to back, few enough that neither socket fills.
-const IN_FLIGHT: usize = 32;
 
 /// Whether a pool that starts with `workers` has them forked by its fork
 /// server, started first thing; if not, they are executed, all at once, and
@@ -43,7 +40,7 @@ const START_TICK: Duration = Duration::from_millis(2);
 #[derive(Debug)]
 pub(crate) struct ForkServer {
     requests: IpcSender<ForkRequest>,
-    replies: IpcReceiver<i32>,
+    replies: IpcReceiver<Vec<i32>>,
     process: WorkerProcess,
     hellos: Option<Acceptor>,
     timeout: Duration,
@@ -66,21 +63,28 @@ impl ForkServer {
     /// Starts the server and waits (up to `timeout`) for its hello; None if
     /// it cannot start, or is not a fork server of this very build. Every
     /// hello of a worker it forks goes to `deliver`, on a thread of its own.
+    /// It is asked at once for a worker per secret in `ahead` (the pool's
+    /// first workers), which it forks while we finish setting it up: their
+    /// pids come back with it, in order.
     pub fn start(
         launch: &Launch,
         timeout: Duration,
+        ahead: &[Vec<u8>],
         deliver: impl Fn(Hello) + Send + 'static,
-    ) -> Option<ForkServer> {
+    ) -> Option<(ForkServer, Vec<Result<u32, ForkError>>)> {
+        // Executed first: its one-shot server is created while the kernel
+        // loads it, and named to it on its stdin after the secret.
+        let (mut process, mut stdin) = WorkerProcess::spawn_piped(launch, &[FORK_SERVER_FLAG]).ok()?;
         let (hello_tx, hello_rx) = mpsc::channel();
         let (acceptor, server) = handshake::accept_one::<ForkServerHello>(move |hello| {
             let _ = hello_tx.send(hello);
         })
-        .ok()?;
+        .ok()?; // `process` is killed
         let token = linux::random_token();
-        let Ok(mut process) = WorkerProcess::spawn(launch, FORK_SERVER_FLAG, &server, &token) else {
-            acceptor.finish();
-            return None;
-        };
+        // A few dozen bytes fit any pipe buffer: this never blocks. A server
+        // that died at once makes it fail, which the wait below sees.
+        let _ = stdin.write_all(&[token.as_slice(), server.as_bytes()].concat());
+        drop(stdin); // the end of what it reads
         let deadline = Instant::now() + timeout;
         let hello = loop {
             match hello_rx.recv_timeout(START_TICK) {
@@ -104,49 +108,64 @@ impl ForkServer {
             acceptor.finish();
             return None;
         };
-        acceptor.finish();
-        let hellos = handshake::receive_all(hello.hellos, deliver).ok()?; // else `process` is killed
-        Some(ForkServer {
+        let mut server = ForkServer {
             requests: hello.requests,
             replies: hello.replies,
             process,
-            hellos: Some(hellos),
+            hellos: None,
             timeout,
             gone: false,
-        })
+        };
+        server.ask(ahead);
+        acceptor.finish();
+        // Its workers' hellos wait in their socket until this thread reads them.
+        let hellos = handshake::receive_all(hello.hellos, deliver);
+        let forked = server.answers(ahead.len());
+        let Ok(hellos) = hellos else {
+            // No thread to hear them (`ulimit -u`): the workers it forked are
+            // killed and reaped, and the server with `server`.
+            for pid in forked.into_iter().flatten() {
+                drop(WorkerProcess::child(pid));
+            }
+            return None;
+        };
+        server.hellos = Some(hellos);
+        Some((server, forked))
     }
 
     /// Forks one worker per secret in `tokens`, each to say hello with its
-    /// own: their pids, in order. Requests go out ahead of the replies, so
-    /// the server forks them back to back, but never more than
-    /// [`IN_FLIGHT`] unanswered: the server blocks on a full reply socket,
-    /// and we would then block on its full request socket (1000 workers did).
+    /// own: their pids, in order. One request and one reply for them all, so
+    /// the server forks them back to back.
     pub fn fork_all(&mut self, tokens: &[Vec<u8>]) -> Vec<Result<u32, ForkError>> {
-        let mut forked: Vec<Result<u32, ForkError>> = Vec::with_capacity(tokens.len());
-        let mut sent = 0;
-        loop {
-            while !self.gone && sent < tokens.len() && sent - forked.len() < IN_FLIGHT {
-                if self.requests.send(ForkRequest { token: tokens[sent].clone() }).is_err() {
-                    self.lose();
-                } else {
-                    sent += 1;
-                }
-            }
-            if forked.len() == sent {
-                break;
-            }
-            forked.push(match self.gone {
-                true => Err(ForkError::Gone),
-                false => match self.replies.try_recv_timeout(self.timeout) {
-                    Ok(reply) => decode_reply(reply).map_err(ForkError::Failed),
-                    Err(_) => {
-                        self.lose();
-                        Err(ForkError::Gone)
-                    }
-                },
-            });
+        self.ask(tokens);
+        self.answers(tokens.len())
+    }
+
+    /// Asks for a worker per secret in `tokens` (if any), without waiting.
+    fn ask(&mut self, tokens: &[Vec<u8>]) {
+        if !tokens.is_empty()
+            && !self.gone
+            && self.requests.send(ForkRequest { tokens: tokens.to_vec() }).is_err()
+        {
+            self.lose();
         }
-        forked.resize_with(tokens.len(), || Err(ForkError::Gone));
+    }
+
+    /// The reply to the request for `count` workers: their pids, in order.
+    fn answers(&mut self, count: usize) -> Vec<Result<u32, ForkError>> {
+        let mut forked: Vec<Result<u32, ForkError>> = Vec::with_capacity(count);
+        if count > 0 && !self.gone {
+            match self.replies.try_recv_timeout(self.timeout) {
+                Ok(pids) if pids.len() == count => {
+                    forked
+                        .extend(pids.into_iter().map(|reply| decode_reply(reply).map_err(ForkError::Failed)));
+                }
+                // Hung, dead, or not answering what we asked: workers it
+                // forked anyway are strays the spawner kills at their hello.
+                _ => self.lose(),
+            }
+        }
+        forked.resize_with(count, || Err(ForkError::Gone));
         forked
     }
 

@@ -5,9 +5,10 @@
 //! workers share. Either way the thread can be ended, so no thread and no
 //! directory in TMPDIR is left behind.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver, IpcSender};
 use serde::{de::DeserializeOwned, Serialize};
@@ -26,6 +27,9 @@ pub(crate) struct Acceptor {
     /// The one-shot server it listens on, if any (else it waits on a
     /// channel, which closes once every peer holding it is gone).
     server: Option<String>,
+    /// Hangs up when the thread has done everything, its server's directory
+    /// removed included: waiting on it is waking at once, not polling.
+    done: mpsc::Receiver<()>,
 }
 
 /// What becomes of the hello: the message, or why none came.
@@ -40,27 +44,32 @@ pub(crate) fn accept_one<T>(
 where
     T: Serialize + DeserializeOwned + Send + 'static,
 {
-    let (named_tx, named) = std::sync::mpsc::sync_channel(1);
+    let (named_tx, named) = mpsc::sync_channel(1);
+    let (finished, done) = mpsc::channel::<()>();
     let thread = thread::Builder::new()
         .name("procpool-handshake".into())
         .spawn(move || {
-            let server = match open_server::<T>() {
-                Ok((server, name)) => {
-                    if named_tx.send(Ok(name)).is_err() {
-                        return;
-                    }
-                    server
-                }
+            let _finished = finished; // dropped last, after the server
+            let (server, name) = match open_server::<T>() {
+                Ok(opened) => opened,
                 Err(error) => {
                     let _ = named_tx.send(Err(error));
                     return;
                 }
             };
+            // Removed however this thread ends, once its peer has connected or never will.
+            let _dir = RemovedOnDrop(PathBuf::from(&name).parent().map(PathBuf::from));
+            if named_tx.send(Ok(name)).is_err() {
+                return;
+            }
+            // Delivered before its directory is removed (an rmdir is a tenth
+            // of a millisecond on ext4): the start goes on meanwhile, and
+            // `finish` waits for the removal.
             deliver(server.accept().map(|(_, hello)| hello).map_err(|e| e.to_string()));
         })
         .map_err(PoolError::Thread)?;
     match named.recv() {
-        Ok(Ok(name)) => Ok((Acceptor { thread, server: Some(name.clone()) }, name)),
+        Ok(Ok(name)) => Ok((Acceptor { thread, server: Some(name.clone()), done }, name)),
         Ok(Err(error)) => {
             let _ = thread.join();
             Err(error)
@@ -81,15 +90,17 @@ pub(crate) fn receive_all<T>(
 where
     T: Serialize + DeserializeOwned + Send + 'static,
 {
+    let (finished, done) = mpsc::channel::<()>();
     let thread = thread::Builder::new()
         .name("procpool-hellos".into())
         .spawn(move || {
+            let _finished = finished;
             while let Ok(hello) = hellos.recv() {
                 deliver(hello);
             }
         })
         .map_err(PoolError::Thread)?;
-    Ok(Acceptor { thread, server: None })
+    Ok(Acceptor { thread, server: None, done })
 }
 
 impl Acceptor {
@@ -103,11 +114,9 @@ impl Acceptor {
                 let _ = IpcSender::<()>::connect(server.clone());
             }
         }
-        let deadline = Instant::now() + ACCEPTOR_GRACE;
-        while !self.thread.is_finished() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(1));
-        }
-        if self.thread.is_finished() {
+        // Woken as the thread ends (it hangs up), not by polling: the
+        // supervisor's start and exit wait here.
+        if let Err(RecvTimeoutError::Disconnected) = self.done.recv_timeout(ACCEPTOR_GRACE) {
             let _ = self.thread.join();
         }
     }
@@ -132,8 +141,28 @@ where
             return Err(PoolError::TempDir { dir: dir.display().to_string(), reason });
         }
     };
-    let socket = PathBuf::from(&name);
+    // Named after us at once, so that a pool started after our death removes it.
+    let socket = linux::name_after_us(Path::new(&name)).unwrap_or_else(|| PathBuf::from(&name));
+    let _dir = RemovedOnDrop(socket.parent().map(PathBuf::from)); // if we fail below
     linux::make_private(&socket)
         .map_err(|e| PoolError::Ipc(format!("cannot make {} private: {e}", socket.display())))?;
+    std::mem::forget(_dir);
+    let name = socket
+        .into_os_string()
+        .into_string()
+        .map_err(|_| PoolError::Ipc("a socket path that is not UTF-8".into()))?;
     Ok((server, name))
+}
+
+/// A handshake directory, removed with what is in it when this is dropped
+/// (ipc-channel removes the one it made under its own name, which is gone
+/// once [`linux::name_after_us`] renamed it).
+struct RemovedOnDrop(Option<PathBuf>);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }

@@ -26,7 +26,10 @@ pub(super) fn make_room_for_descriptors(workers: usize) -> Result<(), PoolError>
     Err(PoolError::TooFewDescriptors { workers, needed, limit: hard })
 }
 
-/// Cores this process may run on (affinity and cgroup limits included).
+/// Cores this process may run on (affinity and cgroup limits included), as
+/// they were the first time it asked: each answer reads the cgroup's files
+/// (some ten system calls), and a program's start asked four times.
 pub fn available_cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

@@ -1,8 +1,13 @@
 //! The Linux-only calls the pool makes, in one place: process-exit waiting
-//! on a pidfd, random secrets, and a private handshake directory.
+//! on a pidfd, random secrets, and a private handshake directory named after
+//! its supervisor (so that the next pool removes it if the supervisor was
+//! killed before it could).
 
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use procpool_worker::protocol::TOKEN_BYTES;
@@ -68,12 +73,76 @@ const SOCKET_PATH_MAX: usize = 107;
 /// a directory `.tmp` + 6 random characters, and the socket in it.
 const SERVER_SUFFIX: &str = "/.tmpXXXXXX/socket";
 
+/// What a handshake directory is renamed to start with, before the
+/// supervisor's pid, a dash and ipc-channel's 6 random characters.
+const HANDSHAKE_PREFIX: &str = ".procpool-";
+
+/// Renames the directory of a one-shot server's `socket` (ipc-channel's
+/// `.tmpXXXXXX`, which says nothing of whose it is) to `.procpool-PID-XXXXXX`
+/// with our pid, right after ipc-channel created it, and returns the
+/// socket's new path: a bound socket is reached through its inode, so the
+/// peer connects to the new name. If the supervisor is killed (SIGKILL)
+/// before the handshake ends and removes it, the next pool's start sees
+/// that PID is gone and removes it ([`remove_stale_handshake_dirs`]).
+/// None (nothing renamed) if the new path would be too long for a socket.
+pub(crate) fn name_after_us(socket: &Path) -> Option<PathBuf> {
+    let dir = socket.parent()?;
+    let random = dir.file_name()?.to_str()?.strip_prefix(".tmp")?;
+    let tagged = dir.with_file_name(format!("{HANDSHAKE_PREFIX}{}-{random}", std::process::id()));
+    let new_socket = tagged.join(socket.file_name()?);
+    if new_socket.as_os_str().len() > SOCKET_PATH_MAX {
+        return None;
+    }
+    let (from, to) =
+        (CString::new(dir.as_os_str().as_bytes()).ok()?, CString::new(tagged.as_os_str().as_bytes()).ok()?);
+    // SAFETY: two valid NUL-terminated paths; RENAME_NOREPLACE never
+    // replaces an existing entry.
+    let renamed = unsafe {
+        libc::renameat2(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::RENAME_NOREPLACE)
+    };
+    (renamed == 0).then_some(new_socket)
+}
+
+/// Removes the handshake directories in `temp_dir` (see [`name_after_us`])
+/// of this user's supervisors that are gone: what a supervisor killed
+/// mid-start (SIGKILL, the OOM killer) could not remove itself. Returns how
+/// many it removed. A directory whose pid lives (ours, or reused by another
+/// process) is left alone.
+pub(crate) fn remove_stale_handshake_dirs(temp_dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(temp_dir) else {
+        return 0;
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(HANDSHAKE_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only checks that the process exists.
+        let gone = pid > 0
+            && unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        let path = entry.path();
+        let ours = std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_dir() && meta.uid() == me);
+        if gone && ours && std::fs::remove_dir_all(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Checks that `dir` can hold one-shot servers' sockets: an existing,
 /// writable directory whose path is UTF-8 and short enough for a socket path
 /// under it. ipc-channel panics on the first problems and silently cuts a
 /// long socket path, binding somewhere else and leaving the socket behind.
 pub(crate) fn check_temp_dir(dir: &Path) -> Result<(), String> {
-    use std::os::unix::ffi::OsStrExt;
     let Some(text) = dir.to_str() else {
         return Err("its path is not valid UTF-8".into());
     };
@@ -92,7 +161,7 @@ pub(crate) fn check_temp_dir(dir: &Path) -> Result<(), String> {
         Ok(meta) if !meta.is_dir() => return Err("it is not a directory".into()),
         Ok(_) => {}
     }
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+    let path = CString::new(dir.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
     // SAFETY: a valid NUL-terminated path.
     if unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
         return Err(format!("it is not writable: {}", std::io::Error::last_os_error()));
@@ -122,4 +191,50 @@ pub(crate) fn coarse_now_ns() -> u64 {
     // SAFETY: clock_gettime writes one timespec to a valid pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) };
     (now.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(now.tv_nsec as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pid that was ours a moment ago and is gone now.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn only_the_handshake_directories_of_gone_supervisors_are_removed() {
+        let temp = tempfile::tempdir().unwrap();
+        let dead = temp.path().join(format!("{HANDSHAKE_PREFIX}{}-AbC123", dead_pid()));
+        let live = temp.path().join(format!("{HANDSHAKE_PREFIX}{}-dEf456", std::process::id()));
+        let unnamed = temp.path().join(".tmpGhI789");
+        let other = temp.path().join(format!("{HANDSHAKE_PREFIX}notapid-x"));
+        for dir in [&dead, &live, &unnamed, &other] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("socket"), "").unwrap();
+        }
+        assert_eq!(remove_stale_handshake_dirs(temp.path()), 1);
+        assert!(!dead.exists());
+        assert!(live.exists() && unnamed.exists() && other.exists());
+    }
+
+    #[test]
+    fn a_one_shot_servers_directory_is_renamed_after_us_and_its_socket_follows() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().join(".tmpJkL012");
+        std::fs::create_dir(&dir).unwrap();
+        let socket = dir.join("socket");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let renamed = name_after_us(&socket).unwrap();
+        assert_eq!(
+            renamed,
+            temp.path().join(format!("{HANDSHAKE_PREFIX}{}-JkL012/socket", std::process::id()))
+        );
+        assert!(!dir.exists());
+        std::os::unix::net::UnixStream::connect(&renamed).unwrap(); // the same bound socket
+        drop(listener);
+    }
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use super::error::DeathCause;
@@ -68,10 +68,9 @@ pub(crate) struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Starts the program in worker mode (`flag`: `WORKER_FLAG`, or
-    /// `FORK_SERVER_FLAG` for a fork server), pointed at the one-shot
-    /// server `server_name`, and hands it `token` on its stdin (never in argv
-    /// or the environment, which other users can read in /proc).
+    /// Starts the program in worker mode (`WORKER_FLAG`), pointed at the
+    /// one-shot server `server_name`, and hands it `token` on its stdin (never
+    /// in argv or the environment, which other users can read in /proc).
     ///
     /// The worker sets PR_SET_PDEATHSIG=SIGKILL itself, first thing, and checks
     /// that its parent is still the supervisor whose pid it is given (closing
@@ -86,16 +85,28 @@ impl WorkerProcess {
         server_name: &str,
         token: &[u8],
     ) -> std::io::Result<WorkerProcess> {
+        let (process, mut stdin) = WorkerProcess::spawn_piped(launch, &[flag, server_name])?;
+        // 16 bytes fit any pipe buffer: this never blocks. A worker that
+        // died at once makes it fail, which the handshake then reports.
+        let _ = stdin.write_all(token);
+        Ok(process)
+    }
+
+    /// Starts the program with `args` and the supervisor's pid after them,
+    /// tied to us as [`spawn`](Self::spawn) says, with its stdin a pipe for
+    /// the caller to write what the child is to read there, then close (the
+    /// fork server: its secret and its one-shot server, which is created
+    /// while the child is being executed).
+    pub fn spawn_piped(launch: &Launch, args: &[&str]) -> std::io::Result<(WorkerProcess, ChildStdin)> {
         let supervisor = std::process::id().to_string();
         let mut command = launch.command();
-        command.arg(flag).arg(server_name).arg(supervisor).stdin(Stdio::piped());
+        command.args(args).arg(supervisor).stdin(Stdio::piped());
         let mut child = command.spawn()?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // 16 bytes fit any pipe buffer: this never blocks. A worker that
-            // died at once makes it fail, which the handshake then reports.
-            let _ = stdin.write_all(token);
+        let process = WorkerProcess::child(child.id());
+        match child.stdin.take() {
+            Some(stdin) => Ok((process, stdin)),
+            None => Err(std::io::Error::other("no pipe to the child's stdin")), // `process` is killed
         }
-        Ok(WorkerProcess::child(child.id()))
     }
 
     /// Our child process `pid`, not yet reaped.

@@ -4,11 +4,13 @@
 //! private one-shot server, without ever blocking the dispatcher or waiting
 //! forever on a worker that died or hung before connecting.
 //!
-//! The thread starts the pool's fork server (first thing, or once the first
-//! workers are executed: see [`fork_first`]) and has it fork each worker;
-//! without one (turned off, failed to start, or died), a worker is the
-//! binary executed again. Either way the worker is this process's child,
-//! tied to this thread, and shakes hands the same way.
+//! The thread starts the pool's fork server (first thing, with the pool's
+//! first workers forked as soon as it is up, or once the first workers are
+//! executed: see [`fork_first`]) and has it fork each worker; without one
+//! (turned off, failed to start, or died), a worker is the binary executed
+//! again. Either way the worker is this process's child, tied to this
+//! thread, and shakes hands the same way. Once per pool it also removes
+//! what supervisors killed mid-start left in TMPDIR.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
@@ -62,13 +64,17 @@ pub(crate) struct Spawner {
 
 /// A worker started and not yet shaken hands with.
 struct Pending {
-    id: WorkerId,
+    /// None for a worker forked ahead, before the pool asked for it (see
+    /// [`ForkServer::start`]): the next start asked for takes it.
+    id: Option<WorkerId>,
     process: WorkerProcess,
     /// The thread waiting for an executed worker's hello (a forked one's
     /// comes through the fork server's).
     acceptor: Option<Acceptor>,
     token: Vec<u8>,
     deadline: Instant,
+    /// A forked-ahead worker's hello, kept until a start takes it.
+    hello: Option<Hello>,
 }
 
 impl Spawner {
@@ -122,14 +128,21 @@ fn run(
     let mut first_executed = if launch.fork_server && !fork_first(first) { first } else { 0 };
     let mut forks = None;
     let mut pending: Vec<Pending> = Vec::new();
+    if launch.fork_server && fork_first(first) {
+        if let Some(deliver) = deliver.take() {
+            (forks, pending) = fork_ahead(&launch, first, timeout, deliver);
+        }
+    }
     let mut next_check = Instant::now();
     let mut deferred = None;
+    let mut swept = false;
     loop {
         let message = match deferred.take() {
             Some(message) => Ok(message),
             None if pending.is_empty() => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
             None => inbox.recv_timeout(STARTUP_TICK),
         };
+        let idle = matches!(message, Err(RecvTimeoutError::Timeout));
         match message {
             Ok(Message::Start(id)) => {
                 // Every start queued now, in one go: the fork server forks
@@ -144,11 +157,15 @@ fn run(
                         }
                     }
                 }
+                let ids = take_forked_ahead(&mut pending, ids, |id, started, hello| {
+                    report(finish(id, started, Ok(hello), &setup, &launch.program));
+                });
                 let executed = ids.len().min(first_executed);
                 first_executed -= executed;
                 if executed < ids.len() {
                     if let Some(deliver) = deliver.take() {
-                        forks = ForkServer::start(&launch, timeout, deliver); // once, if at all
+                        let started = ForkServer::start(&launch, timeout, &[], deliver); // once, if at all
+                        forks = started.map(|(server, _)| server);
                     }
                 }
                 let tokens: Vec<Vec<u8>> = ids.iter().map(|_| linux::random_token()).collect();
@@ -163,11 +180,11 @@ fn run(
                 }
             }
             Ok(Message::Accepted(id, hello)) => {
-                let Some(at) = pending.iter().position(|p| p.id == id) else {
+                let Some(at) = pending.iter().position(|p| p.id == Some(id)) else {
                     continue; // given up on already
                 };
                 let started = pending.swap_remove(at);
-                report(finish(started, hello, &setup, &launch.program));
+                report(finish(id, started, hello, &setup, &launch.program));
             }
             Ok(Message::Forked(hello)) => {
                 let Some(at) = pending.iter().position(|p| p.process.pid == hello.pid) else {
@@ -181,11 +198,22 @@ fn run(
                     }
                     continue;
                 };
+                let Some(id) = pending[at].id else {
+                    pending[at].hello = Some(hello); // until a start takes it
+                    continue;
+                };
                 let started = pending.swap_remove(at);
-                report(finish(started, Ok(hello), &setup, &launch.program));
+                report(finish(id, started, Ok(hello), &setup, &launch.program));
             }
             Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
+        }
+        if !swept && (idle || pending.is_empty()) {
+            // Once per pool, when no hello is waiting (a readdir of TMPDIR
+            // is a tenth of a millisecond): what supervisors killed mid-start
+            // left there (see `linux::name_after_us`).
+            swept = true;
+            linux::remove_stale_handshake_dirs(&tempfile::env::temp_dir());
         }
         // Deaths and timeouts before a handshake, once a tick (not after
         // every message: a start of many workers would cost n² waitpids).
@@ -212,7 +240,11 @@ fn run(
             if let Some(acceptor) = p.acceptor {
                 acceptor.finish();
             }
-            report(Startup::Failed { id: p.id, error });
+            // One forked ahead that no start took yet is no one's failure:
+            // the start that would have taken it forks another.
+            if let Some(id) = p.id {
+                report(Startup::Failed { id, error });
+            }
         }
     }
     for mut p in pending {
@@ -222,6 +254,61 @@ fn run(
         }
     }
     drop(forks); // after every worker still shaking hands is gone
+}
+
+/// Starts the fork server now, not when the pool's first start is asked
+/// for, and has it fork the pool's `first` workers as soon as it has said
+/// hello: the pool sets itself up meanwhile, and the server's exec is most
+/// of a start's wait. The workers it forked wait, without an id, for the
+/// starts asked for later ([`take_forked_ahead`]); one it failed to fork is
+/// forked again, or executed, when asked for.
+fn fork_ahead(
+    launch: &Launch,
+    first: usize,
+    timeout: Duration,
+    deliver: impl Fn(Hello) + Send + 'static,
+) -> (Option<ForkServer>, Vec<Pending>) {
+    let tokens: Vec<Vec<u8>> = (0..first).map(|_| linux::random_token()).collect();
+    let Some((server, forked)) = ForkServer::start(launch, timeout, &tokens, deliver) else {
+        return (None, Vec::new());
+    };
+    let deadline = Instant::now() + timeout;
+    let pending = tokens
+        .into_iter()
+        .zip(forked)
+        .filter_map(|(token, pid)| {
+            let process = WorkerProcess::child(pid.ok()?);
+            Some(Pending { id: None, process, acceptor: None, token, deadline, hello: None })
+        })
+        .collect();
+    (Some(server), pending)
+}
+
+/// Gives the workers forked ahead that no start has taken yet the first of
+/// `ids`, hands those whose hello came already to `done`, and returns the
+/// ids left for workers still to be started.
+fn take_forked_ahead(
+    pending: &mut Vec<Pending>,
+    ids: Vec<WorkerId>,
+    mut done: impl FnMut(WorkerId, Pending, Hello),
+) -> Vec<WorkerId> {
+    let mut ids = ids.into_iter();
+    for p in pending.iter_mut().filter(|p| p.id.is_none()) {
+        let Some(id) = ids.next() else { break };
+        p.id = Some(id);
+    }
+    let mut at = 0;
+    while at < pending.len() {
+        let (Some(id), Some(_)) = (pending[at].id, &pending[at].hello) else {
+            at += 1;
+            continue;
+        };
+        let mut started = pending.swap_remove(at);
+        if let Some(hello) = started.hello.take() {
+            done(id, started, hello);
+        }
+    }
+    ids.collect()
 }
 
 /// Starts a worker with secret `token`: taken as `forked` by the fork
@@ -241,7 +328,7 @@ fn begin(
     match forked {
         Some(Ok(pid)) => {
             let process = WorkerProcess::child(pid);
-            return Ok(Pending { id, process, acceptor: None, token, deadline });
+            return Ok(Pending { id: Some(id), process, acceptor: None, token, deadline, hello: None });
         }
         Some(Err(ForkError::Failed(source))) => return Err(spawn_error(source)),
         Some(Err(ForkError::Gone)) | None => {}
@@ -251,7 +338,9 @@ fn begin(
         let _ = accepted.send(Message::Accepted(id, hello));
     })?;
     match WorkerProcess::spawn(launch, WORKER_FLAG, &server, &token) {
-        Ok(process) => Ok(Pending { id, process, acceptor: Some(acceptor), token, deadline }),
+        Ok(process) => {
+            Ok(Pending { id: Some(id), process, acceptor: Some(acceptor), token, deadline, hello: None })
+        }
         Err(source) => {
             acceptor.finish();
             Err(spawn_error(source))
@@ -259,10 +348,35 @@ fn begin(
     }
 }
 
-/// Checks a worker's hello, and sets it up to run our job type.
-fn finish(mut p: Pending, hello: Result<Hello, String>, setup: &Setup, program: &std::path::Path) -> Startup {
+/// Checks a worker's hello, and sets it up to run our job type; for an
+/// executed worker, then waits for its handshake thread, so that the
+/// directory of its one-shot server is gone before anyone hears of it (the
+/// thread removes it after delivering the hello, not before, so that a
+/// start waits on it only here).
+fn finish(
+    id: WorkerId,
+    mut p: Pending,
+    hello: Result<Hello, String>,
+    setup: &Setup,
+    program: &std::path::Path,
+) -> Startup {
+    let acceptor = p.acceptor.take();
+    let outcome = set_up(id, p, hello, setup, program);
+    if let Some(acceptor) = acceptor {
+        acceptor.finish();
+    }
+    outcome
+}
+
+/// [`finish`] less the wait.
+fn set_up(
+    id: WorkerId,
+    mut p: Pending,
+    hello: Result<Hello, String>,
+    setup: &Setup,
+    program: &std::path::Path,
+) -> Startup {
     let pid = p.process.pid;
-    let id = p.id;
     let fail = |mut process: WorkerProcess, error: PoolError| {
         process.kill_and_reap();
         Startup::Failed { id, error }
