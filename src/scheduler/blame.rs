@@ -104,7 +104,11 @@ impl<T: Batch> Scheduler<T> {
             return;
         };
         w.reachable = false;
-        if let Some(ticket) = w.in_flight.pop_back() {
+        let ticket = w.in_flight.pop_back();
+        if w.in_flight.is_empty() {
+            w.busy_since = None; // it runs nothing that could time out
+        }
+        if let Some(ticket) = ticket {
             self.requeue(std::iter::once(ticket));
         }
         self.dispatch();

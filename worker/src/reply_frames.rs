@@ -9,8 +9,16 @@ use serde::Serialize;
 use crate::protocol::{self, CodecError, Failed, Frame, JobOutcome, Reply, MAX_FRAME_BYTES};
 use crate::timing::{Segment, Timed};
 
-/// Room kept in every frame for a reply's header and timings.
+/// Room kept in every frame for a reply's header.
 const HEADER_ROOM: usize = 64 << 10;
+
+/// Bytes counted per job beyond its output or message: its timing varint,
+/// and a failure's tag and length.
+const PER_JOB: usize = 24;
+
+/// The longest failure message that travels whole (a panic message can be
+/// any size); a longer one is cut, at a character boundary.
+const MAX_MESSAGE: usize = 64 << 10;
 
 /// Hands `send` the frames answering jobs `first..` with `segment`.
 pub fn send_reply<O: Serialize, E: From<CodecError>>(
@@ -40,14 +48,17 @@ fn split<O: Serialize>(reply: Reply<O>, cpu_share: f64) -> Result<Vec<Frame>, Co
     let mut group_first = first;
     let mut group_bytes = 0;
     for (index, mut outcome) in (first..).zip(reply.unpack(jobs)) {
-        let bytes = match &outcome.output {
-            Ok(output) => match protocol::encode(output) {
+        let bytes = match &mut outcome.output {
+            Ok(output) => match protocol::encode(&*output) {
                 Ok(frame) if frame.0.len() <= budget => frame.0.len(),
                 Ok(frame) => unsendable(&mut outcome, CodecError::TooLarge(frame.0.len())),
                 Err(e) => unsendable(&mut outcome, e),
             },
-            Err(Failed::Panicked(message) | Failed::Unsendable(message)) => message.len(),
-        };
+            Err(Failed::Panicked(message) | Failed::Unsendable(message)) => {
+                cut(message);
+                message.len()
+            }
+        } + PER_JOB;
         if group_bytes + bytes > budget && !group.is_empty() {
             frames.push(pack(group_first, &mut group, cpu_share)?);
             group_first = index;
@@ -60,6 +71,19 @@ fn split<O: Serialize>(reply: Reply<O>, cpu_share: f64) -> Result<Vec<Frame>, Co
         frames.push(pack(group_first, &mut group, cpu_share)?);
     }
     Ok(frames)
+}
+
+/// Cuts `message` to [`MAX_MESSAGE`] bytes, saying so.
+fn cut(message: &mut String) {
+    if message.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let total = message.len();
+        message.truncate(end);
+        message.push_str(&format!("... (cut: {total} bytes in all)"));
+    }
 }
 
 /// Replaces the outcome's output by the reason it cannot travel; returns the bytes that takes.
@@ -110,6 +134,7 @@ mod tests {
             timed(Ok(big())),
             timed(Ok(big())),
             timed(Err(Failed::Panicked("boom".into()))),
+            timed(Err(Failed::Panicked("é".repeat(10 << 20)))),
         ];
         let segment = Segment { offset: 0, outcomes: outcomes.drain(..), cpu_share: 1.0 };
         let mut frames = Vec::new();
@@ -128,7 +153,7 @@ mod tests {
             next += jobs as u64;
             got.extend(reply.unpack(jobs).map(|t| t.output.map(|o| o.len())));
         }
-        assert_eq!(got.len(), 7);
+        assert_eq!(got.len(), 8);
         assert_eq!(got[0], Ok(1));
         assert!(
             matches!(&got[1], Err(Failed::Unsendable(r)) if r.contains("refuses to be encoded")),
@@ -138,5 +163,6 @@ mod tests {
         assert!(matches!(&got[3], Err(Failed::Unsendable(_))), "{:?}", got[3]);
         assert_eq!((got[4].clone(), got[5].clone()), (Ok(6 << 20), Ok(6 << 20)));
         assert_eq!(got[6], Err(Failed::Panicked("boom".into())));
+        assert!(matches!(&got[7], Err(Failed::Panicked(m)) if m.len() < 100 << 10 && m.ends_with("in all)")), "a 20 MiB panic message is cut");
     }
 }
