@@ -38,6 +38,7 @@ fn main() {
         ("a_slow_input_streams_each_job_as_it_comes", slow_input_streams),
         ("a_bad_worker_count_or_directory_is_refused_by_name", bad_settings),
         ("results_held_behind_a_slow_job_stay_within_the_byte_window", byte_window),
+        ("large_jobs_with_large_outputs_never_deadlock", large_both_ways),
     ];
     let trials = tests.into_iter().map(|(name, test)| Trial::test(name, test)).collect();
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
@@ -751,6 +752,44 @@ fn byte_window() -> Result<(), Failed> {
         check(done == 1000, format!("{done} of 1000 results"))?;
         // 8 MiB held, plus the batches in flight when the window filled.
         check(held < 100, format!("{held} jobs started behind the gate, with an 8 MiB byte window"))
+    })?;
+    drop(pool);
+    none_left(&seen)
+}
+
+/// Returns its input doubled in size: large both ways.
+#[derive(Debug, Serialize, Deserialize)]
+struct Mirror(#[serde(with = "serde_bytes")] Vec<u8>);
+
+impl Job for Mirror {
+    type Output = Mebibyte;
+    fn run(self) -> Mebibyte {
+        Mebibyte([self.0.as_slice(), self.0.as_slice()].concat())
+    }
+}
+
+/// A message larger than a socket buffer blocks its sender until it is
+/// read. A batch of large jobs sent to a worker still busy with the one
+/// before waited for it, while the worker waited to hand over its large
+/// answer: both stopped for ever.
+fn large_both_ways() -> Result<(), Failed> {
+    let pool = ProcessPool::<Mirror>::builder().workers(1).build()?;
+    let seen: HashSet<u32> = pool.pids().into_iter().collect();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let jobs = (0..200u8).map(|i| Mirror(vec![i; 300 << 10]));
+            let right =
+                pool.map(jobs).enumerate().all(|(i, r)| r.is_ok_and(|m| m.0 == vec![i as u8; 600 << 10]));
+            let _ = done_tx.send(right);
+        });
+        let right = done_rx.recv_timeout(Duration::from_secs(60));
+        if right.is_err() {
+            // A deadlocked dispatcher cannot even be shut down.
+            eprintln!("large_jobs_with_large_outputs_never_deadlock: no result in 60 s: deadlocked");
+            std::process::exit(101);
+        }
+        check(right == Ok(true), format!("200 jobs of 300 KB each way: {right:?}"))
     })?;
     drop(pool);
     none_left(&seen)

@@ -92,7 +92,10 @@ impl<T: Batch> Scheduler<T> {
         while let Some(worker) = self.least_loaded(depth, cap) {
             let size = self.sizer.batch_size_for(self.workers[&worker].slots, cap.max(1));
             let quota = self.quota_left(worker);
-            let Some(ticket) = self.next_rerun().or_else(|| self.fresh_batch(size.min(quota))) else {
+            // The least loaded worker is busy: so is every other one.
+            let busy = !self.workers[&worker].in_flight.is_empty();
+            let Some(ticket) = self.next_rerun(busy).or_else(|| self.fresh_batch(size.min(quota), busy))
+            else {
                 break;
             };
             self.send(worker, ticket);
@@ -135,12 +138,17 @@ impl<T: Batch> Scheduler<T> {
         self.quota_left(worker) == 0
     }
 
-    /// The next queued re-run still needed, minus jobs delivered meanwhile.
-    fn next_rerun(&mut self) -> Option<Ticket> {
+    /// The next queued re-run still needed, minus jobs delivered meanwhile;
+    /// none for a `busy` worker if it may not be pipelined.
+    fn next_rerun(&mut self, busy: bool) -> Option<Ticket> {
         while let Some(rerun) = self.reruns.pop_front() {
             let Some(s) = self.streams.get(&rerun.stream) else {
                 continue;
             };
+            if busy && rerun.count > s.max_pipelined {
+                self.reruns.push_front(rerun); // for an idle worker
+                return None;
+            }
             let end = rerun.first + rerun.count as u64;
             if s.progress.any_done(rerun.first..end) {
                 // Rare: keep only the pieces still pending, in order.
@@ -165,19 +173,19 @@ impl<T: Batch> Scheduler<T> {
         None
     }
 
-    /// Up to `size` fresh jobs of the next stream (round robin) that has any.
-    fn fresh_batch(&mut self, size: usize) -> Option<Ticket> {
+    /// Up to `size` fresh jobs of the next stream (round robin) that has any
+    /// (and may be pipelined, for a `busy` worker).
+    fn fresh_batch(&mut self, size: usize, busy: bool) -> Option<Ticket> {
         let after = self.cursor;
         // A stream holding its byte window of results back waits for the gap.
         let limit = self.settings.window_bytes;
-        let id = *self
-            .fresh
-            .range(StreamId(after + 1)..)
-            .chain(self.fresh.range(..=StreamId(after)))
-            .find(|id| self.streams.get(id).is_some_and(|s| s.held_bytes < limit))?;
+        let id = *self.fresh.range(StreamId(after + 1)..).chain(self.fresh.range(..=StreamId(after))).find(
+            |id| self.streams.get(id).is_some_and(|s| s.held_bytes < limit && (!busy || s.max_pipelined > 0)),
+        )?;
         self.cursor = id.0;
         let s = self.streams.get_mut(&id).expect("a stream with fresh jobs is open");
-        let (first, count) = s.take_fresh(size.max(1).min(s.max_batch));
+        let most = if busy { s.max_batch.min(s.max_pipelined) } else { s.max_batch };
+        let (first, count) = s.take_fresh(size.max(1).min(most));
         if s.available() == 0 {
             self.fresh.remove(&id);
         }

@@ -34,6 +34,9 @@ pub(super) struct Stream<T> {
     pub finished: bool,
     /// The most jobs one batch of this stream may hold (large jobs must fit a frame).
     pub max_batch: usize,
+    /// The most a batch may hold when sent to a worker still busy with
+    /// another (0: batches go to idle workers only).
+    pub max_pipelined: usize,
 }
 
 impl<T: Batch> Stream<T> {
@@ -54,6 +57,7 @@ impl<T: Batch> Stream<T> {
             retries: 0,
             finished: false,
             max_batch: usize::MAX,
+            max_pipelined: usize::MAX,
         }
     }
 

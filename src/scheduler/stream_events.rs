@@ -63,6 +63,17 @@ impl<T: Batch> Scheduler<T> {
         }
     }
 
+    /// A batch of this stream sent to a worker that is still running
+    /// another holds at most `jobs` jobs (0: such batches wait for an idle
+    /// worker). The shell's transport may block on a large message until
+    /// the worker reads it, and a busy worker reads only between batches,
+    /// while its own large answers wait for the shell to read them.
+    pub fn limit_pipelined(&mut self, stream: StreamId, jobs: usize) {
+        if let Some(s) = self.streams.get_mut(&stream) {
+            s.max_pipelined = jobs;
+        }
+    }
+
     /// The stream will get no more jobs.
     pub fn end_input(&mut self, stream: StreamId) {
         if let Some(s) = self.streams.get_mut(&stream) {

@@ -23,6 +23,11 @@ enum Step {
     Reject {
         stream: usize,
     },
+    /// The stream's jobs are large: batches for busy workers are capped.
+    LimitPipelined {
+        stream: usize,
+        jobs: usize,
+    },
     End {
         stream: usize,
     },
@@ -50,6 +55,7 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (0..3usize, 1..40usize).prop_map(|(stream, count)| Step::Add { stream, count }),
         1 => (0..3usize).prop_map(|stream| Step::End { stream }),
         1 => (0..3usize).prop_map(|stream| Step::Reject { stream }),
+        1 => (0..3usize, 0..4usize).prop_map(|(stream, jobs)| Step::LimitPipelined { stream, jobs }),
         8 => (0..4usize, 1..8usize).prop_map(|(worker, count)| Step::Reply { worker, count }),
         1 => (0..4usize).prop_map(|worker| Step::Die { worker }),
         1 => (0..4usize).prop_map(|worker| Step::Sever { worker }),
@@ -97,6 +103,7 @@ struct Sim {
     largest_send: usize,
     severed: HashSet<WorkerId>,
     rejected: HashSet<(StreamId, u64)>,
+    pipelined: HashMap<StreamId, usize>,
 }
 
 impl Sim {
@@ -124,6 +131,7 @@ impl Sim {
             largest_send: 0,
             severed: HashSet::new(),
             rejected: HashSet::new(),
+            pipelined: HashMap::new(),
         };
         sim.pump();
         sim
@@ -144,6 +152,9 @@ impl Sim {
                             !jobs.any(|i| self.rejected.contains(&(stream, i))),
                             "a rejected job was sent"
                         );
+                        let busy = self.workers.get(&worker).is_some_and(|queue| !queue.is_empty());
+                        let limit = self.pipelined.get(&stream).copied().unwrap_or(usize::MAX);
+                        assert!(!busy || count <= limit, "{count} jobs pipelined past a limit of {limit}");
                         *self.sent.entry(worker).or_default() += count;
                         self.largest_send = self.largest_send.max(count);
                         self.workers
@@ -207,6 +218,11 @@ impl Sim {
                     self.added[stream] += count as u64;
                     self.scheduler.add_jobs(id, count);
                 }
+            }
+            Step::LimitPipelined { stream, jobs } => {
+                let (id, _) = self.streams[stream];
+                self.pipelined.insert(id, jobs);
+                self.scheduler.limit_pipelined(id, jobs);
             }
             Step::Reject { stream } => {
                 let (id, _) = self.streams[stream];

@@ -163,6 +163,9 @@ mod tests {
         assert!(matches!(&got[3], Err(Failed::Unsendable(_))), "{:?}", got[3]);
         assert_eq!((got[4].clone(), got[5].clone()), (Ok(6 << 20), Ok(6 << 20)));
         assert_eq!(got[6], Err(Failed::Panicked("boom".into())));
-        assert!(matches!(&got[7], Err(Failed::Panicked(m)) if m.len() < 100 << 10 && m.ends_with("in all)")), "a 20 MiB panic message is cut");
+        assert!(
+            matches!(&got[7], Err(Failed::Panicked(m)) if m.len() < 100 << 10 && m.ends_with("in all)")),
+            "a 20 MiB panic message is cut"
+        );
     }
 }

@@ -45,6 +45,12 @@ const CANCEL_TICK: Duration = Duration::from_millis(50);
 /// process may handle its own copy a moment after their channels close.
 const GROUP_SIGNAL_GRACE: Duration = Duration::from_millis(100);
 
+/// Bytes of jobs a batch for a worker still running another may carry: it
+/// waits in the worker's socket, whose buffer (about 208 KiB) must hold it,
+/// or the send blocks until the worker is done, and a worker blocked
+/// answering meanwhile would wait for this thread in turn.
+const PIPELINED_FRAME: usize = 128 << 10;
+
 /// Bytes of jobs one batch frame may carry: the frame limit, less room for its header.
 const FRAME_BUDGET: usize = procpool_worker::protocol::MAX_FRAME_BYTES - 64;
 
@@ -269,6 +275,7 @@ impl<J: Job> Dispatcher<J> {
                 if largest > entry.largest_job {
                     entry.largest_job = largest;
                     self.scheduler.limit_batch(stream, FRAME_BUDGET / largest.max(1));
+                    self.scheduler.limit_pipelined(stream, PIPELINED_FRAME / largest.max(1));
                 }
                 self.scheduler.add_jobs(stream, count);
             }
