@@ -181,7 +181,7 @@ fn lead(
                 timeline.record_on(result, host);
             }
         }
-        progress.tick();
+        progress.tick(1);
         if per_number {
             match (&completed, args.json) {
                 (_, true) => print(json::completed_on(Variant::Mpi, &completed, Some(host)).as_bytes())?,

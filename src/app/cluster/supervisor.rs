@@ -78,6 +78,8 @@ impl<'a, 'p> Supervisor<'a, 'p> {
             retries: 0,
             job_timeout: None,
             window: window(size),
+            // Results are counted in jobs (the window above): never in bytes.
+            window_bytes: usize::MAX,
             // A rank starts every job it is sent at once: a copy would only cost work.
             duplicate_tail: false,
             exact_blame: true,
