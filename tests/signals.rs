@@ -150,6 +150,15 @@ fn sigterm_to_the_whole_process_group_stops_without_replacing_workers() {
     tag.assert_none_left();
 }
 
+/// The bytes a pipe can hold.
+fn pipe_capacity(reader: &std::io::PipeReader) -> usize {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_GETPIPE_SZ reads nothing from memory and returns the size.
+    let size = unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    assert!(size > 0);
+    size as usize
+}
+
 /// Bytes waiting in a pipe, unread.
 fn unread_bytes(reader: &std::io::PipeReader) -> usize {
     use std::os::fd::AsRawFd;
@@ -179,7 +188,14 @@ fn a_stop_signal_ends_a_run_whose_output_nobody_reads() {
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while unread_bytes(&reader) < 60_000 {
+        // Full, but for a page being written. A pipe is made smaller than
+        // the usual 64 KiB when its user holds many pipe pages already.
+        let full = pipe_capacity(&reader).saturating_sub(4096).max(1);
+        while unread_bytes(&reader) < full {
+            if let Some(status) = child.try_wait().unwrap() {
+                let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+                panic!("{mode}: ended ({status}) before stdout filled up: {stderr}");
+            }
             assert!(Instant::now() < deadline, "{mode}: stdout never filled up");
             thread::sleep(Duration::from_millis(10));
         }
