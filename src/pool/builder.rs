@@ -228,6 +228,11 @@ impl<J: Job> ProcessPoolBuilder<J> {
         make_room_for_descriptors(self.settings.workers)?;
         // Where ipc-channel puts the handshake sockets (TMPDIR, or /tmp).
         let temp_dir = tempfile::env::temp_dir();
+        if temp_dir.as_os_str().is_empty() {
+            // ipc-channel would put the sockets in the current directory.
+            let reason = "it is set but empty: unset it, or name a directory".to_string();
+            return Err(PoolError::TempDir { dir: "\"\"".into(), reason });
+        }
         linux::check_temp_dir(&temp_dir)
             .map_err(|reason| PoolError::TempDir { dir: temp_dir.display().to_string(), reason })?;
         let fork_server = self.fork_server.unwrap_or_else(|| {
