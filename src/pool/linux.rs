@@ -183,16 +183,6 @@ pub(crate) fn private_umask_for_this_thread() -> bool {
     true
 }
 
-/// `CLOCK_MONOTONIC_COARSE` now, in nanoseconds: it only moves once per
-/// kernel tick (a few ms), but reading it costs a few ns, so it can be read
-/// for every job to tell a slow input from a fast one.
-pub(crate) fn coarse_now_ns() -> u64 {
-    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec to a valid pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) };
-    (now.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(now.tv_nsec as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

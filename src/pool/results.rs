@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use procpool_worker::protocol::{Failed, Outcomes};
+use procpool_worker::timing::coarse_monotonic_ns;
 use procpool_worker::Job;
 
 use super::dispatcher::{Command, Core};
 use super::error::{JobError, PoolError};
 use super::feeder::Feeder;
-use super::linux::coarse_now_ns;
 use super::stream::{Answers, Shared};
 use crate::scheduler::{DeathCause, Delivery, StreamId};
 
@@ -134,7 +134,7 @@ impl<'p, O> Receiver<'p, O> {
 /// exhausted. The next limit follows the pace: halved from what one tick
 /// yielded, doubled while no tick passes.
 fn feed<J: Job>(inline: &mut Inline<'_, J>, room: u64) -> Result<bool, JobError> {
-    let started = coarse_now_ns();
+    let started = coarse_monotonic_ns();
     let most = room.min(inline.limit);
     // Every job while the pace is unknown; at full chunks the input has
     // been fast for a while, and a look every few jobs is enough.
@@ -147,7 +147,7 @@ fn feed<J: Job>(inline: &mut Inline<'_, J>, room: u64) -> Result<bool, JobError>
             None => return inline.feeder.end().map(|()| true),
         }
         pulled += 1;
-        if (pulled % every == 0 || pulled == most) && coarse_now_ns() != started {
+        if (pulled % every == 0 || pulled == most) && coarse_monotonic_ns() != started {
             ticked = true;
             break;
         }
