@@ -384,10 +384,7 @@ fn a_stop_signal_during_the_start_of_64_workers_leaves_nothing_in_tmpdir() {
             .spawn()
             .unwrap();
         let pid = child.id();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while children(pid).len() < started && Instant::now() < deadline {
-            thread::yield_now();
-        }
+        spin_until_children(pid, started);
         send(-(pid as i32), signal); // the whole group, as a terminal does
         let status = wait_guarded(&mut child, "interrupted start");
         let mut stderr = String::new();
@@ -397,6 +394,16 @@ fn a_stop_signal_during_the_start_of_64_workers_leaves_nothing_in_tmpdir() {
         assert!(!stderr.contains("panicked"), "{signal}: {stderr}");
         assert_empty(tmpdir.path(), &format!("{signal} after {started} workers started"));
         tag.assert_none_left();
+    }
+}
+
+/// Returns as soon as `pid` has `count` children (or after 20 s), spinning
+/// rather than sleeping, so that a signal sent next lands at that point of
+/// the start. Children not yet executed count too.
+fn spin_until_children(pid: u32, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while children(pid).len() < count && Instant::now() < deadline {
+        thread::yield_now();
     }
 }
 
@@ -428,10 +435,7 @@ fn what_a_supervisor_killed_during_an_executed_start_leaves_the_next_start_remov
             .spawn()
             .unwrap();
         let pid = child.id();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while children(pid).len() < started && Instant::now() < deadline {
-            thread::yield_now();
-        }
+        spin_until_children(pid, started);
         send(pid as i32, Signal::SIGKILL);
         wait_guarded(&mut child, "killed start");
         tag.assert_none_left(); // its workers died with it
