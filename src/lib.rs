@@ -34,9 +34,9 @@ mod pool;
 pub mod scheduler;
 
 pub use pool::{
-    available_cores, descriptors_needed, Chunk, Death, DeathCause, Detailed, Feeder, Finished, JobError,
-    JobHandle, Map, PoolError, PoolEvent, ProcessPool, ProcessPoolBuilder, Unordered, WorkerOutput,
-    MAX_WORKERS,
+    available_cores, descriptors_needed, start_fork_server, Chunk, Death, DeathCause, Detailed, Feeder,
+    Finished, JobError, JobHandle, Map, PoolError, PoolEvent, ProcessPool, ProcessPoolBuilder, Unordered,
+    WorkerOutput, MAX_WORKERS,
 };
 pub use procpool_worker::{Job, Kernel, PrimeCheck, PrimeResult};
 
@@ -46,7 +46,7 @@ pub use procpool_worker::{Job, Kernel, PrimeCheck, PrimeResult};
 /// [`ProcessPool`]: workers are this same binary, started again, and the
 /// fork server must start before any thread exists.
 pub fn worker_entry() {
-    use procpool_worker::fork_server::{self, Forked, FORK_SERVER_FLAG};
+    use procpool_worker::fork_server::{self, FORK_SERVER_FLAG};
     use procpool_worker::protocol::WORKER_FLAG;
     let mut args = std::env::args_os().skip(1);
     let role = args.next();
@@ -60,21 +60,29 @@ pub fn worker_entry() {
         }
     } else if role.as_deref() == Some(std::ffi::OsStr::new(FORK_SERVER_FLAG)) {
         match text().and_then(|pid| pid.parse().ok()) {
-            Some(supervisor) => match fork_server::run(supervisor) {
-                Ok(Forked::Worker { hello, token }) => fork_server::exit_forked(finish(
-                    procpool_worker::serve::serve_connected(hello, token),
-                    "worker",
-                    supervisor,
-                )),
-                Ok(Forked::Closed) => 0,
-                Err(e) => finish(Err(e), "fork server", supervisor),
-            },
+            Some(supervisor) => fork_server_ended(fork_server::run(supervisor), supervisor),
             None => usage(&format!("{FORK_SERVER_FLAG} SUPERVISOR_PID")),
         }
     } else {
         return;
     };
     std::process::exit(code);
+}
+
+/// The exit code of a fork server that ended so; in each worker it
+/// forked, the worker's whole life, and its end.
+fn fork_server_ended(
+    forked: Result<procpool_worker::fork_server::Forked, procpool_worker::serve::ServeError>,
+    supervisor: u32,
+) -> i32 {
+    use procpool_worker::fork_server::{exit_forked, Forked};
+    match forked {
+        Ok(Forked::Worker { hello, token }) => {
+            exit_forked(finish(procpool_worker::serve::serve_connected(hello, token), "worker", supervisor))
+        }
+        Ok(Forked::Closed) => 0,
+        Err(e) => finish(Err(e), "fork server", supervisor),
+    }
 }
 
 /// The exit code of a worker (or fork server) that ended so. Once its

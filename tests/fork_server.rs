@@ -1,6 +1,7 @@
-//! The fork server, with real processes and real signals: workers (past one
-//! per core) are forked by one helper that is not a worker, a killed worker
-//! is replaced through it, a killed helper costs nothing (later workers are
+//! The fork server, with real processes and real signals: the program's
+//! workers, however few, are forked by one helper that is not a worker (the
+//! early one, forked before the program had threads), a killed worker is
+//! replaced through it, a killed helper costs nothing (later workers are
 //! executed instead), it can be turned off, and nothing is left behind.
 
 mod common;
@@ -9,9 +10,10 @@ use std::collections::HashSet;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{first_argument, fork_server_of, json_lines, run_interrupted, send, wait_for_children, Tag};
+use common::{
+    first_argument, fork_server_of, forked, json_lines, run_interrupted, send, wait_for_children, Tag,
+};
 use nix::sys::signal::Signal;
-use procpool_worker::fork_server::FORK_SERVER_FLAG;
 use procpool_worker::protocol::WORKER_FLAG;
 
 /// 0.1-0.2 s each with the book kernel.
@@ -32,7 +34,7 @@ fn many() -> usize {
 }
 
 /// Waits until `supervisor` has a live worker not in `known`, and returns it.
-/// A fork server just executed looks like a forked worker until it has
+/// A fork server just started looks like a forked worker until it has
 /// named itself, so a forked one counts only beside a named fork server.
 fn new_worker(supervisor: u32, known: &[u32]) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -40,7 +42,7 @@ fn new_worker(supervisor: u32, known: &[u32]) -> u32 {
         let helper = fork_server_of(supervisor);
         let candidate = wait_for_children(supervisor, 1).into_iter().find(|p| !known.contains(p));
         if let Some(pid) = candidate {
-            if first_argument(pid) == WORKER_FLAG || helper.is_some_and(|h| h != pid) {
+            if !forked(pid) || helper.is_some_and(|h| h != pid) {
                 return pid;
             }
         }
@@ -72,21 +74,20 @@ fn assert_only_workers(pids: &HashSet<u32>, workers: &[u32], replacement: u32) {
 fn workers_are_forked_by_one_helper_that_is_not_a_worker_and_replaced_through_it() {
     let tag = Tag::new("forked");
     let (command, _file) = slow_run(&tag, many(), 24);
-    let mut seen = (None, Vec::new(), None, String::new());
+    let mut seen = (None, Vec::new(), None, false);
     let run = run_interrupted(command, many(), |supervisor, workers| {
         let helper = fork_server_of(supervisor).expect("the supervisor has a fork server");
         for &worker in workers {
-            assert_eq!(first_argument(worker), FORK_SERVER_FLAG, "worker {worker} was not forked");
+            assert!(forked(worker), "worker {worker} was not forked");
         }
         send(workers[0] as i32, Signal::SIGKILL);
         let replacement = new_worker(supervisor, workers);
-        let argument = first_argument(replacement);
-        seen = (Some(helper), workers.to_vec(), Some(replacement), argument);
+        seen = (Some(helper), workers.to_vec(), Some(replacement), forked(replacement));
         assert_eq!(fork_server_of(supervisor), Some(helper), "the same fork server lives on");
     });
-    let (helper, workers, replacement, argument) = seen;
+    let (helper, workers, replacement, replacement_forked) = seen;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(argument, FORK_SERVER_FLAG, "the replacement was not forked");
+    assert!(replacement_forked, "the replacement was not forked");
     assert!(run.stderr.contains(&format!("worker {} was killed by signal 9", workers[0])), "{}", run.stderr);
     let pids = result_pids(&run.stdout, 24);
     assert!(!pids.contains(&helper.unwrap()), "a result names the fork server: {pids:?}");
@@ -147,22 +148,22 @@ fn with_procpool_fork_server_0_every_worker_is_executed() {
 }
 
 #[test]
-fn up_to_one_worker_per_core_is_executed_and_a_replacement_forked() {
-    // One worker is never more than the cores: executing it is sooner than
-    // starting the fork server first, which comes when a replacement is needed.
-    let tag = Tag::new("executed-first");
+fn even_one_worker_is_forked_by_the_early_fork_server_and_so_is_its_replacement() {
+    // The program forks its fork server before it has threads, so executing
+    // even one worker is later than forking it.
+    let tag = Tag::new("one-forked");
     let (command, _file) = slow_run(&tag, 1, 12);
-    let mut seen = (None, String::new(), None, String::new());
+    let mut seen = (None, false, None, false);
     let run = run_interrupted(command, 1, |supervisor, workers| {
-        let before = (fork_server_of(supervisor), first_argument(workers[0]));
+        let before = (fork_server_of(supervisor), forked(workers[0]));
         send(workers[0] as i32, Signal::SIGKILL);
         let replacement = new_worker(supervisor, workers);
-        seen = (before.0, before.1, fork_server_of(supervisor), first_argument(replacement));
+        seen = (before.0, before.1, fork_server_of(supervisor), forked(replacement));
     });
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!((seen.0, seen.1.as_str()), (None, WORKER_FLAG), "the first worker was not executed");
-    assert!(seen.2.is_some(), "no fork server was started for the replacement");
-    assert_eq!(seen.3, FORK_SERVER_FLAG, "the replacement was not forked");
+    assert!(seen.0.is_some() && seen.1, "the first worker was not forked by a fork server: {seen:?}");
+    assert_eq!(seen.2, seen.0, "the replacement's fork server is not the first one");
+    assert!(seen.3, "the replacement was not forked");
     result_pids(&run.stdout, 12);
     tag.assert_none_left();
 }

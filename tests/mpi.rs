@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use common::{send, wait_guarded, Tag, FIXTURE};
 use libtest_mimic::{Arguments, Failed, Trial};
 use nix::sys::signal::Signal;
-use procpool_worker::fork_server::FORK_SERVER_FLAG;
 use procpool_worker::Kernel;
 
 type Test = fn() -> Result<(), Failed>;
@@ -184,16 +183,24 @@ fn json() -> Result<(), Failed> {
     check(summary["hosts"].as_array().is_some_and(|h| h.len() == 1), format!("{summary}"))
 }
 
-/// Pids of the tagged rank `rank` (not its workers).
+/// Pid of the tagged rank `rank` (not its fork server or workers, which
+/// carry its environment too: they are its children).
 fn rank_pid(tag: &Tag, rank: u32) -> Option<u32> {
     let needle = format!("OMPI_COMM_WORLD_RANK={rank}");
-    tag.processes().into_iter().find(|pid| {
-        let environ = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        environ.split(|&b| b == 0).any(|var| var == needle.as_bytes())
-            && !String::from_utf8_lossy(&cmdline).contains("--procpool-worker")
-            && !String::from_utf8_lossy(&cmdline).contains(FORK_SERVER_FLAG)
-    })
+    let of_rank: Vec<u32> = tag
+        .processes()
+        .into_iter()
+        .filter(|pid| {
+            let environ = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            environ.split(|&b| b == 0).any(|var| var == needle.as_bytes())
+        })
+        .collect();
+    let parent = |pid: u32| {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        fields.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok())
+    };
+    of_rank.iter().copied().find(|&pid| parent(pid).is_some_and(|p| !of_rank.contains(&p)))
 }
 
 /// Starts a slow run with stdout in `out`, waits until `lines` results are

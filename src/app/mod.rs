@@ -93,6 +93,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode, AppError> {
                         .into(),
                 ));
             }
+            fork_server_now();
             let stop = StopSignals::install().map_err(AppError::Signals)?;
             sweep::sweep(args, &stop)
         }
@@ -100,6 +101,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode, AppError> {
             cli.run
                 .check_conflicts()
                 .map_err(|conflict| AppError::Usage(format!("{conflict} (see --help)")))?;
+            if run::variants(cli.run.mode).contains(&Variant::Processes) {
+                fork_server_now();
+            }
             let stop = StopSignals::install().map_err(AppError::Signals)?;
             if cli.run.mpi {
                 return cluster::run(&cli.run, &stop);
@@ -107,6 +111,13 @@ pub fn run(cli: &Cli) -> Result<ExitCode, AppError> {
             run::run(&cli.run, &stop)
         }
     }
+}
+
+/// Starts the pools' fork server while this process has one thread (no
+/// signal handler, no output thread yet), so that no pool waits for one to
+/// be executed. Without it (it could not fork) a pool executes its own.
+fn fork_server_now() {
+    let _ = procpool::start_fork_server();
 }
 
 #[cfg(test)]

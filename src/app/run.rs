@@ -25,7 +25,7 @@ use crate::report::timeline::Timeline;
 use crate::report::{json, lines, text};
 use procpool::available_cores;
 
-fn variants(mode: Mode) -> &'static [Variant] {
+pub(super) fn variants(mode: Mode) -> &'static [Variant] {
     match mode {
         Mode::Processes => &[Variant::Processes],
         Mode::Rayon => &[Variant::Rayon],

@@ -24,7 +24,10 @@ use super::{ProcessPool, MAX_WORKERS};
 use crate::scheduler::{Scheduler, Settings};
 
 /// Set to `0`, pools start workers without a fork server by default.
-const FORK_SERVER_ENV: &str = "PROCPOOL_FORK_SERVER";
+pub(crate) const FORK_SERVER_ENV: &str = "PROCPOOL_FORK_SERVER";
+
+/// The program workers are by default: this very executable.
+pub(crate) const OWN_PROGRAM: &str = "/proc/self/exe";
 
 /// Configures a [`ProcessPool`]; start from [`ProcessPool::builder`].
 pub struct ProcessPoolBuilder<J: Job> {
@@ -240,7 +243,7 @@ impl<J: Job> ProcessPoolBuilder<J> {
         });
         let launch = Launch {
             fork_server,
-            program: self.program.unwrap_or_else(|| PathBuf::from("/proc/self/exe")),
+            program: self.program.unwrap_or_else(|| PathBuf::from(OWN_PROGRAM)),
             env: self.env,
             current_dir: self.current_dir,
             stdout: self.stdout,

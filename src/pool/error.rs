@@ -113,6 +113,8 @@ pub enum PoolError {
         "{workers} workers need {needed} open files, but the limit is {limit} (raise it with ulimit -n)"
     )]
     TooFewDescriptors { workers: usize, needed: u64, limit: u64 },
+    #[error("a fork server is forked only from a process with one thread, and this one has {threads}: call start_fork_server first thing in main")]
+    Threaded { threads: usize },
 }
 
 /// Things the pool noticed that its owner may want to report; the pool itself never prints.

@@ -183,6 +183,26 @@ pub(crate) fn private_umask_for_this_thread() -> bool {
     true
 }
 
+/// How many threads this process has (`Threads:` in /proc/self/status).
+pub(crate) fn thread_count() -> std::io::Result<usize> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|count| count.trim().parse().ok())
+        .ok_or_else(|| std::io::Error::other("no thread count in /proc/self/status"))
+}
+
+/// Every descriptor this process has open but stdin, stdout and stderr.
+pub(crate) fn open_descriptors() -> std::io::Result<Vec<i32>> {
+    let names: Vec<i32> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    // The listing's own descriptor is among the names, and closed by now.
+    // SAFETY: F_GETFD only reads a descriptor's flags.
+    Ok(names.into_iter().filter(|&fd| fd > 2 && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@
 
 mod builder;
 mod dispatcher;
+mod early_fork_server;
 mod error;
 mod feeder;
 mod fork_server;
@@ -30,6 +31,7 @@ use std::time::Duration;
 use procpool_worker::Job;
 
 pub use builder::ProcessPoolBuilder;
+pub use early_fork_server::start_fork_server;
 pub use error::{Death, DeathCause, JobError, PoolError, PoolEvent};
 pub use feeder::Feeder;
 pub use limits::{available_cores, descriptors_needed};

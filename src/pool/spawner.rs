@@ -125,10 +125,10 @@ fn run(
         let _ = forked.send(Message::Forked(hello));
     });
     // Workers still to be executed before the fork server is started.
-    let mut first_executed = if launch.fork_server && !fork_first(first) { first } else { 0 };
+    let mut first_executed = if launch.fork_server && !fork_first(first, &launch) { first } else { 0 };
     let mut forks = None;
     let mut pending: Vec<Pending> = Vec::new();
-    if launch.fork_server && fork_first(first) {
+    if launch.fork_server && fork_first(first, &launch) {
         if let Some(deliver) = deliver.take() {
             (forks, pending) = fork_ahead(&launch, first, timeout, deliver);
         }

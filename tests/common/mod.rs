@@ -129,15 +129,17 @@ pub fn children_named(pid: u32) -> Vec<(u32, char, String)> {
 pub const FORK_SERVER_NAME: &str = procpool_worker::fork_server::FORK_SERVER_NAME;
 
 /// Waits until `pid` has at least `count` live worker children (its fork
-/// server left out, and children not yet executed as workers) and returns them.
+/// server left out) and returns them.
 pub fn wait_for_children(pid: u32, count: usize) -> Vec<u32> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
+        // Read afresh each time: a process just executed may show none yet.
+        let own = first_argument(pid);
         let live: Vec<u32> = children_named(pid)
             .into_iter()
             .filter(|(_, state, name)| *state != 'Z' && name != FORK_SERVER_NAME)
             .map(|(p, _, _)| p)
-            .filter(|&p| is_worker_argument(&first_argument(p)))
+            .filter(|&p| is_worker_argument(&first_argument(p), &own))
             .collect();
         if live.len() >= count {
             return live;
@@ -155,15 +157,26 @@ pub fn fork_server_of(pid: u32) -> Option<u32> {
         .map(|(p, _, _)| p)
 }
 
-/// Whether a child's first argument is a worker's, executed or forked: before
-/// its `exec` a spawned child still shows the supervisor's arguments.
-pub fn is_worker_argument(argument: &str) -> bool {
+/// Whether a child's first argument is a worker's, given the supervisor's
+/// own (`supervisor`): an executed worker's, one forked by an executed fork
+/// server (which it shows), or one forked by the early fork server (a copy
+/// of the supervisor, it shows the supervisor's; so does a child spawned and
+/// not executed yet, which becomes a worker under the same pid).
+pub fn is_worker_argument(argument: &str, supervisor: &str) -> bool {
     argument == procpool_worker::protocol::WORKER_FLAG
         || argument == procpool_worker::fork_server::FORK_SERVER_FLAG
+        || (!supervisor.is_empty() && argument == supervisor)
 }
 
-/// The first argument `pid` runs with: a forked worker still shows its fork
-/// server's (`--procpool-fork-server`), an executed one `--procpool-worker`.
+/// Whether worker `pid` was forked (by either kind of fork server), not executed.
+pub fn forked(pid: u32) -> bool {
+    first_argument(pid) != procpool_worker::protocol::WORKER_FLAG
+}
+
+/// The first argument `pid` runs with: an executed worker shows
+/// `--procpool-worker`, one forked by an executed fork server that server's
+/// (`--procpool-fork-server`), one forked by the early fork server the
+/// supervisor's own.
 pub fn first_argument(pid: u32) -> String {
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let argument = cmdline.split(|&b| b == 0).nth(1).unwrap_or_default();

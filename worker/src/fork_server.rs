@@ -29,9 +29,9 @@
 
 use std::ffi::CString;
 use std::io::{self, Read, Write};
+use std::os::fd::RawFd;
 
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
-use ipc_channel::IpcError;
 use serde::{Deserialize, Serialize};
 
 use crate::build_id::build_id;
@@ -59,8 +59,6 @@ pub struct ForkServerHello {
     /// Where it hears back, once per request: each worker's pid, or minus
     /// the errno of a failed fork, in the request's order.
     pub replies: IpcReceiver<Vec<i32>>,
-    /// Where every forked worker sends its [`Hello`].
-    pub hellos: IpcReceiver<Hello>,
 }
 
 /// One worker per secret, please, forked back to back: each is to send its
@@ -69,6 +67,14 @@ pub struct ForkServerHello {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ForkRequest {
     pub tokens: Vec<Vec<u8>>,
+    /// Where each worker forked for this request sends its [`Hello`]: the
+    /// asking pool's own channel, so that a helper can serve one pool after
+    /// another (see [`serve_early`]) and a pool's hellos end with it.
+    pub hellos: IpcSender<Hello>,
+    /// Whether the workers' stdout and stderr are /dev/null rather than the
+    /// helper's own (an early helper has the program's).
+    pub stdout_null: bool,
+    pub stderr_null: bool,
 }
 
 /// How [`run`] ended.
@@ -88,17 +94,13 @@ pub enum Forked {
 pub fn run(supervisor: u32) -> Result<Forked, ServeError> {
     die_with(supervisor)?;
     // Named first, so that the helper looks like a worker for as short a time as can be.
-    let own_name = nix::sys::prctl::get_name().ok();
-    if let Ok(name) = CString::new(FORK_SERVER_NAME) {
-        let _ = nix::sys::prctl::set_name(&name);
-    }
+    let own_name = take_name();
     ignore_interrupts(); // inherited by every worker, as they would set it themselves
     let (token, server_name) = read_start()?;
     let hello_tx: IpcSender<ForkServerHello> =
         IpcSender::connect(server_name).map_err(ServeError::Connect)?;
     let (requests_tx, requests) = ipc::channel::<ForkRequest>().map_err(ServeError::Connect)?;
     let (replies, replies_rx) = ipc::channel::<Vec<i32>>().map_err(ServeError::Connect)?;
-    let (hellos, hellos_rx) = ipc::channel::<Hello>().map_err(ServeError::Connect)?;
     let hello = ForkServerHello {
         protocol: PROTOCOL_VERSION,
         pid: std::process::id(),
@@ -106,37 +108,137 @@ pub fn run(supervisor: u32) -> Result<Forked, ServeError> {
         token,
         requests: requests_tx,
         replies: replies_rx,
-        hellos: hellos_rx,
     };
     hello_tx.send(hello).map_err(|e| ServeError::Ipc(e.to_string()))?;
     drop(hello_tx);
+    serve_requests(requests, replies, supervisor, own_name.as_ref())
+}
+
+/// The helper forked early, in the child of that fork (see the supervisor's
+/// `start_fork_server`): the program was single-threaded, so this child is
+/// a sound copy of it, but one with the program's signal handlers and open
+/// files. It makes itself what an executed helper is (handlers back to the
+/// default, SIGINT ignored, stdin /dev/null, every descriptor in `inherited`
+/// closed) and serves `requests` as [`run`] does.
+pub fn serve_early(
+    requests: IpcReceiver<ForkRequest>,
+    replies: IpcSender<Vec<i32>>,
+    supervisor: u32,
+    inherited: &[RawFd],
+) -> Result<Forked, ServeError> {
+    match die_with(supervisor) {
+        // Done before this copy of it ran (a usage error, say): it asked
+        // for nothing, so there is nothing to say.
+        Err(ServeError::Orphaned { .. }) => return Ok(Forked::Closed),
+        other => other?,
+    }
+    let own_name = take_name();
+    default_signal_handlers();
+    ignore_interrupts();
+    null_stdin()?;
+    for &fd in inherited {
+        // SAFETY: closing a descriptor this copy of the program inherited
+        // and never uses; nothing here holds it.
+        unsafe { libc::close(fd) };
+    }
+    serve_requests(requests, replies, supervisor, own_name.as_ref())
+}
+
+/// Names this process the helper; its own name, for the workers to take back.
+fn take_name() -> Option<CString> {
+    let own_name = nix::sys::prctl::get_name().ok();
+    if let Ok(name) = CString::new(FORK_SERVER_NAME) {
+        let _ = nix::sys::prctl::set_name(&name);
+    }
+    own_name
+}
+
+/// Forks a worker per secret of each request until the supervisor hangs up.
+fn serve_requests(
+    requests: IpcReceiver<ForkRequest>,
+    replies: IpcSender<Vec<i32>>,
+    supervisor: u32,
+    own_name: Option<&CString>,
+) -> Result<Forked, ServeError> {
     loop {
-        let request = match requests.recv() {
-            Ok(request) => request,
-            Err(IpcError::Disconnected) => return Ok(Forked::Closed),
-            Err(e) => return Err(ServeError::Ipc(e.to_string())),
-        };
+        // Its only peer is the supervisor: a channel that closed or broke is
+        // a supervisor that is done or gone, and nothing to report (it reads
+        // its own end's failure; once the supervisor exits, the channel
+        // breaks here before PR_SET_PDEATHSIG comes).
+        let Ok(request) = requests.recv() else { return Ok(Forked::Closed) };
+        let ForkRequest { tokens, hellos, stdout_null, stderr_null } = request;
         // Every fork first, then one reply: between two forks the helper
         // writes as little as it can, since each page it writes after a
         // fork costs it a copy-on-write fault. (The supervisor reads no
         // worker's hello before it has this reply, so none is early.)
-        let mut pids = Vec::with_capacity(request.tokens.len());
-        for token in request.tokens {
+        let mut pids = Vec::with_capacity(tokens.len());
+        for token in tokens {
             pids.push(match fork_child() {
                 Ok(0) => {
                     // The helper's death must reach the supervisor as a closed channel.
                     drop((requests, replies));
-                    if let Some(name) = &own_name {
+                    if let Some(name) = own_name {
                         let _ = nix::sys::prctl::set_name(name);
                     }
                     die_with(supervisor)?;
+                    null_output(stdout_null, stderr_null)?;
                     return Ok(Forked::Worker { hello: hellos, token });
                 }
                 Ok(pid) => pid as i32,
                 Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
             });
         }
-        replies.send(pids).map_err(|e| ServeError::Ipc(e.to_string()))?;
+        drop(hellos); // so that the pool's hello channel ends with its workers
+        if replies.send(pids).is_err() {
+            return Ok(Forked::Closed);
+        }
+    }
+}
+
+/// Points stdout and/or stderr at /dev/null.
+fn null_output(stdout: bool, stderr: bool) -> Result<(), ServeError> {
+    if !stdout && !stderr {
+        return Ok(());
+    }
+    let null = std::fs::OpenOptions::new().write(true).open("/dev/null").map_err(ServeError::Stdio)?;
+    if stdout {
+        nix::unistd::dup2_stdout(&null).map_err(|e| ServeError::Stdio(e.into()))?;
+    }
+    if stderr {
+        nix::unistd::dup2_stderr(&null).map_err(|e| ServeError::Stdio(e.into()))?;
+    }
+    Ok(())
+}
+
+/// /dev/null takes stdin's place: jobs must not read the supervisor's
+/// input, and workers inherit it.
+fn null_stdin() -> Result<(), ServeError> {
+    let null = std::fs::File::open("/dev/null").map_err(ServeError::Stdio)?;
+    nix::unistd::dup2_stdin(null).map_err(|e| ServeError::Stdio(e.into()))
+}
+
+/// Every signal the program had a handler for back to the default, as an
+/// exec would do (ignored ones stay ignored, as across an exec): a worker
+/// must die of SIGTERM, not run the supervisor's handler.
+fn default_signal_handlers() {
+    for signal in 1..32 {
+        // the standard signals; glibc keeps 32 and 33 for itself
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: sigaction with no new action only reads the current one
+        // into `old`; the default action set after it runs no code of ours.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, std::ptr::null(), &mut old) != 0 {
+                continue;
+            }
+            if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN {
+                let mut default: libc::sigaction = std::mem::zeroed();
+                default.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(signal, &default, std::ptr::null_mut());
+            }
+        }
     }
 }
 
@@ -146,8 +248,7 @@ pub fn run(supervisor: u32) -> Result<Forked, ServeError> {
 fn read_start() -> Result<(Vec<u8>, String), ServeError> {
     let mut start = Vec::new();
     io::stdin().lock().read_to_end(&mut start).map_err(ServeError::Token)?;
-    let null = std::fs::File::open("/dev/null").map_err(ServeError::Token)?;
-    nix::unistd::dup2_stdin(null).map_err(|e| ServeError::Token(e.into()))?;
+    null_stdin()?;
     let short = || ServeError::Token(io::Error::from(io::ErrorKind::UnexpectedEof));
     if start.len() <= TOKEN_BYTES {
         return Err(short());

@@ -30,6 +30,8 @@ pub enum ServeError {
     Connect(std::io::Error),
     #[error("cannot read the handshake secret from stdin: {0}")]
     Token(std::io::Error),
+    #[error("cannot point stdin, stdout or stderr at /dev/null: {0}")]
+    Stdio(std::io::Error),
     #[error("ipc failure: {0}")]
     Ipc(String),
     #[error("bad frame from the supervisor: {0}")]

@@ -1,0 +1,133 @@
+//! A fork server forked from the program itself while it still has one
+//! thread ([`start_fork_server`]), instead of executed when a pool starts:
+//! executing and loading the binary again, then shaking hands, is most of
+//! a small pool's start (about 3 ms of a 16-worker start here, against a
+//! tenth of that for a fork of a program that has barely begun).
+//!
+//! One process-wide helper, lent to one pool at a time: a pool takes it as
+//! it starts and gives it back when it is dropped, so a sweep's pools all
+//! start the same way; a pool started while another holds it executes its
+//! own, as a pool does when no early helper was started. The helper is
+//! never forked from a multithreaded program: the call refuses, by the
+//! thread count in /proc.
+
+use std::io::Write;
+use std::sync::{Mutex, PoisonError};
+
+use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
+use procpool_worker::fork_server::{self, ForkRequest};
+
+use super::error::PoolError;
+use super::linux;
+use super::process::{Launch, WorkerProcess};
+
+/// A fork server's process and the supervisor's two ends of its channels.
+#[derive(Debug)]
+pub(crate) struct Helper {
+    pub process: WorkerProcess,
+    pub requests: IpcSender<ForkRequest>,
+    pub replies: IpcReceiver<Vec<i32>>,
+}
+
+/// The early helper while no pool holds it.
+static IDLE: Mutex<Option<Helper>> = Mutex::new(None);
+
+/// Forks this process into a fork server that every [`ProcessPool`]
+/// started later (one at a time) forks its workers from, so that a worker
+/// costs a fork of a small process from the pool's very first one, and no
+/// pool waits for a helper to be executed.
+///
+/// Call it early in `main`, after [`worker_entry`](crate::worker_entry) and
+/// before any thread is started: it refuses ([`PoolError::Threaded`]) a
+/// process with more than one thread, since a fork copies only the calling
+/// thread and whatever locks the others held. It returns at once if the
+/// helper is running already, and does nothing if `PROCPOOL_FORK_SERVER`
+/// is `0`.
+///
+/// The helper is what an executed one is: single-threaded, stdin
+/// /dev/null, the program's signal handlers back to the default, no other
+/// descriptor of the program's open; it and its workers die with the
+/// thread that called this (`PR_SET_PDEATHSIG`), so call it on the main
+/// thread. Its workers see the environment and current directory as they
+/// were at this call: a pool given [`env`](crate::ProcessPoolBuilder::env),
+/// [`current_dir`](crate::ProcessPoolBuilder::current_dir) or a
+/// [`program`](crate::ProcessPoolBuilder::program) executes its own helper.
+///
+/// [`ProcessPool`]: crate::ProcessPool
+pub fn start_fork_server() -> Result<(), PoolError> {
+    let mut idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner);
+    if idle.as_mut().is_some_and(|helper| helper.process.try_reap().is_none()) {
+        return Ok(());
+    }
+    *idle = None;
+    if std::env::var_os(super::builder::FORK_SERVER_ENV).is_some_and(|v| v == "0") {
+        return Ok(());
+    }
+    let threads = linux::thread_count().map_err(|source| PoolError::Spawn {
+        program: "a fork server (cannot count this process's threads)".into(),
+        source,
+    })?;
+    if threads != 1 {
+        return Err(PoolError::Threaded { threads });
+    }
+    let spawn_error =
+        |source| PoolError::Spawn { program: "a fork server (a fork of this process)".into(), source };
+    // Before the helper's own channels exist, so that those stay open.
+    let inherited = linux::open_descriptors().map_err(spawn_error)?;
+    let (requests, requests_rx) = ipc::channel::<ForkRequest>().map_err(spawn_error)?;
+    let (replies_tx, replies) = ipc::channel::<Vec<i32>>().map_err(spawn_error)?;
+    // Whatever waits in stdout's buffer is the parent's to write, not the
+    // helper's and its workers' when they flush it at their exit.
+    let _ = std::io::stdout().flush();
+    let supervisor = std::process::id();
+    // SAFETY: this process has one thread (checked above, and no other can
+    // appear meanwhile: only this thread could start one), so the child is a
+    // sound copy of it; the child never returns from this branch.
+    match unsafe { libc::fork() } {
+        -1 => Err(spawn_error(std::io::Error::last_os_error())),
+        0 => {
+            drop((requests, replies));
+            let served = fork_server::serve_early(requests_rx, replies_tx, supervisor, &inherited);
+            fork_server::exit_forked(crate::fork_server_ended(served, supervisor))
+        }
+        pid => {
+            drop((requests_rx, replies_tx));
+            *idle = Some(Helper { process: WorkerProcess::child(pid as u32), requests, replies });
+            Ok(())
+        }
+    }
+}
+
+/// Whether a pool launched so would get the early helper now: idle, alive,
+/// and the same program, environment and directory as the helper's.
+pub(crate) fn idle_for(launch: &Launch) -> bool {
+    let mut idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner);
+    suits(launch) && idle.as_mut().is_some_and(|helper| helper.process.try_reap().is_none())
+}
+
+/// The early helper, for a pool launched so, if it is idle and alive (one
+/// that died is reaped and forgotten).
+pub(crate) fn borrow(launch: &Launch) -> Option<Helper> {
+    if !suits(launch) {
+        return None;
+    }
+    let mut idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut helper = idle.take()?;
+    helper.process.try_reap().is_none().then_some(helper)
+}
+
+/// Back from a pool that is done with it, alive and answering.
+pub(crate) fn give_back(helper: Helper) {
+    let mut idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner);
+    if idle.is_none() {
+        *idle = Some(helper);
+    }
+}
+
+/// Workers forked by the early helper are copies of the program as it
+/// was: right for a launch that asks nothing else.
+fn suits(launch: &Launch) -> bool {
+    launch.env.is_empty()
+        && launch.current_dir.is_none()
+        && launch.program == std::path::Path::new(super::builder::OWN_PROGRAM)
+}
