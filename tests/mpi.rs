@@ -282,10 +282,7 @@ fn worker_killed() -> Result<(), Failed> {
     let out = dir.path().join("out.txt");
     let (code, stdout, stderr) = interfere(&tag, &out, 50, || {
         let rank = rank_pid(&tag, 2).expect("rank 2 is running");
-        let worker = common::children(rank).into_iter().map(|(pid, _)| pid).find(|&pid| {
-            String::from_utf8_lossy(&fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
-                .contains("--procpool-worker")
-        });
+        let worker = common::wait_for_children(rank, 1).first().copied();
         send(worker.expect("rank 2 has a worker") as i32, Signal::SIGKILL);
     })?;
     check(code == Some(0), format!("exit {code:?}: {stderr}"))?;
