@@ -88,10 +88,10 @@ fn main() {
         "10.84M"
     );
 
-    // Workers from the fork server (the default) and executed one by one
-    // (PROCPOOL_FORK_SERVER=0, how every worker started before), runs of
+    // Workers from the early fork server (the default) and executed one by
+    // one (PROCPOOL_FORK_SERVER=0, how every worker started before), runs of
     // both interleaved; the marginal cost of a worker is the slope from
-    // cores + 2 workers (the fork server forks past one worker per core) to 16.
+    // cores + 2 workers to 16.
     // With PROCPOOL_BENCH_BASE=/path/to/procpool (another build, e.g. main
     // before a change), that binary's runs are interleaved with these too.
     let few = cores + 2;

@@ -12,20 +12,21 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 /// The system allocator, which exits cleanly instead of returning null.
 pub struct ExitWhenOutOfMemory;
 
-/// Set once `main` runs past `worker_entry`: this process is the supervisor.
-/// Workers and the fork server never get there.
-static SUPERVISOR: AtomicBool = AtomicBool::new(false);
+/// The supervisor's pid, set once `main` runs past `worker_entry`. Executed
+/// workers never get there; the early fork server and its workers are
+/// copies of the supervisor made after it, and tell by their own pid.
+static SUPERVISOR: AtomicU32 = AtomicU32::new(0);
 
 /// Marks this process as the supervisor, for the message, and turns std's
 /// panic when a new thread cannot get its signal stack (an mmap that failed,
 /// in std's thread start, outside any code of ours) into the same exit.
 pub fn in_supervisor() {
-    SUPERVISOR.store(true, Ordering::Relaxed);
+    SUPERVISOR.store(std::process::id(), Ordering::Relaxed);
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
@@ -108,10 +109,10 @@ fn out_of_memory(what: impl std::fmt::Display) -> ! {
     }
     // Formatted on the stack and written with one write(2): no allocation, no lock.
     let mut line = StackLine { bytes: [0; 200], len: 0 };
-    let _ = if SUPERVISOR.load(Ordering::Relaxed) {
+    let pid = std::process::id();
+    let _ = if SUPERVISOR.load(Ordering::Relaxed) == pid {
         writeln!(line, "procpool: out of memory: cannot allocate {what} (is ulimit -v too low?)")
     } else {
-        let pid = std::process::id();
         writeln!(line, "procpool: out of memory in child process {pid}: cannot allocate {what}")
     };
     // SAFETY: writes `len` initialised bytes of a live buffer; _exit ends the
