@@ -17,6 +17,7 @@ impl Job for Square {
 
 fn main() {
     procpool::worker_entry(); // first line of main: in a worker it serves jobs and never returns
+    procpool::start_fork_server().expect("no thread yet"); // optional: workers forked, not executed
     let pool = ProcessPool::<Square>::builder().workers(4).build().expect("pool");
     let mut sum = 0;
     for (i, outcome) in pool.map((0..1000).map(Square)).enumerate() {

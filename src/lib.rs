@@ -15,6 +15,7 @@
 //!
 //! fn main() {
 //!     procpool::worker_entry(); // in a worker: serves jobs and never returns
+//!     procpool::start_fork_server().expect("no thread yet"); // workers forked, not executed
 //!     let pool = ProcessPool::<Square>::builder().workers(4).build().expect("pool");
 //!     for outcome in pool.map((0..1000).map(Square)) {
 //!         let square: u64 = outcome.expect("job");
@@ -44,7 +45,8 @@ pub use procpool_worker::{Job, Kernel, PrimeCheck, PrimeResult};
 /// workers) if a pool started it as one, and never returns in that case.
 /// Call it first thing in `main` of every binary that builds a
 /// [`ProcessPool`]: workers are this same binary, started again, and the
-/// fork server must start before any thread exists.
+/// fork server must start before any thread exists. Then, to have every
+/// pool fork its workers from the start, call [`start_fork_server`].
 pub fn worker_entry() {
     use procpool_worker::fork_server::{self, FORK_SERVER_FLAG};
     use procpool_worker::protocol::WORKER_FLAG;

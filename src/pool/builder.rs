@@ -161,15 +161,17 @@ impl<J: Job> ProcessPoolBuilder<J> {
     }
 
     /// Whether workers are forked by a fork server, one small helper process
-    /// the pool starts by executing the binary once (a worker then costs a
-    /// fork, about 0.3 ms of CPU time, instead of an exec, about 1 ms), or
-    /// each executed on its own. Default: a fork server, unless a
-    /// [`program`](Self::program) is given or the environment variable
-    /// `PROCPOOL_FORK_SERVER` is `0`. A pool of at most one worker per core
-    /// executes its first workers (side by side that is sooner) and starts
-    /// the fork server when it needs another; a larger one starts the fork
-    /// server first. Workers are executed anyway when the fork server cannot
-    /// start or has died.
+    /// (a worker then costs a fork, about 0.3 ms of CPU time, instead of an
+    /// exec, about 1 ms), or each executed on its own. Default: a fork
+    /// server, unless a [`program`](Self::program) is given or the
+    /// environment variable `PROCPOOL_FORK_SERVER` is `0`. The fork server
+    /// is the one [`start_fork_server`](crate::start_fork_server) forked, if
+    /// it is idle and this pool sets no `env`, `current_dir` or `program`;
+    /// else the pool starts its own by executing the binary once: a pool of
+    /// at most one worker per core then executes its first workers (side by
+    /// side that is sooner) and starts it when it needs another, a larger
+    /// one starts it first. Workers are executed anyway when the fork server
+    /// cannot start or has died.
     pub fn fork_server(mut self, fork_server: bool) -> Self {
         self.fork_server = Some(fork_server);
         self
