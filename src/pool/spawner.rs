@@ -4,11 +4,11 @@
 //! private one-shot server, without ever blocking the dispatcher or waiting
 //! forever on a worker that died or hung before connecting.
 //!
-//! The thread starts the pool's fork server (first thing, with the pool's
-//! first workers forked as soon as it is up, or once the first workers are
-//! executed: see [`fork_first`]) and has it fork each worker; without one
-//! (turned off, failed to start, or died), a worker is the binary executed
-//! again. Either way the worker is this process's child, tied to this
+//! The thread takes the early fork server or starts the pool's own (first
+//! thing, with the pool's first workers forked as soon as it is up, or once
+//! the first workers are executed: see [`fork_first`]) and has it fork each
+//! worker; without one (turned off, failed to start, or died), a worker is
+//! the binary executed again. Either way the worker is this process's child, tied to this
 //! thread, and shakes hands the same way. Once per pool it also removes
 //! what supervisors killed mid-start left in TMPDIR.
 

@@ -3,25 +3,28 @@
 //! of executing and loading the whole binary again (Python 3.14's default
 //! start method, `forkserver`).
 //!
-//! A pool starts it once, as it would start a worker (the binary executed
-//! again, a private one-shot server, a secret on stdin) but with
-//! [`FORK_SERVER_FLAG`]; `worker_entry` runs it before `main` has started any
-//! thread. The one-shot server's name comes on stdin after the secret, so
-//! the supervisor creates that server while the helper is being executed
+//! It comes about in one of two ways. Early: the program forks itself into
+//! it while it still has one thread (the supervisor's `start_fork_server`),
+//! with its two channels made before the fork, and the child makes itself
+//! what an executed helper is ([`serve_early`]). Or executed: a pool starts
+//! it as it would start a worker (the binary executed again, a private
+//! one-shot server, a secret on stdin) but with [`FORK_SERVER_FLAG`];
+//! `worker_entry` runs it before `main` has started any thread. The
+//! one-shot server's name comes on stdin after the secret, so the
+//! supervisor creates that server while the helper is being executed
 //! instead of before. It shakes hands like a worker ([`ForkServerHello`]:
-//! protocol version, pid, build id, secret) and then answers each
-//! [`ForkRequest`], one secret per worker, with the pid of each new worker
-//! (or minus the errno of a failed fork), all in one reply.
+//! protocol version, pid, build id, secret).
 //!
-//! A forked worker needs no socket in TMPDIR: it sends its usual [`Hello`]
-//! on a channel the helper made at its start and handed the receiving end of
-//! to the supervisor (an anonymous socket pair, which each child inherits
-//! and closes once it has said hello), with the same checks on the other
-//! side (secret, pid, protocol version, build id). Each worker is forked with
-//! `CLONE_PARENT`, so it is the supervisor's own child, as an executed worker
-//! is: the supervisor reaps and kills it by pid, sees how it died, and the
-//! worker ties itself with `PR_SET_PDEATHSIG` to the supervisor's spawner
-//! thread, not to this helper.
+//! Either way it then answers each [`ForkRequest`], one secret per worker,
+//! with the pid of each new worker (or minus the errno of a failed fork),
+//! all in one reply. A forked worker needs no socket in TMPDIR: it sends its
+//! usual [`Hello`] on the channel that came with the request (the asking
+//! pool's, an anonymous socket pair the child inherits and closes once it
+//! has said hello), with the same checks on the other side (secret, pid,
+//! protocol version, build id). Each worker is forked with `CLONE_PARENT`,
+//! so it is the supervisor's own child, as an executed worker is: the
+//! supervisor reaps and kills it by pid, sees how it died, and the worker
+//! ties itself with `PR_SET_PDEATHSIG` to the supervisor, not to this helper.
 //!
 //! The helper dies with the supervisor (`PR_SET_PDEATHSIG`, and its request
 //! channel closing); if it dies first, workers already started run on, and
