@@ -81,8 +81,12 @@ fn main() {
             Ok(())
         }),
         Trial::test("its_workers_die_of_a_signal_the_program_had_a_handler_for", || {
-            let pool =
-                ProcessPool::<Forever>::builder().workers(1).worker_stderr(WorkerOutput::Null).build()?;
+            let pool = ProcessPool::<Forever>::builder()
+                .workers(1)
+                .worker_stderr(WorkerOutput::Null)
+                // Should the handler still be there, the job times out instead.
+                .job_timeout(Some(std::time::Duration::from_secs(10)))
+                .build()?;
             let worker = pool.pids()[0];
             let handle = pool.submit(Forever);
             std::thread::sleep(std::time::Duration::from_millis(100));
