@@ -56,7 +56,8 @@ fn binary_garbage_is_an_input_error() {
         .arg(file.path())
         .assert()
         .code(2)
-        .stderr(predicate::str::contains(":2: not valid UTF-8"));
+        // The bytes that are not UTF-8 shown as bytes, not as replacement characters.
+        .stderr(predicate::str::contains(r#":2: not valid UTF-8 text: "\xff\xfe\0garbage""#));
 }
 
 #[test]

@@ -30,7 +30,7 @@ impl LineReader {
         !self.reader.buffer().contains(&b'\n')
     }
 
-    fn bad(&mut self, text: &str, reason: impl Into<String>) -> InputError {
+    fn bad(&mut self, text: &[u8], reason: impl Into<String>) -> InputError {
         self.failed = true;
         InputError::BadLine {
             origin: self.source.clone(),
@@ -67,13 +67,13 @@ impl Iterator for LineReader {
                 return Some(Err(InputError::BadLine {
                     origin: self.source.clone(),
                     line: self.line,
-                    text: beginning(&String::from_utf8_lossy(&self.buffer)),
+                    text: beginning(&self.buffer),
                     reason: format!("line longer than {MAX_LINE_BYTES} bytes"),
                 }));
             }
             let Ok(text) = std::str::from_utf8(&self.buffer) else {
-                let text = String::from_utf8_lossy(&self.buffer).into_owned();
-                return Some(Err(self.bad(text.trim(), "not valid UTF-8 text")));
+                let text = self.buffer.trim_ascii().to_vec();
+                return Some(Err(self.bad(&text, "not valid UTF-8 text")));
             };
             // Editors on Windows save a byte-order mark; it is not part of the number.
             let text = if self.line == 1 { text.strip_prefix('\u{feff}').unwrap_or(text) } else { text };
@@ -84,7 +84,7 @@ impl Iterator for LineReader {
             return Some(match parse_number(text) {
                 Ok(n) => Ok(n),
                 Err(reason) => {
-                    let text = text.to_owned();
+                    let text = text.as_bytes().to_vec();
                     Err(self.bad(&text, reason))
                 }
             });
@@ -115,23 +115,48 @@ pub(crate) fn shown_path(path: &std::path::Path) -> String {
     }
 }
 
-/// How much of a bad line a message shows.
+/// How much of a bad line a message shows: characters, or bytes that are not UTF-8.
 const SHOWN: usize = 40;
 
-/// Keeps error messages on one readable line: a long line is shown by its
-/// start and its length.
-pub(crate) fn shorten(text: &str) -> String {
-    if text.chars().count() <= SHOWN {
-        text.to_owned()
+/// A bad line as messages show it, on one readable line: quoted as Rust
+/// quotes a string, each byte that is not UTF-8 as `\xNN`, and a long line
+/// by its start and its length.
+pub(crate) fn shorten(line: &[u8]) -> String {
+    let (head, cut) = escaped(line);
+    if cut {
+        format!("\"{head}... ({} bytes)\"", line.len())
     } else {
-        let head: String = text.chars().take(SHOWN).collect();
-        format!("{head}... ({} bytes)", text.len())
+        format!("\"{head}\"")
     }
 }
 
 /// The start of a line that was too long to read whole, whose length is
 /// therefore not known: no byte count, only that there is more.
-pub(crate) fn beginning(text: &str) -> String {
-    let head: String = text.chars().take(SHOWN).collect();
-    format!("{head}...")
+pub(crate) fn beginning(line: &[u8]) -> String {
+    format!("\"{}...\"", escaped(line).0)
+}
+
+/// The first [`SHOWN`] characters (or stray bytes) of `line`, escaped, and
+/// whether there was more.
+fn escaped(line: &[u8]) -> (String, bool) {
+    let mut shown = String::new();
+    let mut count = 0;
+    for chunk in line.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if count == SHOWN {
+                return (shown, true);
+            }
+            let quoted = format!("{:?}", c.to_string()); // as a string quotes it: `'` stays
+            shown.push_str(&quoted[1..quoted.len() - 1]);
+            count += 1;
+        }
+        for byte in chunk.invalid() {
+            if count == SHOWN {
+                return (shown, true);
+            }
+            shown.push_str(&format!("\\x{byte:02x}"));
+            count += 1;
+        }
+    }
+    (shown, false)
 }

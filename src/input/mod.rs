@@ -45,7 +45,8 @@ pub enum InputSpec {
 /// A bad input, with everything a user needs to find and fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
-    #[error("{origin}:{line}: {reason}: {text:?}")]
+    /// `text` is the line as shown: quoted, escaped, shortened.
+    #[error("{origin}:{line}: {reason}: {text}")]
     BadLine { origin: String, line: u64, text: String, reason: String },
     #[error("{origin}: {reason}")]
     Source { origin: String, reason: String },

@@ -85,7 +85,7 @@ impl Lines {
                 return Err(InputError::BadLine {
                     origin: shown_path(path),
                     line: self.line,
-                    text: beginning(&String::from_utf8_lossy(&self.buffer)),
+                    text: beginning(&self.buffer),
                     reason: "longer than any line procpool writes".into(),
                 });
             }
@@ -96,16 +96,20 @@ impl Lines {
         self.buffer.pop();
         match std::str::from_utf8(&self.buffer) {
             Ok(text) => Ok(Some((self.line, text))),
-            Err(_) => {
-                Err(bad(path, self.line, &String::from_utf8_lossy(&self.buffer), "not valid UTF-8 text"))
-            }
+            Err(_) => Err(bad_bytes(path, self.line, &self.buffer, "not valid UTF-8 text")),
         }
     }
 }
 
 /// A bad line of the file at `path`: where it is, what it says, what is wrong.
 pub fn bad(path: &Path, line: u64, text: &str, reason: impl Into<String>) -> InputError {
-    InputError::BadLine { origin: shown_path(path), line, text: shorten(text.trim()), reason: reason.into() }
+    bad_bytes(path, line, text.as_bytes(), reason)
+}
+
+/// [`bad`] for a line that may not be UTF-8.
+fn bad_bytes(path: &Path, line: u64, text: &[u8], reason: impl Into<String>) -> InputError {
+    let text = shorten(text.trim_ascii());
+    InputError::BadLine { origin: shown_path(path), line, text, reason: reason.into() }
 }
 
 /// A resume file being read, from its start or from a line of it.
