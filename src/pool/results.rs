@@ -242,6 +242,20 @@ impl<O> Chunk<O> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The jobs of a chunk that ran, taken apart: the index of the first
+    /// not yet iterated, the worker's pid, and their outcomes with timings
+    /// in nanoseconds, in order. Cheaper again than iterating the chunk: no
+    /// [`Finished`] (three `Duration`s and a [`JobError`]) is built per job.
+    /// Any other chunk (a job that never ran, or a failure of the whole
+    /// stream) comes back as `Err`, to iterate as usual.
+    #[allow(clippy::result_large_err)] // `Err` is the chunk handed back whole, not an error
+    pub fn into_outcomes(self) -> Result<(u64, u32, Outcomes<O>), Chunk<O>> {
+        match self.current {
+            Current::Results { next, pid, outcomes } => Ok((next, pid, outcomes)),
+            current => Err(Chunk { current }),
+        }
+    }
 }
 
 impl<O> Iterator for Chunk<O> {
