@@ -49,13 +49,14 @@ mod tests {
         let mut in_flight = InFlight::default();
         let mut next_in = 0u64;
         let mut next_out = 0u64;
-        // Enough to compact several times, in takes of uneven sizes.
-        for round in 0..200u64 {
+        // Enough to compact several times, in takes of uneven sizes that
+        // keep up on average.
+        for round in 0..400u64 {
             in_flight.extend(next_in..next_in + 1000);
             next_in += 1000;
             in_flight.push(next_in);
             next_in += 1;
-            let taken = in_flight.take((round as usize * 37) % 1500).to_vec();
+            let taken = in_flight.take((round as usize * 37) % 2003).to_vec();
             let expected: Vec<u64> = (next_out..next_out + taken.len() as u64).collect();
             assert_eq!(taken, expected);
             next_out += taken.len() as u64;
