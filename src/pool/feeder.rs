@@ -108,7 +108,14 @@ impl<'p, J: Job> Feeder<'p, J> {
         if self.pending.ends.is_empty() {
             return Ok(());
         }
-        let segment = std::mem::take(&mut self.pending);
+        // The next chunk starts as large as this one was: growing it from
+        // empty again copied every chunk's bytes and ends a few times over.
+        let next = Segment {
+            first: 0,
+            bytes: Vec::with_capacity(self.pending.bytes.len()),
+            ends: Vec::with_capacity(self.pending.ends.len()),
+        };
+        let segment = std::mem::replace(&mut self.pending, next);
         self.sent += segment.len() as u64;
         self.core.send(Command::Jobs { stream: self.stream, segment }).map_err(pool_error)
     }
