@@ -56,8 +56,10 @@ struct Inline<'p, J: Job> {
     limit: u64,
 }
 
-/// The most jobs pulled before they are handed to the dispatcher.
-const CHUNK: u64 = 4096;
+/// The most jobs pulled before they are handed to the dispatcher: a
+/// command to the dispatcher (and its wake-up) per 16384 tiny jobs; a clock
+/// tick while pulling still hands them over at once.
+const CHUNK: u64 = 16384;
 
 /// Jobs pulled between two looks at the clock once chunks are full (a look
 /// costs a few ns, too much for every one of millions of tiny jobs).
@@ -373,7 +375,7 @@ impl<'p, J: Job> Map<'p, J> {
     ) -> Self {
         let input = jobs.map(|jobs| Inline {
             jobs,
-            feeder: Feeder::new(core, Arc::clone(&shared), stream),
+            feeder: Feeder::new(core, Arc::clone(&shared), stream).flushing_at(CHUNK as usize),
             limit: 1,
         });
         Map { receiver: Receiver::new(core, shared, stream), input }
