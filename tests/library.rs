@@ -410,7 +410,7 @@ fn chunks() -> Result<(), Failed> {
     const JOBS: u64 = 100_000;
     let jobs = (0..JOBS).map(|i| if i % 30_000 == 29_999 { Behave::Panic } else { Behave::Return(i) });
     let mut results = pool.map(jobs).with_details();
-    let (mut next, mut largest, mut chunks) = (0u64, 0usize, 0u64);
+    let (mut next, mut largest, mut chunks, mut taken_apart) = (0u64, 0usize, 0u64, 0u64);
     let mut expect = |finished: procpool::Finished<u64>| -> Result<(), Failed> {
         check(finished.index == next, format!("index {} where {next} was due", finished.index))?;
         let wanted = if next % 30_000 == 29_999 {
@@ -435,15 +435,38 @@ fn chunks() -> Result<(), Failed> {
         let len = chunk.len();
         largest = largest.max(len);
         let mut yielded = 0;
-        for finished in chunk {
-            expect(finished)?;
-            yielded += 1;
+        // Every other chunk taken apart instead: the same jobs, in the same order.
+        let chunk = if chunks % 2 == 0 { chunk.into_outcomes() } else { Err(chunk) };
+        match chunk {
+            Ok((first, pid, outcomes)) => {
+                for (index, timed) in (first..).zip(outcomes) {
+                    let result = timed.output.map_err(|failed| match failed {
+                        procpool_worker::protocol::Failed::Panicked(message) => {
+                            JobError::Panicked { message }
+                        }
+                        other => JobError::CannotReturn { reason: format!("{other:?}") },
+                    });
+                    let started_at = Duration::from_nanos(timed.started_ns);
+                    let (elapsed, cpu) =
+                        (Duration::from_nanos(timed.elapsed_ns), Duration::from_nanos(timed.cpu_ns));
+                    expect(procpool::Finished { index, pid, started_at, elapsed, cpu, result })?;
+                    yielded += 1;
+                }
+                taken_apart += 1;
+            }
+            Err(chunk) => {
+                for finished in chunk {
+                    expect(finished)?;
+                    yielded += 1;
+                }
+            }
         }
         check(yielded == len, format!("a chunk of {len} yielded {yielded}"))?;
     }
     drop(results);
     check(next == JOBS, format!("{next} of {JOBS} results"))?;
     check(largest > 1, "tiny jobs come many to a chunk")?;
+    check(taken_apart > 0, "no chunk of jobs that ran was taken apart")?;
     let pids: HashSet<u32> = pool.pids().into_iter().collect();
     drop(pool);
     none_left(&pids)

@@ -10,11 +10,10 @@ use super::busy::CpuSample;
 use super::progress::Progress;
 use super::signals::StopSignals;
 use super::AppError;
-use crate::executor::{ExecError, Executor, Processes, RayonThreads, Sequential, Sink, Variant};
+use crate::executor::{Batch, ExecError, Executor, Processes, RayonThreads, Sequential, Sink, Variant};
 use crate::input::{InputError, Numbers};
 use procpool::{PoolError, PoolEvent, PrimeCheck};
 
-use crate::completed::Completed;
 use crate::report::output::stderr_line;
 use crate::report::summary::{RunSummary, Tally};
 
@@ -74,11 +73,11 @@ impl Plan<'_> {
         // on (what a user waits for); tearing the pool down afterwards is not.
         let before = CpuSample::now();
         let started = Instant::now();
-        let outcome = executor.run(numbers, &mut |batch: &[Completed], thread| {
+        let outcome = executor.run(numbers, &mut |batch: &mut Batch<'_>, thread| {
             if self.stop.raised() {
                 return Err(io::Error::new(io::ErrorKind::Interrupted, "stop signal"));
             }
-            batch.iter().for_each(|completed| tally.add(completed));
+            tally.add_batch(batch);
             progress.tick(batch.len() as u64);
             each(batch, thread)
         });

@@ -108,7 +108,7 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
                     if resume.is_none() && recorder.is_none() && !per_number {
                         return Ok(()); // counted by `measure`; nothing to show or keep
                     }
-                    batch.iter().try_for_each(|completed| {
+                    batch.completed().iter().try_for_each(|completed| {
                         let placed;
                         let completed = match &mut resume {
                             Some(resume) => {

@@ -3,6 +3,8 @@
 //! pool of worker processes. Reports consume any of them alike, so the
 //! comparison is written once.
 
+mod batch;
+mod in_flight;
 mod processes;
 mod rayon_threads;
 mod reorder;
@@ -17,9 +19,9 @@ use std::sync::Arc;
 
 use procpool::PoolError;
 
-use crate::completed::Completed;
 use crate::input::{JobSource, Pull};
 
+pub use batch::{Batch, View};
 pub use processes::Processes;
 pub use rayon_threads::RayonThreads;
 pub use sequential::Sequential;
@@ -81,8 +83,9 @@ impl From<PoolError> for ExecError {
 /// tiny jobs the supervisor's work per result competes with the workers),
 /// with the index of the thread that ran them when threads of one process
 /// share the work (rayon): the pid tells worker processes apart, only this
-/// tells threads apart.
-pub type Sink<'a> = dyn FnMut(&[Completed], Option<usize>) -> io::Result<()> + 'a;
+/// tells threads apart. A [`Batch`] builds its records only for a sink
+/// that asks for them.
+pub type Sink<'a> = dyn FnMut(&mut Batch<'_>, Option<usize>) -> io::Result<()> + 'a;
 
 /// Runs numbers through a kernel and reports them, in submission order, as
 /// early as that order allows.

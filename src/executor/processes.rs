@@ -5,18 +5,17 @@
 //! this thread keeps printing results as they come.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use procpool::{
-    Detailed, Feeder, JobError, Kernel, PoolError, PoolEvent, PrimeCheck, PrimeResult, ProcessPool,
-    WorkerOutput,
+    Detailed, Feeder, JobError, Kernel, PoolError, PoolEvent, PrimeCheck, ProcessPool, WorkerOutput,
 };
 
-use super::{take_chunk, ExecError, Executor, RunFacts, Sink};
+use super::in_flight::InFlight;
+use super::{take_chunk, Batch, ExecError, Executor, RunFacts, Sink};
 use crate::completed::{Completed, FailedJob};
 use crate::input::Numbers;
 
@@ -75,14 +74,13 @@ impl Executor for Processes {
         let (delivered, retries) = if numbers.never_blocks() {
             // The fixture or a range: the pool pulls it on this thread, and
             // the numbers in flight wait here to name their results.
-            let in_flight = RefCell::new(VecDeque::new());
+            let in_flight = RefCell::new(InFlight::default());
             let jobs = numbers.by_ref().map(|n| {
-                in_flight.borrow_mut().push_back(n);
+                in_flight.borrow_mut().push(n);
                 PrimeCheck { n, kernel }
             });
             let mut results = pool.map(jobs).with_details();
-            let delivered =
-                report(&mut results, || in_flight.borrow_mut().pop_front().unwrap_or_default(), sink)?;
+            let delivered = report(&mut results, &in_flight, |_, _| {}, sink)?;
             (delivered, results.retries())
         } else {
             let (feeder, results) = pool.stream();
@@ -97,15 +95,16 @@ impl Executor for Processes {
                     .name("procpool-feeder".into())
                     .spawn_scoped(scope, move || feed(numbers, feeder, kernel, numbers_tx))
                     .map_err(|e| ExecError::from(PoolError::Thread(e)))?;
-                let mut pending: VecDeque<u64> = VecDeque::new();
-                let next_n = || {
-                    if pending.is_empty() {
+                let refill = |in_flight: &mut InFlight, count: usize| {
+                    while in_flight.len() < count {
                         // Sent before the jobs themselves, so it is there already.
-                        pending.extend(numbers_rx.recv().unwrap_or_default());
+                        match numbers_rx.recv() {
+                            Ok(numbers) => in_flight.extend(numbers),
+                            Err(_) => break,
+                        }
                     }
-                    pending.pop_front().unwrap_or_default()
                 };
-                let delivered = report(&mut results, next_n, sink);
+                let delivered = report(&mut results, &RefCell::default(), refill, sink);
                 abandon.store(true, Ordering::Relaxed);
                 delivered
             })?;
@@ -116,41 +115,48 @@ impl Executor for Processes {
     }
 }
 
-/// Hands every result to the sink, in order, named by `next_n` (the
-/// number of the oldest job not yet reported); returns when the last was
-/// handed on. Results are taken a whole chunk at a time: with millions of
-/// tiny jobs, the supervisor's work per result is what competes with the
-/// workers for the cores.
+/// Hands every result to the sink, in order, named by the numbers in
+/// flight (`refill` brings in at least as many as asked, if it can);
+/// returns when the last was handed on. Results are taken a whole chunk at
+/// a time, and a chunk that ran goes on packed: with millions of tiny jobs,
+/// the supervisor's work per result is what competes with the workers for
+/// the cores.
 fn report(
     results: &mut Detailed<'_, PrimeCheck>,
-    mut next_n: impl FnMut() -> u64,
+    in_flight: &RefCell<InFlight>,
+    mut refill: impl FnMut(&mut InFlight, usize),
     sink: &mut Sink<'_>,
 ) -> Result<Instant, ExecError> {
-    let mut batch = Vec::new();
+    let mut records = Vec::new();
     while let Some(chunk) = results.next_chunk() {
-        batch.clear();
+        let chunk = match chunk.into_outcomes() {
+            Ok((first, pid, outcomes)) => {
+                let mut in_flight = in_flight.borrow_mut();
+                refill(&mut in_flight, outcomes.len());
+                let names = in_flight.take(outcomes.len());
+                sink(&mut Batch::packed(first, pid, names, outcomes, &mut records), None)?;
+                continue;
+            }
+            // A job that never ran, or the stream failing.
+            Err(chunk) => chunk,
+        };
+        records.clear();
         for finished in chunk {
-            let n = next_n();
-            batch.push(match finished.result {
-                Ok(prime) => Completed::Checked(PrimeResult {
-                    index: finished.index,
-                    n,
-                    prime,
-                    started_at: finished.started_at,
-                    elapsed: finished.elapsed,
-                    cpu: finished.cpu,
-                    pid: finished.pid,
-                }),
+            let index = finished.index;
+            let error = match finished.result {
+                Ok(_) => unreachable!("a chunk that ran is handed on packed"),
                 Err(JobError::Pool(error)) => {
-                    sink(&batch, None)?; // what came before the pool stopped
+                    sink(&mut Batch::of(&records), None)?; // what came before the pool stopped
                     return Err(ExecError::Pool(error));
                 }
-                Err(error) => {
-                    Completed::Failed(FailedJob { index: finished.index, n, deaths: error.deaths().to_vec() })
-                }
-            });
+                Err(error) => error,
+            };
+            let mut in_flight = in_flight.borrow_mut();
+            refill(&mut in_flight, 1);
+            let n = in_flight.take(1).first().copied().unwrap_or_default();
+            records.push(Completed::Failed(FailedJob { index, n, deaths: error.deaths().to_vec() }));
         }
-        sink(&batch, None)?;
+        sink(&mut Batch::of(&records), None)?;
     }
     Ok(Instant::now())
 }

@@ -17,7 +17,7 @@ use procpool_worker::timing::Outcome;
 use procpool_worker::Kernel;
 
 use super::reorder::Reorder;
-use super::{take_chunk, ExecError, Executor, RunFacts, Sink};
+use super::{take_chunk, Batch, ExecError, Executor, RunFacts, Sink};
 use crate::completed::Completed;
 use crate::input::Numbers;
 use procpool::scheduler::{BatchSizer, MAX_BATCH, PIPELINE_DEPTH};
@@ -150,7 +150,7 @@ fn hand_on(
     failure: &mut Option<std::io::Error>,
 ) {
     if failure.is_none() && !released.is_empty() {
-        *failure = sink(released, thread).err();
+        *failure = sink(&mut Batch::of(released), thread).err();
     }
     released.clear();
 }

@@ -5,7 +5,7 @@ use procpool_worker::serve::FLUSH_AFTER;
 use procpool_worker::timing::check_timed;
 use procpool_worker::Kernel;
 
-use super::{take_chunk, ExecError, Executor, RunFacts, Sink};
+use super::{take_chunk, Batch, ExecError, Executor, RunFacts, Sink};
 use crate::completed::Completed;
 use crate::input::Numbers;
 use procpool::scheduler::BatchSizer;
@@ -42,7 +42,7 @@ impl Executor for Sequential {
                     total += result.elapsed;
                     batch.push(Completed::Checked(result));
                 }
-                sink(&batch, None)?;
+                sink(&mut Batch::of(&batch), None)?;
                 sizer.observe(count, total);
                 Ok::<_, std::io::Error>(())
             })?;

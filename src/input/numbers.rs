@@ -14,6 +14,11 @@ use super::InputError;
 /// How often a blocked read looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
 
+/// Numbers an input that never blocks yields between two looks at the stop
+/// flags: a look per number cost the pool's feeding loop as much as the
+/// number itself, and a thousand tiny jobs more after a stop is nothing.
+const STOP_EVERY: u32 = 1024;
+
 enum Inner {
     /// The fixture or a range: always ready.
     Memory(Box<dyn Iterator<Item = u64> + Send>),
@@ -40,6 +45,8 @@ pub struct Numbers {
     done: bool,
     /// Flags that end a blocked read (a stop signal, or a run that gave up).
     stop: Vec<Arc<AtomicBool>>,
+    /// Numbers to yield before the next look at `stop` (see [`STOP_EVERY`]).
+    unchecked: u32,
 }
 
 impl Numbers {
@@ -58,7 +65,7 @@ impl Numbers {
     }
 
     fn with(inner: Inner) -> Self {
-        Numbers { inner, error: None, done: false, stop: Vec::new() }
+        Numbers { inner, error: None, done: false, stop: Vec::new(), unchecked: 0 }
     }
 
     /// Makes a blocked read give up (ending the stream) once `flag` is set.
@@ -158,12 +165,19 @@ impl Numbers {
 impl Iterator for Numbers {
     type Item = u64;
 
-    /// Waits for the next number; ends early if the stop flag is raised.
+    /// Waits for the next number; ends early once a stop flag is raised
+    /// (within [`STOP_EVERY`] numbers for the fixture and ranges).
     fn next(&mut self) -> Option<u64> {
-        if self.stopped() {
-            self.done = true;
-            return None;
+        if self.unchecked == 0 {
+            if self.stopped() {
+                self.done = true;
+                return None;
+            }
+            // A stream that may block looks every time: its feeder thread
+            // must give up as soon as the run does.
+            self.unchecked = if self.never_blocks() { STOP_EVERY } else { 1 };
         }
+        self.unchecked -= 1;
         match self.take(true) {
             Pull::Number(n) => Some(n),
             Pull::NotYet | Pull::End => None,
@@ -180,4 +194,30 @@ impl JobSource for Numbers {
 
 fn raised(stop: &[Arc<AtomicBool>]) -> bool {
     stop.iter().any(|flag| flag.load(Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_ends_a_range_within_a_look_and_a_stream_at_once() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let mut range = Numbers::in_memory(0..u64::MAX);
+        range.stop_on(Arc::clone(&flag));
+        assert_eq!(range.next(), Some(0));
+        flag.store(true, Ordering::Relaxed);
+        let after = range.by_ref().count();
+        assert!(after < STOP_EVERY as usize, "{after} numbers after the stop");
+        assert!(range.is_done() && range.next().is_none());
+
+        let (tx, rx) = std::sync::mpsc::channel();
+        tx.send(Message::Numbers((0..10).collect())).unwrap();
+        let mut stream = Numbers::streamed(rx);
+        flag.store(false, Ordering::Relaxed);
+        stream.stop_on(Arc::clone(&flag));
+        assert_eq!(stream.next(), Some(0));
+        flag.store(true, Ordering::Relaxed);
+        assert_eq!(stream.next(), None, "a stream stops at the next number");
+    }
 }

@@ -36,11 +36,21 @@ pub struct Feeder<'p, J: Job> {
     allowed: u64,
     pending: Segment,
     ended: bool,
+    /// Jobs buffered before they go out unasked ([`CHUNK`] unless told).
+    flush_at: usize,
 }
 
 impl<'p, J: Job> Feeder<'p, J> {
     pub(crate) fn new(core: &'p Core<J::Output>, shared: Arc<Shared<J::Output>>, stream: StreamId) -> Self {
-        Feeder { core, shared, stream, sent: 0, allowed: 0, pending: Segment::default(), ended: false }
+        let pending = Segment::default();
+        Feeder { core, shared, stream, sent: 0, allowed: 0, pending, ended: false, flush_at: CHUNK }
+    }
+
+    /// Buffers up to `jobs` before sending them unasked: for a producer
+    /// that flushes when it pauses anyway (a map's own input loop).
+    pub(crate) fn flushing_at(mut self, jobs: usize) -> Self {
+        self.flush_at = jobs.max(1);
+        self
     }
 
     /// Jobs accepted so far (sent or buffered).
@@ -89,7 +99,7 @@ impl<'p, J: Job> Feeder<'p, J> {
             return self.reject(format!("it encodes to {size} bytes, over the {MAX_JOB_BYTES}-byte limit"));
         }
         self.pending.ends.push(self.pending.bytes.len());
-        if self.pending.ends.len() >= CHUNK {
+        if self.pending.ends.len() >= self.flush_at {
             self.flush()?;
         }
         Ok(())
@@ -108,7 +118,14 @@ impl<'p, J: Job> Feeder<'p, J> {
         if self.pending.ends.is_empty() {
             return Ok(());
         }
-        let segment = std::mem::take(&mut self.pending);
+        // The next chunk starts as large as this one was: growing it from
+        // empty again copied every chunk's bytes and ends a few times over.
+        let next = Segment {
+            first: 0,
+            bytes: Vec::with_capacity(self.pending.bytes.len()),
+            ends: Vec::with_capacity(self.pending.ends.len()),
+        };
+        let segment = std::mem::replace(&mut self.pending, next);
         self.sent += segment.len() as u64;
         self.core.send(Command::Jobs { stream: self.stream, segment }).map_err(pool_error)
     }

@@ -36,6 +36,7 @@ pub use error::{Death, DeathCause, JobError, PoolError, PoolEvent};
 pub use feeder::Feeder;
 pub use limits::{available_cores, descriptors_needed};
 pub use process::WorkerOutput;
+use results::Pull;
 pub use results::{Chunk, Detailed, Finished, JobHandle, Map, Unordered};
 
 use crate::scheduler::StreamId;
@@ -136,7 +137,7 @@ impl<J: Job> ProcessPool<J> {
         }
     }
 
-    fn open<'p>(&'p self, ordered: bool, jobs: Option<Box<dyn Iterator<Item = J> + 'p>>) -> Map<'p, J> {
+    fn open<'p>(&'p self, ordered: bool, jobs: Option<Box<dyn Pull<J> + 'p>>) -> Map<'p, J> {
         let (stream, shared) = self.open_stream(ordered);
         Map::new(&self.core, shared, stream, jobs)
     }

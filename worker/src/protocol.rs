@@ -153,11 +153,13 @@ impl<O> Reply<O> {
     /// The outcomes of its `jobs` jobs (from [`Reply::jobs`]), in order, with their timings.
     pub fn unpack(self, jobs: usize) -> Outcomes<O> {
         Outcomes {
-            share: FixedShare::new(self.cpu_share),
-            next_start: self.started_ns,
+            cursor: Cursor {
+                share: FixedShare::new(self.cpu_share),
+                next_start: self.started_ns,
+                at: 0,
+                left: jobs,
+            },
             timings: self.timings,
-            at: 0,
-            left: jobs,
             outputs: self.outputs.into_iter(),
             failures: self.failures.into_iter(),
         }
@@ -184,25 +186,67 @@ impl<O> Reply<O> {
 /// The outcomes of a [`Reply`], one job at a time.
 #[derive(Debug)]
 pub struct Outcomes<O> {
-    share: FixedShare,
-    next_start: u64,
+    cursor: Cursor,
     timings: Vec<u8>,
-    /// Where the next job's timing starts in `timings`.
-    at: usize,
-    left: usize,
     outputs: std::vec::IntoIter<O>,
     failures: std::vec::IntoIter<Failed>,
+}
+
+/// Where a walk over a reply's packed timings is.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    share: FixedShare,
+    next_start: u64,
+    /// Where the next job's timing starts in the timings.
+    at: usize,
+    left: usize,
+}
+
+impl Cursor {
+    /// The next job's timings, and whether it failed.
+    #[inline(always)]
+    fn step(&mut self, timings: &[u8]) -> Option<(bool, Timed<()>)> {
+        self.left = self.left.checked_sub(1)?;
+        // A checked reply's timings are well formed; zero is the safe reading otherwise.
+        let timing = packed::read(timings, &mut self.at).unwrap_or(0);
+        let elapsed_ns = timing >> 1;
+        let started_ns = self.next_start;
+        self.next_start = self.next_start.saturating_add(elapsed_ns);
+        let timed = Timed { output: (), started_ns, elapsed_ns, cpu_ns: self.share.of(elapsed_ns) };
+        Some((timing & 1 == 1, timed))
+    }
+}
+
+impl<O> Default for Outcomes<O> {
+    /// No outcomes.
+    fn default() -> Self {
+        let cursor = Cursor { share: FixedShare(0), next_start: 0, at: 0, left: 0 };
+        Outcomes {
+            cursor,
+            timings: Vec::new(),
+            outputs: Vec::new().into_iter(),
+            failures: Vec::new().into_iter(),
+        }
+    }
 }
 
 impl<O> Outcomes<O> {
     /// Outcomes not yet taken.
     pub fn len(&self) -> usize {
-        self.left
+        self.cursor.left
     }
 
     /// True when every outcome has been taken.
     pub fn is_empty(&self) -> bool {
-        self.left == 0
+        self.cursor.left == 0
+    }
+
+    /// The outcomes not yet taken, borrowed instead of taken: each job's
+    /// output (`None` for one that failed) with its timings. A consumer
+    /// that only adds them up walks the packed bytes in a tight loop and
+    /// moves no output.
+    pub fn peek(&self) -> Peek<'_, O> {
+        Peek { cursor: self.cursor, timings: &self.timings, outputs: self.outputs.as_slice().iter() }
     }
 }
 
@@ -211,22 +255,40 @@ impl<O> Iterator for Outcomes<O> {
 
     #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
-        self.left = self.left.checked_sub(1)?;
-        // A checked reply's timings are well formed; zero is the safe reading otherwise.
-        let timing = packed::read(&self.timings, &mut self.at).unwrap_or(0);
-        let elapsed_ns = timing >> 1;
-        let started_ns = self.next_start;
-        self.next_start = self.next_start.saturating_add(elapsed_ns);
-        let output = if timing & 1 == 1 {
+        let (failed, Timed { started_ns, elapsed_ns, cpu_ns, .. }) = self.cursor.step(&self.timings)?;
+        let output = if failed {
             Err(self.failures.next().unwrap_or_else(|| Failed::Unsendable("missing failure".into())))
         } else {
             self.outputs.next().ok_or_else(|| Failed::Unsendable("missing output".into()))
         };
-        Some(Timed { output, started_ns, elapsed_ns, cpu_ns: self.share.of(elapsed_ns) })
+        Some(Timed { output, started_ns, elapsed_ns, cpu_ns })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
+        (self.len(), Some(self.len()))
+    }
+}
+
+/// The outcomes of a [`Reply`] not yet taken, borrowed: see [`Outcomes::peek`].
+#[derive(Debug)]
+pub struct Peek<'a, O> {
+    cursor: Cursor,
+    timings: &'a [u8],
+    outputs: std::slice::Iter<'a, O>,
+}
+
+impl<'a, O> Iterator for Peek<'a, O> {
+    type Item = Timed<Option<&'a O>>;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        let (failed, Timed { started_ns, elapsed_ns, cpu_ns, .. }) = self.cursor.step(self.timings)?;
+        let output = if failed { None } else { self.outputs.next() };
+        Some(Timed { output, started_ns, elapsed_ns, cpu_ns })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.cursor.left, Some(self.cursor.left))
     }
 }
 
@@ -413,6 +475,14 @@ mod tests {
             prop_assert_eq!(jobs, outcomes.len());
             prop_assert_eq!(decoded.elapsed_ns, outcomes.iter().map(|o| o.elapsed_ns).sum::<u64>());
             prop_assert_eq!(decoded.clone().unpack(jobs).collect::<Vec<_>>(), outcomes.clone());
+            // A peek sees what taking would yield, from wherever taking has got to.
+            let mut taken = decoded.clone().unpack(jobs);
+            for skip in [0, jobs / 2] {
+                let peeked: Vec<_> = taken.peek().map(|t| (t.output.copied(), t.started_ns, t.elapsed_ns, t.cpu_ns)).collect();
+                let expected: Vec<_> = outcomes[skip..].iter().map(|t| (t.output.clone().ok(), t.started_ns, t.elapsed_ns, t.cpu_ns)).collect();
+                prop_assert_eq!(peeked, expected);
+                taken.by_ref().take(jobs / 2).for_each(drop);
+            }
             let decoded_elapsed = decoded.elapsed_ns;
             let mut head = decoded;
             let at = outcomes.len() / 3;
