@@ -93,18 +93,20 @@ pub fn run(cli: &Cli) -> Result<ExitCode, AppError> {
                         .into(),
                 ));
             }
-            fork_server_now();
-            let stop = StopSignals::install().map_err(AppError::Signals)?;
+            let stop = StopSignals::install(fork_server_now).map_err(AppError::Signals)?;
             sweep::sweep(args, &stop)
         }
         None => {
             cli.run
                 .check_conflicts()
                 .map_err(|conflict| AppError::Usage(format!("{conflict} (see --help)")))?;
-            if run::variants(cli.run.mode).contains(&Variant::Processes) {
-                fork_server_now();
-            }
-            let stop = StopSignals::install().map_err(AppError::Signals)?;
+            let processes = run::variants(cli.run.mode).contains(&Variant::Processes);
+            let stop = StopSignals::install(|| {
+                if processes {
+                    fork_server_now();
+                }
+            })
+            .map_err(AppError::Signals)?;
             if cli.run.mpi {
                 return cluster::run(&cli.run, &stop);
             }
@@ -113,9 +115,10 @@ pub fn run(cli: &Cli) -> Result<ExitCode, AppError> {
     }
 }
 
-/// Starts the pools' fork server while this process has one thread (no
-/// signal handler, no output thread yet), so that no pool waits for one to
-/// be executed. Without it (it could not fork) a pool executes its own.
+/// Starts the pools' fork server while this process has one thread (its
+/// stop signals handled already, so that one arriving now is reported as
+/// any other; no output thread yet), so that no pool waits for one to be
+/// executed. Without it (it could not fork) a pool executes its own.
 fn fork_server_now() {
     let _ = procpool::start_fork_server();
 }

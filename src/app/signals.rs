@@ -29,8 +29,11 @@ pub struct StopSignals {
 
 impl StopSignals {
     /// Installs the handlers (a second signal still only sets the flags),
-    /// except for a signal inherited as ignored, which is left ignored.
-    pub fn install() -> io::Result<Self> {
+    /// except for a signal inherited as ignored, which is left ignored, then
+    /// runs `before_threads` and starts watching for output nobody reads:
+    /// `before_threads` is the moment to fork the pools' fork server, when
+    /// the program has no thread and a stop signal is already its to report.
+    pub fn install(before_threads: impl FnOnce()) -> io::Result<Self> {
         let stop =
             StopSignals { flag: Arc::new(AtomicBool::new(false)), which: Arc::new(AtomicUsize::new(0)) };
         for signal in [SIGINT, SIGTERM, SIGHUP] {
@@ -40,6 +43,7 @@ impl StopSignals {
             signal_hook::flag::register_usize(signal, Arc::clone(&stop.which), signal as usize)?;
             signal_hook::flag::register(signal, Arc::clone(&stop.flag))?;
         }
+        before_threads();
         super::stuck_output::watch(stop.clone());
         Ok(stop)
     }

@@ -77,16 +77,19 @@ pub fn serve(server_name: &str, supervisor: u32) -> Result<(), ServeError> {
 pub fn serve_connected(hello_tx: IpcSender<Hello>, token: Vec<u8>) -> Result<(), ServeError> {
     let (jobs_tx, jobs_rx) = ipc::channel::<Frame>().map_err(ServeError::Connect)?;
     let (results_tx, results_rx) = ipc::channel::<Frame>().map_err(ServeError::Connect)?;
-    hello_tx
-        .send(Hello {
-            protocol: PROTOCOL_VERSION,
-            pid: std::process::id(),
-            build_id: build_id().to_vec(),
-            token,
-            jobs: jobs_tx,
-            results: results_rx,
-        })
-        .map_err(|e| ServeError::Ipc(e.to_string()))?;
+    let hello = Hello {
+        protocol: PROTOCOL_VERSION,
+        pid: std::process::id(),
+        build_id: build_id().to_vec(),
+        token,
+        jobs: jobs_tx,
+        results: results_rx,
+    };
+    if hello_tx.send(hello).is_err() {
+        // Nobody holds the other end: the pool gave up on this start (it
+        // failed, or was dropped) and says so itself; nothing to add.
+        return Ok(());
+    }
     drop(hello_tx);
 
     let setup: Setup = match jobs_rx.recv() {

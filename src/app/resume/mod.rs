@@ -175,7 +175,7 @@ mod tests {
             printed.borrow_mut().push((carried.index, carried.n, true));
             Ok(())
         };
-        let stop = StopSignals::install().unwrap();
+        let stop = StopSignals::install(|| {}).unwrap();
         let numbers = resume.start(spec.open().unwrap(), &stop, Variant::Processes, &mut carry).unwrap();
         if let Some(mut numbers) = numbers {
             // The executor: pulls up to `ahead` numbers, then delivers the oldest, in order.
