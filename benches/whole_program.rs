@@ -108,16 +108,21 @@ fn main() {
         assert!(status.success());
         started.elapsed().as_secs_f64() * 1e3
     };
-    // [executed, fork server, baseline's fork server][few or 16 workers]
+    // [executed, fork server, baseline's fork server][few or 16 workers].
+    // The executed runs get a loop of their own: 16 execs at once slow
+    // down the runs just after them, which would blur the comparison of
+    // this build's fork server with the baseline's.
     let mut times: [[Vec<f64>; 2]; 3] = Default::default();
     for _ in 0..40 {
-        for (f, exe, fork_server) in [(0, EXE.as_ref(), false), (1, EXE.as_ref(), true)]
-            .into_iter()
-            .chain(base.as_deref().map(|base| (2, base, true)))
-        {
+        for (f, exe) in [(1, EXE.as_ref())].into_iter().chain(base.as_deref().map(|base| (2, base))) {
             for (w, workers) in [(0, few), (1, 16)] {
-                times[f][w].push(start(exe, workers, fork_server));
+                times[f][w].push(start(exe, workers, true));
             }
+        }
+    }
+    for _ in 0..10 {
+        for (w, workers) in [(0, few), (1, 16)] {
+            times[0][w].push(start(EXE.as_ref(), workers, false));
         }
     }
     let ms = |f: usize, w: usize| median(times[f][w].iter().copied());
