@@ -40,6 +40,29 @@ impl Job for Forever {
     }
 }
 
+/// The worker's parent, as the worker sees it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Parent;
+
+impl Job for Parent {
+    type Output = u32;
+    fn run(self) -> u32 {
+        nix::unistd::getppid().as_raw() as u32
+    }
+}
+
+/// Prints a line on the worker's stdout.
+#[derive(Debug, Serialize, Deserialize)]
+struct Say;
+
+impl Job for Say {
+    type Output = ();
+    fn run(self) {
+        println!("said by a worker");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    }
+}
+
 extern "C" fn ignore_usr1(_: libc::c_int) {}
 
 fn main() {
@@ -127,6 +150,53 @@ fn main() {
                 "a worker with an environment of its own was forked",
             )
         }),
+        Trial::test("a_process_forked_after_the_start_gets_workers_of_its_own", || {
+            // SAFETY: the child only builds a pool, reads /proc and _exits.
+            let child = unsafe { libc::fork() };
+            if child == 0 {
+                let code = match in_forked_child() {
+                    Ok(()) => 0,
+                    Err(why) => {
+                        eprintln!("in the forked child: {why:?}");
+                        1
+                    }
+                };
+                // SAFETY: ends the child at once, without the test harness's exit.
+                unsafe { libc::_exit(code) };
+            }
+            let mut status = 0;
+            // SAFETY: waits for our own child; writes one int.
+            unsafe { libc::waitpid(child, &mut status, 0) };
+            check(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "the forked child's pool failed",
+            )?;
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let strays: Vec<_> = children_named(std::process::id())
+                .into_iter()
+                .filter(|(_, _, name)| name != FORK_SERVER_NAME)
+                .collect();
+            check(strays.is_empty(), format!("the child's workers were ours: {strays:?}"))
+        }),
+        Trial::test("workers_write_where_the_programs_stdout_is_now", || {
+            use std::io::{Read, Seek, Write};
+            let mut log = tempfile::tempfile()?;
+            let saved = nix::unistd::dup(std::io::stdout())?;
+            std::io::stdout().flush()?;
+            // SAFETY: points fd 1 at our own file; restored below.
+            unsafe { libc::dup2(log.as_raw_fd(), 1) };
+            let ran = ProcessPool::<Say>::builder().workers(1).build().map(|pool| pool.submit(Say).wait());
+            // SAFETY: as above, back to the saved stdout.
+            unsafe { libc::dup2(saved.as_raw_fd(), 1) };
+            ran??;
+            let mut said = String::new();
+            log.rewind()?;
+            log.read_to_string(&mut said)?;
+            check(
+                said.contains("said by a worker"),
+                "the worker wrote to the stdout the program had at the start",
+            )
+        }),
         Trial::test("once_killed_it_is_forgotten_and_a_restart_is_refused_while_threads_run", move || {
             let helper = helper.ok_or("no fork server")?;
             // SAFETY: as above; `helper` is our child.
@@ -142,6 +212,18 @@ fn main() {
             let _ = thread.join();
             check(matches!(refused, Err(PoolError::Threaded { threads: 2.. })), format!("{refused:?}"))
         }),
+        Trial::test("no_process_is_left_behind_not_even_a_zombie", || {
+            // Last: every pool is dropped and the helper was killed and reaped.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            loop {
+                let left = children_named(std::process::id());
+                if left.is_empty() {
+                    return Ok(());
+                }
+                check(std::time::Instant::now() < deadline, format!("left behind: {left:?}"))?;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }),
     ];
     libtest_mimic::run(&arguments, tests).exit();
 }
@@ -152,6 +234,18 @@ fn wait_for_zombie(pid: u32) -> Result<(), Failed> {
     while children_named(std::process::id()).iter().any(|&(p, state, _)| p == pid && state != 'Z') {
         check(std::time::Instant::now() < deadline, format!("{pid} survived SIGKILL"))?;
         std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// Builds a pool in a process forked after `start_fork_server`: each of its
+/// workers must be this process's child.
+fn in_forked_child() -> Result<(), Failed> {
+    let pool = ProcessPool::<Parent>::builder().workers(2).build()?;
+    let me = std::process::id();
+    for _ in 0..2 {
+        let parent = pool.submit(Parent).wait()?;
+        check(parent == me, format!("a worker of this pool is a child of {parent}, not of {me}"))?;
     }
     Ok(())
 }

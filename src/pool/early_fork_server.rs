@@ -19,7 +19,7 @@ use procpool_worker::fork_server::{self, ForkRequest};
 
 use super::error::PoolError;
 use super::linux;
-use super::process::{Launch, WorkerProcess};
+use super::process::{Launch, WorkerOutput, WorkerProcess};
 
 /// A fork server's process and the supervisor's two ends of its channels.
 #[derive(Debug)]
@@ -29,8 +29,35 @@ pub(crate) struct Helper {
     pub replies: IpcReceiver<Vec<i32>>,
 }
 
-/// The early helper while no pool holds it.
-static IDLE: Mutex<Option<Helper>> = Mutex::new(None);
+/// The early helper, while no pool holds it, and what its workers inherit.
+static EARLY: Mutex<Early> = Mutex::new(Early { idle: None, owner: 0, outputs: [None, None] });
+
+struct Early {
+    idle: Option<Helper>,
+    /// The process that forked it: a process forked from that one later
+    /// has a copy of this, but the helper is not its child.
+    owner: u32,
+    /// What stdout and stderr were (device, inode) when it was forked: its
+    /// workers write there, not where the program may have pointed them since.
+    outputs: [Option<(u64, u64)>; 2],
+}
+
+impl Early {
+    /// The idle helper, if it is this process's and still running (one that
+    /// died is reaped and forgotten, another process's only forgotten).
+    fn live(&mut self) -> Option<&mut Helper> {
+        if self.owner != std::process::id() {
+            if let Some(Helper { process, requests, replies }) = self.idle.take() {
+                std::mem::forget(process); // its parent's child: never killed from here
+                drop((requests, replies));
+            }
+        }
+        if !self.idle.as_mut().is_some_and(|helper| helper.process.running()) {
+            self.idle = None; // killed and reaped, if it was ours
+        }
+        self.idle.as_mut()
+    }
+}
 
 /// Forks this process into a fork server that every [`ProcessPool`]
 /// started later (one at a time) forks its workers from, so that a worker
@@ -51,15 +78,17 @@ static IDLE: Mutex<Option<Helper>> = Mutex::new(None);
 /// thread. Its workers see the environment and current directory as they
 /// were at this call: a pool given [`env`](crate::ProcessPoolBuilder::env),
 /// [`current_dir`](crate::ProcessPoolBuilder::current_dir) or a
-/// [`program`](crate::ProcessPoolBuilder::program) executes its own helper.
+/// [`program`](crate::ProcessPoolBuilder::program) executes its own helper,
+/// as does one whose workers share stdout or stderr with the program after
+/// the program pointed it elsewhere, and any pool of a process forked from
+/// this one later (the helper is not its child).
 ///
 /// [`ProcessPool`]: crate::ProcessPool
 pub fn start_fork_server() -> Result<(), PoolError> {
-    let mut idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner);
-    if idle.as_mut().is_some_and(|helper| helper.process.try_reap().is_none()) {
+    let mut early = EARLY.lock().unwrap_or_else(PoisonError::into_inner);
+    if early.live().is_some() {
         return Ok(());
     }
-    *idle = None;
     if std::env::var_os(super::builder::FORK_SERVER_ENV).is_some_and(|v| v == "0") {
         return Ok(());
     }
@@ -92,42 +121,49 @@ pub fn start_fork_server() -> Result<(), PoolError> {
         }
         pid => {
             drop((requests_rx, replies_tx));
-            *idle = Some(Helper { process: WorkerProcess::child(pid as u32), requests, replies });
+            early.idle = Some(Helper { process: WorkerProcess::child(pid as u32), requests, replies });
+            early.owner = supervisor;
+            early.outputs = [linux::file_identity(1), linux::file_identity(2)];
             Ok(())
         }
     }
 }
 
-/// Whether a pool launched so would get the early helper now: idle, alive,
-/// and the same program, environment and directory as the helper's.
+/// Whether a pool launched so would get the early helper now: idle,
+/// alive, and what this pool's workers would be if it executed them.
 pub(crate) fn idle_for(launch: &Launch) -> bool {
-    let mut idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner);
-    suits(launch) && idle.as_mut().is_some_and(|helper| helper.process.try_reap().is_none())
+    let mut early = EARLY.lock().unwrap_or_else(PoisonError::into_inner);
+    suits(&early, launch) && early.live().is_some()
 }
 
-/// The early helper, for a pool launched so, if it is idle and alive (one
-/// that died is reaped and forgotten).
+/// The early helper, for a pool launched so, if it is idle and alive.
 pub(crate) fn borrow(launch: &Launch) -> Option<Helper> {
-    if !suits(launch) {
+    let mut early = EARLY.lock().unwrap_or_else(PoisonError::into_inner);
+    if !suits(&early, launch) {
         return None;
     }
-    let mut idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut helper = idle.take()?;
-    helper.process.try_reap().is_none().then_some(helper)
+    early.live()?;
+    early.idle.take()
 }
 
 /// Back from a pool that is done with it, alive and answering.
 pub(crate) fn give_back(helper: Helper) {
-    let mut idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner);
-    if idle.is_none() {
-        *idle = Some(helper);
+    let mut early = EARLY.lock().unwrap_or_else(PoisonError::into_inner);
+    if early.idle.is_none() {
+        early.idle = Some(helper);
     }
 }
 
 /// Workers forked by the early helper are copies of the program as it
-/// was: right for a launch that asks nothing else.
-fn suits(launch: &Launch) -> bool {
+/// was: right for a launch that asks nothing else, while the stdout and
+/// stderr they would share with the program are still the ones it had.
+fn suits(early: &Early, launch: &Launch) -> bool {
+    let same_output = |fd: i32, output: WorkerOutput| {
+        output == WorkerOutput::Null || linux::file_identity(fd) == early.outputs[fd as usize - 1]
+    };
     launch.env.is_empty()
         && launch.current_dir.is_none()
         && launch.program == std::path::Path::new(super::builder::OWN_PROGRAM)
+        && same_output(1, launch.stdout)
+        && same_output(2, launch.stderr)
 }

@@ -7,10 +7,13 @@
 //! forks as the supervisor's own child for a fraction of an exec's cost.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipc_channel::ipc::{self, IpcSender};
+use ipc_channel::TryRecvError;
 use procpool_worker::build_id::build_id;
 use procpool_worker::fork_server::{decode_reply, ForkRequest, ForkServerHello, FORK_SERVER_FLAG};
 use procpool_worker::protocol::{Hello, PROTOCOL_VERSION};
@@ -39,6 +42,10 @@ pub(crate) fn fork_first(workers: usize, launch: &Launch) -> bool {
 /// How often a starting fork server is checked for an early death.
 const START_TICK: Duration = Duration::from_millis(2);
 
+/// How often a fork server that has not answered yet is checked for a
+/// death, a stop, or its pool stopping.
+const ANSWER_TICK: Duration = Duration::from_millis(10);
+
 /// A pool's fork server: the early one (see [`early_fork_server`]), lent to
 /// this pool, or one executed for it. Dropping it gives the early one back
 /// (or kills and reaps an executed one) and ends the thread that receives
@@ -56,6 +63,8 @@ pub(crate) struct ForkServer {
     stdout_null: bool,
     stderr_null: bool,
     timeout: Duration,
+    /// Raised when the pool stops: no wait for the helper goes on then.
+    stopping: Arc<AtomicBool>,
 }
 
 /// Why a fork server gave no worker.
@@ -78,13 +87,14 @@ impl ForkServer {
     pub fn start(
         launch: &Launch,
         timeout: Duration,
+        stopping: &Arc<AtomicBool>,
         ahead: &[Vec<u8>],
         deliver: impl Fn(Hello) + Send + 'static,
     ) -> Option<(ForkServer, Vec<Result<u32, ForkError>>)> {
         let (helper, handshake, early) = match early_fork_server::borrow(launch) {
             Some(helper) => (helper, None, true),
             None => {
-                let (helper, handshake) = execute(launch, timeout)?;
+                let (helper, handshake) = execute(launch, timeout, stopping)?;
                 (helper, Some(handshake), false)
             }
         };
@@ -97,6 +107,7 @@ impl ForkServer {
             stdout_null: launch.stdout == WorkerOutput::Null,
             stderr_null: launch.stderr == WorkerOutput::Null,
             timeout,
+            stopping: Arc::clone(stopping),
         };
         server.ask(ahead);
         if let Some(handshake) = handshake {
@@ -143,16 +154,26 @@ impl ForkServer {
     }
 
     /// The reply to the request for `count` workers: their pids, in order.
+    /// Waited for a tick at a time, so that a helper that died or was
+    /// stopped (SIGSTOP), or a pool told to stop, is not waited on for the
+    /// whole handshake timeout.
     fn answers(&mut self, count: usize) -> Vec<Result<u32, ForkError>> {
         let mut forked: Vec<Result<u32, ForkError>> = Vec::with_capacity(count);
-        if let (true, Some(helper)) = (count > 0, &self.helper) {
-            match helper.replies.try_recv_timeout(self.timeout) {
+        let deadline = Instant::now() + self.timeout;
+        while let (true, Some(helper)) = (count > 0, &mut self.helper) {
+            match helper.replies.try_recv_timeout(ANSWER_TICK) {
                 Ok(pids) if pids.len() == count => {
                     forked
                         .extend(pids.into_iter().map(|reply| decode_reply(reply).map_err(ForkError::Failed)));
+                    break;
                 }
-                // Hung, dead, or not answering what we asked: workers it
-                // forked anyway are strays the spawner kills at their hello.
+                Err(TryRecvError::Empty)
+                    if !self.stopping.load(Ordering::Relaxed)
+                        && helper.process.running()
+                        && Instant::now() < deadline => {}
+                // Hung, dead, stopped, or not answering what we asked:
+                // workers it forked anyway are strays the spawner kills at
+                // their hello.
                 _ => self.lose(),
             }
         }
@@ -186,7 +207,7 @@ impl Drop for ForkServer {
 
 /// Executes a fork server and waits (up to `timeout`) for its hello: the
 /// helper, and the handshake thread to finish once it is asked for workers.
-fn execute(launch: &Launch, timeout: Duration) -> Option<(Helper, Acceptor)> {
+fn execute(launch: &Launch, timeout: Duration, stopping: &AtomicBool) -> Option<(Helper, Acceptor)> {
     // Executed first: its one-shot server is created while the kernel
     // loads it, and named to it on its stdin after the secret.
     let (mut process, mut stdin) = WorkerProcess::spawn_piped(launch, &[FORK_SERVER_FLAG]).ok()?;
@@ -206,7 +227,7 @@ fn execute(launch: &Launch, timeout: Duration) -> Option<(Helper, Acceptor)> {
             Ok(hello) => break hello.ok(),
             Err(RecvTimeoutError::Disconnected) => break None,
             Err(RecvTimeoutError::Timeout) => {
-                if process.try_reap().is_some() || Instant::now() >= deadline {
+                if !process.running() || Instant::now() >= deadline || stopping.load(Ordering::Relaxed) {
                     break None;
                 }
             }

@@ -203,6 +203,18 @@ pub(crate) fn open_descriptors() -> std::io::Result<Vec<i32>> {
     Ok(names.into_iter().filter(|&fd| fd > 2 && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1).collect())
 }
 
+/// What descriptor `fd` is open on (device and inode), if it is open.
+pub(crate) fn file_identity(fd: i32) -> Option<(u64, u64)> {
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat writes one stat into a buffer of that size.
+    if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: filled in by the successful call.
+    let stat = unsafe { stat.assume_init() };
+    Some((stat.st_dev, stat.st_ino))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,6 +119,18 @@ impl WorkerProcess {
         self.wait(libc::WNOHANG)
     }
 
+    /// Whether the process is still running and ours: not ended, not
+    /// reaped by someone else, and not stopped (SIGSTOP: it would answer
+    /// nothing until someone continues it).
+    pub fn running(&mut self) -> bool {
+        if self.try_reap().is_some() || self.lost {
+            return false;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+        !matches!(state, Some("T" | "Z" | "X") | None)
+    }
+
     /// Sends SIGKILL (if still running) and waits for the process to end.
     pub fn kill_and_reap(&mut self) -> Option<ExitStatus> {
         if self.reaped.is_none() && !self.lost {

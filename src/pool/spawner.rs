@@ -12,7 +12,9 @@
 //! thread, and shakes hands the same way. Once per pool it also removes
 //! what supervisors killed mid-start left in TMPDIR.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -60,6 +62,8 @@ enum Message {
 pub(crate) struct Spawner {
     requests: mpsc::Sender<Message>,
     thread: Option<thread::JoinHandle<()>>,
+    /// Raised as the pool stops, for a wait on a fork server to give up.
+    stopping: Arc<AtomicBool>,
 }
 
 /// A worker started and not yet shaken hands with.
@@ -89,11 +93,13 @@ impl Spawner {
     ) -> Result<Spawner, PoolError> {
         let (requests, inbox) = mpsc::channel();
         let looped = requests.clone();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&stopping);
         let thread = thread::Builder::new()
             .name("procpool-spawner".into())
-            .spawn(move || run(launch, setup, first, timeout, inbox, looped, report))
+            .spawn(move || run(launch, setup, first, timeout, &stop, inbox, looped, report))
             .map_err(PoolError::Thread)?;
-        Ok(Spawner { requests, thread: Some(thread) })
+        Ok(Spawner { requests, thread: Some(thread), stopping })
     }
 
     /// Asks for one more worker, named `id`.
@@ -104,6 +110,7 @@ impl Spawner {
 
 impl Drop for Spawner {
     fn drop(&mut self) {
+        self.stopping.store(true, Ordering::Relaxed);
         let _ = self.requests.send(Message::Stop);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -111,11 +118,13 @@ impl Drop for Spawner {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the thread's whole world, handed over once
 fn run(
     launch: Launch,
     setup: Setup,
     first: usize,
     timeout: Duration,
+    stopping: &Arc<AtomicBool>,
     inbox: mpsc::Receiver<Message>,
     looped: mpsc::Sender<Message>,
     report: impl Fn(Startup),
@@ -130,7 +139,7 @@ fn run(
     let mut pending: Vec<Pending> = Vec::new();
     if launch.fork_server && fork_first(first, &launch) {
         if let Some(deliver) = deliver.take() {
-            (forks, pending) = fork_ahead(&launch, first, timeout, deliver);
+            (forks, pending) = fork_ahead(&launch, first, timeout, stopping, deliver);
         }
     }
     let mut next_check = Instant::now();
@@ -164,7 +173,7 @@ fn run(
                 first_executed -= executed;
                 if executed < ids.len() {
                     if let Some(deliver) = deliver.take() {
-                        let started = ForkServer::start(&launch, timeout, &[], deliver); // once, if at all
+                        let started = ForkServer::start(&launch, timeout, stopping, &[], deliver); // once, if at all
                         forks = started.map(|(server, _)| server);
                     }
                 }
@@ -266,10 +275,11 @@ fn fork_ahead(
     launch: &Launch,
     first: usize,
     timeout: Duration,
+    stopping: &Arc<AtomicBool>,
     deliver: impl Fn(Hello) + Send + 'static,
 ) -> (Option<ForkServer>, Vec<Pending>) {
     let tokens: Vec<Vec<u8>> = (0..first).map(|_| linux::random_token()).collect();
-    let Some((server, forked)) = ForkServer::start(launch, timeout, &tokens, deliver) else {
+    let Some((server, forked)) = ForkServer::start(launch, timeout, stopping, &tokens, deliver) else {
         return (None, Vec::new());
     };
     let deadline = Instant::now() + timeout;

@@ -183,7 +183,12 @@ fn serve_requests(
                     if let Some(name) = own_name {
                         let _ = nix::sys::prctl::set_name(name);
                     }
-                    die_with(supervisor)?;
+                    match die_with(supervisor) {
+                        // Killed before this worker ran: it was started for
+                        // nobody, and has nothing to say.
+                        Err(ServeError::Orphaned { .. }) => exit_forked(0),
+                        other => other?,
+                    }
                     null_output(stdout_null, stderr_null)?;
                     return Ok(Forked::Worker { hello: hellos, token });
                 }
