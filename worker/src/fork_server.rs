@@ -114,6 +114,7 @@ pub fn run(supervisor: u32) -> Result<Forked, ServeError> {
     };
     hello_tx.send(hello).map_err(|e| ServeError::Ipc(e.to_string()))?;
     drop(hello_tx);
+    warm_up();
     serve_requests(requests, replies, supervisor, own_name.as_ref())
 }
 
@@ -144,7 +145,18 @@ pub fn serve_early(
         // and never uses; nothing here holds it.
         unsafe { libc::close(fd) };
     }
+    warm_up();
     serve_requests(requests, replies, supervisor, own_name.as_ref())
+}
+
+/// Works out once, before the first fork, what every worker would
+/// otherwise work out (and fault in) on its own, as Python's forkserver
+/// preloads modules: the build id its hello carries (a walk of the
+/// program's headers) and the clock its jobs are timed by (whose first read
+/// maps the kernel's time page, a mapping each fork copies).
+fn warm_up() {
+    let _ = build_id();
+    let _ = crate::timing::monotonic_ns();
 }
 
 /// Names this process the helper; its own name, for the workers to take back.

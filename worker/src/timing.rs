@@ -104,7 +104,7 @@ pub fn run_timed<I, O, E>(
 
 /// `CLOCK_MONOTONIC` now, in nanoseconds: read once per job, so straight
 /// from the vDSO into a u64, with no conversions on the way.
-fn monotonic_ns() -> u64 {
+pub(crate) fn monotonic_ns() -> u64 {
     clock_ns(libc::CLOCK_MONOTONIC)
 }
 
