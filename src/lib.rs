@@ -79,8 +79,9 @@ fn fork_server_ended(
 ) -> i32 {
     use procpool_worker::fork_server::{exit_forked, Forked};
     match forked {
-        Ok(Forked::Worker { hello, token }) => {
-            exit_forked(finish(procpool_worker::serve::serve_connected(hello, token), "worker", supervisor))
+        Ok(Forked::Worker { hello, token, setup }) => {
+            let served = procpool_worker::serve::serve_connected(hello, token, Some(setup));
+            exit_forked(finish(served, "worker", supervisor))
         }
         Ok(Forked::Closed) => 0,
         Err(e) => finish(Err(e), "fork server", supervisor),

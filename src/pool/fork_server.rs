@@ -16,7 +16,7 @@ use ipc_channel::ipc::{self, IpcSender};
 use ipc_channel::TryRecvError;
 use procpool_worker::build_id::build_id;
 use procpool_worker::fork_server::{decode_reply, ForkRequest, ForkServerHello, FORK_SERVER_FLAG};
-use procpool_worker::protocol::{Hello, PROTOCOL_VERSION};
+use procpool_worker::protocol::{Hello, Setup, PROTOCOL_VERSION};
 
 use super::early_fork_server::{self, Helper};
 use super::handshake::{self, Acceptor};
@@ -65,6 +65,8 @@ pub(crate) struct ForkServer {
     timeout: Duration,
     /// Raised when the pool stops: no wait for the helper goes on then.
     stopping: Arc<AtomicBool>,
+    /// What the pool's workers run, handed to each in its fork request.
+    setup: Setup,
 }
 
 /// Why a fork server gave no worker.
@@ -88,6 +90,7 @@ impl ForkServer {
         launch: &Launch,
         timeout: Duration,
         stopping: &Arc<AtomicBool>,
+        setup: &Setup,
         ahead: &[Vec<u8>],
         deliver: impl Fn(Hello) + Send + 'static,
     ) -> Option<(ForkServer, Vec<Result<u32, ForkError>>)> {
@@ -108,6 +111,7 @@ impl ForkServer {
             stderr_null: launch.stderr == WorkerOutput::Null,
             timeout,
             stopping: Arc::clone(stopping),
+            setup: setup.clone(),
         };
         server.ask(ahead);
         if let Some(handshake) = handshake {
@@ -147,6 +151,7 @@ impl ForkServer {
             hellos: hellos.clone(),
             stdout_null: self.stdout_null,
             stderr_null: self.stderr_null,
+            setup: self.setup.clone(),
         };
         if helper.requests.send(request).is_err() {
             self.lose();

@@ -139,7 +139,7 @@ fn run(
     let mut pending: Vec<Pending> = Vec::new();
     if launch.fork_server && fork_first(first, &launch) {
         if let Some(deliver) = deliver.take() {
-            (forks, pending) = fork_ahead(&launch, first, timeout, stopping, deliver);
+            (forks, pending) = fork_ahead(&launch, first, timeout, stopping, &setup, deliver);
         }
     }
     let mut next_check = Instant::now();
@@ -173,7 +173,7 @@ fn run(
                 first_executed -= executed;
                 if executed < ids.len() {
                     if let Some(deliver) = deliver.take() {
-                        let started = ForkServer::start(&launch, timeout, stopping, &[], deliver); // once, if at all
+                        let started = ForkServer::start(&launch, timeout, stopping, &setup, &[], deliver); // once, if at all
                         forks = started.map(|(server, _)| server);
                     }
                 }
@@ -276,10 +276,11 @@ fn fork_ahead(
     first: usize,
     timeout: Duration,
     stopping: &Arc<AtomicBool>,
+    setup: &Setup,
     deliver: impl Fn(Hello) + Send + 'static,
 ) -> (Option<ForkServer>, Vec<Pending>) {
     let tokens: Vec<Vec<u8>> = (0..first).map(|_| linux::random_token()).collect();
-    let Some((server, forked)) = ForkServer::start(launch, timeout, stopping, &tokens, deliver) else {
+    let Some((server, forked)) = ForkServer::start(launch, timeout, stopping, setup, &tokens, deliver) else {
         return (None, Vec::new());
     };
     let deadline = Instant::now() + timeout;
@@ -358,11 +359,12 @@ fn begin(
     }
 }
 
-/// Checks a worker's hello, and sets it up to run our job type; for an
-/// executed worker, then waits for its handshake thread, so that the
-/// directory of its one-shot server is gone before anyone hears of it (the
-/// thread removes it after delivering the hello, not before, so that a
-/// start waits on it only here).
+/// Checks a worker's hello, and sets up an executed worker to run our job
+/// type (a forked one had its set-up in its fork request); for an executed
+/// worker, then waits for its handshake thread, so that the directory of
+/// its one-shot server is gone before anyone hears of it (the thread
+/// removes it after delivering the hello, not before, so that a start
+/// waits on it only here).
 fn finish(
     id: WorkerId,
     mut p: Pending,
@@ -371,6 +373,7 @@ fn finish(
     program: &std::path::Path,
 ) -> Startup {
     let acceptor = p.acceptor.take();
+    let setup = acceptor.is_some().then_some(setup);
     let outcome = set_up(id, p, hello, setup, program);
     if let Some(acceptor) = acceptor {
         acceptor.finish();
@@ -378,12 +381,12 @@ fn finish(
     outcome
 }
 
-/// [`finish`] less the wait.
+/// [`finish`] less the wait; `setup` is sent if given.
 fn set_up(
     id: WorkerId,
     mut p: Pending,
     hello: Result<Hello, String>,
-    setup: &Setup,
+    setup: Option<&Setup>,
     program: &std::path::Path,
 ) -> Startup {
     let pid = p.process.pid;
@@ -422,11 +425,13 @@ fn set_up(
         };
         return fail(p.process, error);
     }
-    let sent = protocol::encode(setup)
-        .map_err(PoolError::Encode)
-        .and_then(|frame| hello.jobs.send(frame).map_err(|e| PoolError::Ipc(e.to_string())));
-    if let Err(error) = sent {
-        return fail(p.process, error);
+    if let Some(setup) = setup {
+        let sent = protocol::encode(setup)
+            .map_err(PoolError::Encode)
+            .and_then(|frame| hello.jobs.send(frame).map_err(|e| PoolError::Ipc(e.to_string())));
+        if let Err(error) = sent {
+            return fail(p.process, error);
+        }
     }
     Startup::Ready(Started { id, process: p.process, jobs: hello.jobs, results: hello.results })
 }

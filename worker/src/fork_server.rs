@@ -38,7 +38,7 @@ use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use serde::{Deserialize, Serialize};
 
 use crate::build_id::build_id;
-use crate::protocol::{Hello, PROTOCOL_VERSION, TOKEN_BYTES};
+use crate::protocol::{Hello, Setup, PROTOCOL_VERSION, TOKEN_BYTES};
 use crate::serve::{die_with, ignore_interrupts, ServeError};
 
 /// First argument that turns a binary into a fork server; the second is the
@@ -78,6 +78,11 @@ pub struct ForkRequest {
     /// helper's own (an early helper has the program's).
     pub stdout_null: bool,
     pub stderr_null: bool,
+    /// What the workers are to run: they have it from the start, so the
+    /// supervisor sends them none after their hello (a message and a wake-up
+    /// each fewer). They run nothing before it accepts them, as no job comes
+    /// until then.
+    pub setup: Setup,
 }
 
 /// How [`run`] ended.
@@ -85,7 +90,7 @@ pub struct ForkRequest {
 pub enum Forked {
     /// In a forked child, tied to the supervisor already: go on with
     /// [`serve_connected`](crate::serve::serve_connected).
-    Worker { hello: IpcSender<Hello>, token: Vec<u8> },
+    Worker { hello: IpcSender<Hello>, token: Vec<u8>, setup: Setup },
     /// In the helper: the supervisor hung up.
     Closed,
 }
@@ -181,7 +186,7 @@ fn serve_requests(
         // its own end's failure; once the supervisor exits, the channel
         // breaks here before PR_SET_PDEATHSIG comes).
         let Ok(request) = requests.recv() else { return Ok(Forked::Closed) };
-        let ForkRequest { tokens, hellos, stdout_null, stderr_null } = request;
+        let ForkRequest { tokens, hellos, stdout_null, stderr_null, setup } = request;
         // Every fork first, then one reply: between two forks the helper
         // writes as little as it can, since each page it writes after a
         // fork costs it a copy-on-write fault. (The supervisor reads no
@@ -202,7 +207,7 @@ fn serve_requests(
                         other => other?,
                     }
                     null_output(stdout_null, stderr_null)?;
-                    return Ok(Forked::Worker { hello: hellos, token });
+                    return Ok(Forked::Worker { hello: hellos, token, setup });
                 }
                 Ok(pid) => pid as i32,
                 Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),

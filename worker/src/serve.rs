@@ -67,14 +67,21 @@ pub fn serve(server_name: &str, supervisor: u32) -> Result<(), ServeError> {
     let token = read_token()?;
     let hello_tx: IpcSender<Hello> =
         IpcSender::connect(server_name.to_owned()).map_err(ServeError::Connect)?;
-    serve_connected(hello_tx, token)
+    serve_connected(hello_tx, token, None)
 }
 
 /// The rest of [`serve`], from the hello on: what an executed worker does
 /// once connected to its one-shot server, and a worker forked by the fork
 /// server (already tied to its supervisor) at once, on the hello channel it
 /// was handed.
-pub fn serve_connected(hello_tx: IpcSender<Hello>, token: Vec<u8>) -> Result<(), ServeError> {
+///
+/// A forked worker has its `setup` already (it came with the fork
+/// request); an executed one waits for it after its hello.
+pub fn serve_connected(
+    hello_tx: IpcSender<Hello>,
+    token: Vec<u8>,
+    setup: Option<Setup>,
+) -> Result<(), ServeError> {
     let (jobs_tx, jobs_rx) = ipc::channel::<Frame>().map_err(ServeError::Connect)?;
     let (results_tx, results_rx) = ipc::channel::<Frame>().map_err(ServeError::Connect)?;
     let hello = Hello {
@@ -92,10 +99,13 @@ pub fn serve_connected(hello_tx: IpcSender<Hello>, token: Vec<u8>) -> Result<(),
     }
     drop(hello_tx);
 
-    let setup: Setup = match jobs_rx.recv() {
-        Ok(frame) => protocol::decode(&frame)?,
-        Err(IpcError::Disconnected) => return Ok(()), // turned away at the handshake
-        Err(e) => return Err(ServeError::Ipc(e.to_string())),
+    let setup: Setup = match setup {
+        Some(setup) => setup,
+        None => match jobs_rx.recv() {
+            Ok(frame) => protocol::decode(&frame)?,
+            Err(IpcError::Disconnected) => return Ok(()), // turned away at the handshake
+            Err(e) => return Err(ServeError::Ipc(e.to_string())),
+        },
     };
     if setup.build_id != build_id() {
         return Err(ServeError::BuildMismatch {
