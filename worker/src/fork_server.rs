@@ -162,6 +162,16 @@ pub fn serve_early(
 fn warm_up() {
     let _ = build_id();
     let _ = crate::timing::monotonic_ns();
+    // ipc-channel keeps the channels a message carries in thread-locals,
+    // registered (a destructor each) the first time a channel is sent; a
+    // worker's hello carries two.
+    if let (Ok((carrier, carried)), Ok((sender, _receiver))) =
+        (ipc::channel::<IpcSender<()>>(), ipc::channel::<()>())
+    {
+        if carrier.send(sender).is_ok() {
+            let _ = carried.recv();
+        }
+    }
 }
 
 /// Names this process the helper; its own name, for the workers to take back.
@@ -289,9 +299,8 @@ fn read_start() -> Result<(Vec<u8>, String), ServeError> {
 /// what it touches), as Python's multiprocessing ends its forked children
 /// with `os._exit`.
 pub fn exit_forked(code: i32) -> ! {
-    let _ = io::stdout().flush();
-    let _ = io::stderr().flush();
-    // SAFETY: _exit ends the process at once; nothing runs after it.
+    let _ = io::stdout().flush(); // (std's stderr is unbuffered: nothing to flush)
+                                  // SAFETY: _exit ends the process at once; nothing runs after it.
     unsafe { libc::_exit(code) }
 }
 
