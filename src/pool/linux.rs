@@ -1,7 +1,8 @@
 //! The Linux-only calls the pool makes, in one place: process-exit waiting
-//! on a pidfd, random secrets, and a private handshake directory named after
+//! on a pidfd, random secrets, a private handshake directory named after
 //! its supervisor (so that the next pool removes it if the supervisor was
-//! killed before it could).
+//! killed before it could), and what /proc says of this process's threads
+//! and descriptors and of a child's state.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -205,14 +206,16 @@ pub(crate) fn open_descriptors() -> std::io::Result<Vec<i32>> {
 
 /// What descriptor `fd` is open on (device and inode), if it is open.
 pub(crate) fn file_identity(fd: i32) -> Option<(u64, u64)> {
-    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: fstat writes one stat into a buffer of that size.
-    if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
-        return None;
-    }
-    // SAFETY: filled in by the successful call.
-    let stat = unsafe { stat.assume_init() };
-    Some((stat.st_dev, stat.st_ino))
+    let meta = std::fs::metadata(format!("/proc/self/fd/{fd}")).ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// The state letter of process `pid` (`R`, `S`, `T` for stopped, `Z`...),
+/// from /proc, if it still exists.
+pub(crate) fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name in parentheses, which may hold spaces or ')'.
+    stat.rsplit_once(')')?.1.split_whitespace().next()?.chars().next()
 }
 
 #[cfg(test)]

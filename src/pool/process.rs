@@ -126,9 +126,7 @@ impl WorkerProcess {
         if self.try_reap().is_some() || self.lost {
             return false;
         }
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
-        let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
-        !matches!(state, Some("T" | "Z" | "X") | None)
+        !matches!(linux::process_state(self.pid), Some('T' | 'Z' | 'X') | None)
     }
 
     /// Sends SIGKILL (if still running) and waits for the process to end.

@@ -133,11 +133,12 @@ fn run(
     let mut deliver = launch.fork_server.then_some(move |hello| {
         let _ = forked.send(Message::Forked(hello));
     });
+    let forked_first = launch.fork_server && fork_first(first, &launch);
     // Workers still to be executed before the fork server is started.
-    let mut first_executed = if launch.fork_server && !fork_first(first, &launch) { first } else { 0 };
+    let mut first_executed = if launch.fork_server && !forked_first { first } else { 0 };
     let mut forks = None;
     let mut pending: Vec<Pending> = Vec::new();
-    if launch.fork_server && fork_first(first, &launch) {
+    if forked_first {
         if let Some(deliver) = deliver.take() {
             (forks, pending) = fork_ahead(&launch, first, timeout, stopping, &setup, deliver);
         }
