@@ -5,8 +5,12 @@
 //! is the median of several interleaved runs of the real release binary; the
 //! machine is shared and noisy, so nothing here is a pass/fail test. Set
 //! `PROCPOOL_BENCH_BASE` to another build's binary to have its start-up
-//! runs interleaved with this one's and the ratio printed.
+//! runs interleaved with this one's and the ratio printed. The start-up
+//! figures are printed beside a floor: the same forks, socket pairs,
+//! messages and exits done by a bare program (see `common/kernel_floor.rs`).
 
+#[path = "common/kernel_floor.rs"]
+mod kernel_floor;
 #[path = "../tests/common/peak_rss.rs"]
 mod peak_rss;
 
@@ -20,6 +24,10 @@ const EXE: &str = env!("CARGO_BIN_EXE_procpool");
 const RUNS: usize = 5;
 
 fn main() {
+    if let Some(children) = std::env::var(kernel_floor::FLOOR_ENV).ok().and_then(|n| n.parse().ok()) {
+        kernel_floor::run(children).expect("the kernel floor");
+        return;
+    }
     // `cargo bench` passes `--bench`; a name filter is not supported here.
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
     println!("procpool whole-program benchmark ({cores} logical cores; a perfect speedup is {cores}x)\n");
@@ -108,16 +116,28 @@ fn main() {
         assert!(status.success());
         started.elapsed().as_secs_f64() * 1e3
     };
-    // [executed, fork server, baseline's fork server][few or 16 workers].
+    // The same work less procpool's own (see `kernel_floor`), this bench
+    // executed again, interleaved with the rest.
+    let own = std::env::current_exe().unwrap();
+    let floor = |children: usize| {
+        let started = Instant::now();
+        let status = Command::new(&own).env(kernel_floor::FLOOR_ENV, children.to_string()).status().unwrap();
+        assert!(status.success());
+        started.elapsed().as_secs_f64() * 1e3
+    };
+    // [executed, fork server, baseline's fork server, floor][few or 16 workers].
     // The executed runs get a loop of their own: 16 execs at once slow
     // down the runs just after them, which would blur the comparison of
     // this build's fork server with the baseline's.
-    let mut times: [[Vec<f64>; 2]; 3] = Default::default();
+    let mut times: [[Vec<f64>; 2]; 4] = Default::default();
     for _ in 0..40 {
         for (f, exe) in [(1, EXE.as_ref())].into_iter().chain(base.as_deref().map(|base| (2, base))) {
             for (w, workers) in [(0, few), (1, 16)] {
                 times[f][w].push(start(exe, workers, true));
             }
+        }
+        for (w, workers) in [(0, few), (1, 16)] {
+            times[3][w].push(floor(workers));
         }
     }
     for _ in 0..10 {
@@ -142,6 +162,9 @@ fn main() {
     );
     report("3. same, every worker executed", slope(0), "", "");
     report("3. 16 workers: executed / fork server", ms(0, 1) / ms(1, 1), "", "");
+    report("3. kernel floor: 16 children forked, handshaken, 1 job each, reaped (ms)", ms(3, 1), "", "");
+    report(&format!("3. kernel floor: marginal cost of a child ({few} to 16, ms)"), slope(3), "", "");
+    report("3. 16 workers: fork server / kernel floor", ms(1, 1) / ms(3, 1), "", "");
     if let Some(base) = &base {
         println!("   baseline {}, its runs interleaved with these:", base.to_string_lossy());
         report("3. baseline: 16 workers (ms), fork server", ms(2, 1), "", "");
