@@ -52,6 +52,10 @@ fn child(hello_tx: &OwnedFd) -> ! {
         let (jobs_rx, jobs_tx) = socket_pair()?;
         let (results_rx, results_tx) = socket_pair()?;
         send_two(hello_tx, &jobs_tx, &results_rx)?;
+        // This child's copy of the hello channel closed, so that a child that
+        // died before its hello ends the parent's wait instead of hanging it.
+        // SAFETY: the descriptor is this process's copy; nothing uses it after.
+        unsafe { libc::close(hello_tx.as_raw_fd()) };
         drop((jobs_tx, results_rx));
         while read_byte(&jobs_rx)? {
             write_byte(&results_tx)?;
