@@ -17,9 +17,11 @@
 //!     procpool::worker_entry(); // in a worker: serves jobs and never returns
 //!     procpool::start_fork_server().expect("no thread yet"); // workers forked, not executed
 //!     let pool = ProcessPool::<Square>::builder().workers(4).build().expect("pool");
+//!     let mut sum = 0;
 //!     for outcome in pool.map((0..1000).map(Square)) {
-//!         let square: u64 = outcome.expect("job");
+//!         sum += outcome.expect("job");
 //!     }
+//!     assert_eq!(sum, 332_833_500);
 //!     assert_eq!(pool.submit(Square(7)).wait().unwrap(), 49);
 //! }
 //! ```
