@@ -44,8 +44,7 @@ pub fn run(children: usize) -> io::Result<()> {
     }
     drop(links);
     for _ in 0..children {
-        // SAFETY: waits for any child of ours; writes nothing.
-        unsafe { libc::wait(std::ptr::null_mut()) };
+        nix::sys::wait::wait()?;
     }
     Ok(())
 }
