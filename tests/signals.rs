@@ -316,3 +316,42 @@ fn a_stop_during_the_baseline_repeats_counts_the_printed_run() {
     );
     tag.assert_none_left();
 }
+
+#[test]
+fn a_stopped_sweep_shows_the_runs_that_finished() {
+    let tag = Tag::new("sweep-stop");
+    let file = input_file(&[PRIME; 4]);
+    let mut child = tag
+        .std_cmd()
+        .args(["sweep", "2", "--runs", "1", "--kernel", "book", "--input"])
+        .arg(file.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let supervisor = child.id();
+    // The first run (processes, 1 worker) is over once its worker is gone:
+    // the second (rayon) has no worker processes.
+    wait_for_children(supervisor, 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while common::children_named(supervisor)
+        .iter()
+        .any(|(_, state, name)| *state != 'Z' && name != common::FORK_SERVER_NAME)
+    {
+        assert!(Instant::now() < deadline, "the first run's worker never left");
+        thread::sleep(Duration::from_millis(10));
+    }
+    send(supervisor as i32, Signal::SIGTERM);
+    let status = common::wait_guarded(&mut child, "the stopped sweep");
+    let stdout = std::io::read_to_string(child.stdout.take().unwrap()).unwrap();
+    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("procpool: stopped by SIGTERM during the sweep after "), "{stderr}");
+    assert!(last.contains(" of 4 runs (the table shows the runs that finished)"), "{stderr}");
+    assert!(stdout.starts_with("Sweep: 4 numbers from "), "{stdout}");
+    assert!(stdout.contains(" of 4 runs: only finished runs are shown"), "{stdout}");
+    let one = stdout.lines().find(|line| line.trim_start().starts_with("1 ")).unwrap_or_default();
+    assert!(one.contains("1.00x"), "no finished point at 1 worker: {stdout}");
+    tag.assert_none_left();
+}

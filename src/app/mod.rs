@@ -38,6 +38,9 @@ pub enum AppError {
     /// time the one-core baseline: every one of its `results` is printed.
     #[error("stopped by {signal} while the sequential run was repeated to time the one-core baseline (repeat {repeat} of {runs}), after all its {results} results (every printed line is correct and in order)")]
     InterruptedBaseline { signal: &'static str, code: u8, repeat: usize, runs: usize, results: u64 },
+    /// Stopped mid-sweep, after the finished runs' table (and chart) was written.
+    #[error("stopped by {signal} during the sweep after {runs_done} of {runs_planned} runs (the table shows the runs that finished)")]
+    InterruptedSweep { signal: &'static str, code: u8, runs_done: usize, runs_planned: usize },
     #[error("cannot install signal handlers: {0}")]
     Signals(io::Error),
     #[error("cannot write to stdout: {0}")]
@@ -66,9 +69,9 @@ impl AppError {
         match self {
             AppError::Input(InputError::Thread { .. }) => ExitCode::from(1),
             AppError::Input(_) | AppError::Usage(_) | AppError::Chart { .. } => ExitCode::from(2),
-            AppError::Interrupted { code, .. } | AppError::InterruptedBaseline { code, .. } => {
-                ExitCode::from(*code)
-            }
+            AppError::Interrupted { code, .. }
+            | AppError::InterruptedBaseline { code, .. }
+            | AppError::InterruptedSweep { code, .. } => ExitCode::from(*code),
             _ => ExitCode::from(1),
         }
     }

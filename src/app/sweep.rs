@@ -20,7 +20,7 @@ use crate::input::{shown_path, Reopener};
 use crate::report::machine::Machine;
 use crate::report::output::{stderr_line, Output};
 use crate::report::scaling::Repeats;
-use crate::report::sweep_table::{Point, Sweep};
+use crate::report::sweep_table::{Point, Sweep, Unfinished};
 use crate::report::text::BUSY;
 use crate::report::words::{count, secs};
 use crate::report::{speedup_chart, sweep_noise};
@@ -53,7 +53,9 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     let mut progress = Progress::new(!args.json && !args.csv, "sweep".into(), Some(total_runs as u64));
     // Repeats are interleaved (every point once, then again) so that a slow
     // spell on a shared machine spreads over all points instead of one.
-    for _ in 0..args.runs {
+    let mut runs_done = 0;
+    let mut stopped = None;
+    'runs: for _ in 0..args.runs {
         for workers in 1..=max {
             for variant in variants {
                 let mut numbers = input.open()?;
@@ -70,10 +72,19 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
                     source: &source,
                     count: None,
                 };
-                let summary = plan.measure(&mut numbers, &mut |_, _| Ok(()))?;
+                let summary = match plan.measure(&mut numbers, &mut |_, _| Ok(())) {
+                    Ok(summary) => summary,
+                    // What finished so far is still shown, then the stop reported.
+                    Err(AppError::Interrupted { signal, code, .. }) if runs_done > 0 => {
+                        stopped = Some((signal, code));
+                        break 'runs;
+                    }
+                    Err(e) => return Err(e),
+                };
                 jobs = summary.tally.jobs;
                 any_failed |= summary.tally.failed > 0;
                 walls.entry((workers, variant)).or_default().push(summary.wall);
+                runs_done += 1;
                 progress.tick(1);
             }
         }
@@ -85,7 +96,17 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
         .into_iter()
         .map(|((workers, variant), walls)| Point { variant, workers, repeats: Repeats::new(&walls) })
         .collect();
-    let sweep = Sweep { points, kernel: kernel.name(), source, jobs, runs: args.runs, machine, others_busy };
+    let unfinished = stopped.map(|_| Unfinished { runs_done, runs_planned: total_runs });
+    let sweep = Sweep {
+        points,
+        kernel: kernel.name(),
+        source,
+        jobs,
+        runs: args.runs,
+        machine,
+        others_busy,
+        stopped: unfinished,
+    };
     for point in sweep.noisy(NOISY) {
         stderr_line(&format!(
             "procpool: warning: the {} runs of {} at {} disagree by {:.0}% ({} to {}); is the machine busy?",
@@ -128,5 +149,8 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
         }
     }
     out.flush()?;
+    if let Some((signal, code)) = stopped {
+        return Err(AppError::InterruptedSweep { signal, code, runs_done, runs_planned: total_runs });
+    }
     Ok(if any_failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

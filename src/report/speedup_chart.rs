@@ -6,7 +6,7 @@ use std::path::Path;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
-use super::sweep_table::{Row, Sweep};
+use super::sweep_table::{Row, Sweep, Unfinished};
 use super::words::count;
 use crate::executor::Variant;
 
@@ -25,6 +25,22 @@ fn speedup_range(rows: &[Row], row: &Row) -> (f64, f64) {
     (at(row.wall_max), at(row.wall_min))
 }
 
+/// What the chart shows; a stopped sweep says how far it got instead of how many runs a point has.
+fn caption(sweep: &Sweep) -> String {
+    let jobs = count(sweep.jobs, "job", "jobs");
+    match sweep.stopped {
+        Some(Unfinished { runs_done, runs_planned }) => format!(
+            "procpool sweep, stopped after {runs_done} of {runs_planned} runs: speedup over 1 worker, same variant ({jobs}, kernel {})",
+            sweep.kernel
+        ),
+        None => format!(
+            "procpool sweep: speedup over 1 worker of the same variant ({jobs}, kernel {}, median of {})",
+            sweep.kernel,
+            count(sweep.runs, "run", "runs")
+        ),
+    }
+}
+
 fn draw_chart(sweep: &Sweep, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let rows = sweep.rows();
     let max_workers = rows.iter().map(|r| r.workers).max().unwrap_or(1);
@@ -35,15 +51,7 @@ fn draw_chart(sweep: &Sweep, path: &Path) -> Result<(), Box<dyn std::error::Erro
     let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!(
-                "procpool sweep: speedup over 1 worker of the same variant ({}, kernel {}, median of {})",
-                count(sweep.jobs, "job", "jobs"),
-                sweep.kernel,
-                count(sweep.runs, "run", "runs")
-            ),
-            ("sans-serif", 18),
-        )
+        .caption(caption(sweep), ("sans-serif", 18))
         .margin(14)
         .x_label_area_size(45)
         .y_label_area_size(55)

@@ -76,6 +76,7 @@ mod tests {
             runs: 1,
             machine: Machine { usable_cores: 2, ..Machine::detect() },
             others_busy: None,
+            stopped: None,
         }
     }
 

@@ -27,6 +27,16 @@ pub struct Sweep {
     pub machine: Machine,
     /// Share of the machine's CPU time other processes took during the sweep.
     pub others_busy: Option<f64>,
+    /// Set when a stop signal ended the sweep early: the points hold only
+    /// the runs that finished.
+    pub stopped: Option<Unfinished>,
+}
+
+/// How far a sweep that was stopped got.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Unfinished {
+    pub runs_done: usize,
+    pub runs_planned: usize,
 }
 
 /// One row of the table, every figure derived.
@@ -57,6 +67,9 @@ struct SweepJson<'a> {
     runs: u32,
     speedup_over: &'static str,
     others_busy: Option<f64>,
+    /// Absent for a sweep that ran to the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped: Option<Unfinished>,
     points: Vec<Row>,
 }
 
@@ -101,6 +114,12 @@ impl Sweep {
         // Runs under a second are shown in milliseconds, so tiny sweeps keep their digits.
         let slowest = rows.iter().map(|r| r.wall_max).fold(0.0, f64::max);
         let (unit, scale) = if slowest < 1.0 { ("milliseconds", 1e3) } else { ("seconds", 1.0) };
+        let wall = |r: &Row| {
+            format!("{:.3} ({:.3}-{:.3})", r.wall_median * scale, r.wall_min * scale, r.wall_max * scale)
+        };
+        // As wide as the widest wall (hundreds of milliseconds need 25), so columns stay aligned.
+        let w_wall = rows.iter().map(|r| wall(r).len()).max().unwrap_or(0).max(20);
+        let w_cell = w_wall + 24;
         let mut lines = vec![
             format!(
                 "Sweep: {} from {}, kernel {}, {} per point, on {}",
@@ -115,13 +134,20 @@ impl Sweep {
                 "(not a normal run's one-core time); eff. = speedup / min(p, {0}); K-F = Karp-Flatt serial fraction, same p",
                 self.machine.usable_cores
             ),
+        ];
+        if let Some(Unfinished { runs_done, runs_planned }) = self.stopped {
+            lines.push(format!(
+                "stopped after {runs_done} of {runs_planned} runs: only finished runs are shown, so a point may have fewer runs than planned, or none (-)"
+            ));
+        }
+        lines.extend([
             String::new(),
-            format!("{:>7}  {:^44}  {:^44}", "", "processes", "rayon"),
+            format!("{:>7}  {:^w_cell$}  {:^w_cell$}", "", "processes", "rayon"),
             format!(
-                "{:>7}  {:>20} {:>8} {:>7} {:>6}  {:>20} {:>8} {:>7} {:>6}",
+                "{:>7}  {:>w_wall$} {:>8} {:>7} {:>6}  {:>w_wall$} {:>8} {:>7} {:>6}",
                 "workers", "wall", "speedup", "eff.", "K-F", "wall", "speedup", "eff.", "K-F"
             ),
-        ];
+        ]);
         let workers: Vec<usize> = {
             let mut w: Vec<usize> = rows.iter().map(|r| r.workers).collect();
             w.dedup();
@@ -130,18 +156,13 @@ impl Sweep {
         for w in workers {
             let cell = |variant| match rows.iter().find(|r| r.variant == variant && r.workers == w) {
                 Some(r) => format!(
-                    "{:>20} {:>7.2}x {:>6.1}% {:>6}",
-                    format!(
-                        "{:.3} ({:.3}-{:.3})",
-                        r.wall_median * scale,
-                        r.wall_min * scale,
-                        r.wall_max * scale
-                    ),
+                    "{:>w_wall$} {:>7.2}x {:>6.1}% {:>6}",
+                    wall(r),
                     r.speedup,
                     100.0 * r.efficiency,
                     r.karp_flatt.map_or("-".into(), |e| format!("{e:.3}")),
                 ),
-                None => format!("{:>44}", "-"),
+                None => format!("{:>w_cell$}", "-"),
             };
             let marker = if w > self.machine.usable_cores { " (oversubscribed)" } else { "" };
             lines.push(format!("{w:>7}  {}  {}{marker}", cell(Variant::Processes), cell(Variant::Rayon)));
@@ -187,6 +208,7 @@ impl Sweep {
             runs: self.runs,
             speedup_over: "the same variant at 1 worker",
             others_busy: self.others_busy,
+            stopped: self.stopped,
             points: self.rows(),
         })
         .expect("sweep types always serialize")
@@ -217,6 +239,7 @@ mod tests {
             runs: 3,
             machine: Machine { usable_cores: 4, ..Machine::detect() },
             others_busy: None,
+            stopped: None,
         }
     }
 
@@ -263,6 +286,20 @@ mod tests {
         assert!(text.contains("1 run per point") && text.contains("median wall in milliseconds"), "{text}");
         assert!(text.contains("4.000 (3.950-4.050)"), "{text}");
         assert!(sweep().text_lines().join("\n").contains("median wall in seconds"));
+    }
+
+    #[test]
+    fn a_stopped_sweep_says_how_far_it_got_in_text_and_json() {
+        let mut stopped = sweep();
+        stopped.points.pop(); // rayon at 2 never ran
+        stopped.stopped = Some(Unfinished { runs_done: 3, runs_planned: 12 });
+        let text = stopped.text_lines().join("\n");
+        assert!(text.contains("stopped after 3 of 12 runs"), "{text}");
+        let value: serde_json::Value = serde_json::from_str(&stopped.json()).unwrap();
+        assert_eq!(value["stopped"]["runs_done"], 3);
+        assert_eq!(value["points"].as_array().unwrap().len(), 3);
+        let complete: serde_json::Value = serde_json::from_str(&sweep().json()).unwrap();
+        assert!(complete.get("stopped").is_none());
     }
 
     #[test]
