@@ -152,8 +152,11 @@ fn draw(
     );
     let root = root.titled(&title, ("sans-serif", 18))?;
     let (strip, plot) = root.split_vertically(LEGEND_STRIP);
+    // What the run's wall holds besides the jobs: starting the worker
+    // processes, or (one process) only handing the jobs out and back.
+    let before_jobs = if threads { "also counts handing jobs out" } else { "also counts starting workers" };
     let makespan_label = format!(
-        "makespan {}: first job start to last job end (the run's wall, {}, also counts starting workers)",
+        "makespan {}: first job start to last job end (the run's wall, {}, {before_jobs})",
         words::secs(Duration::from_secs_f64(makespan)),
         words::secs(summary.wall)
     );
