@@ -18,7 +18,14 @@ Examples:
   procpool 2 --mode processes --json --resume run.jsonl > run2.jsonl    finish a killed --json run
   procpool --range 1..1000001 --kernel fast 2    answers quickly; too little work to measure speedup
   procpool sweep 8 --plot speedup.svg
-  procpool completions bash > /etc/bash_completion.d/procpool";
+  procpool completions bash > /etc/bash_completion.d/procpool
+
+Environment:
+  PROCPOOL_FORK_SERVER=0               execute every worker instead of forking it from the fork server
+  TMPDIR                               where workers' handshake sockets go (default /tmp)
+
+Exit codes: 0 done, 1 a job or the pool failed or stdout could not be written, 2 bad input or usage,
+  128+N stopped by signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP)";
 
 /// Run prime checks on worker processes and measure how the work scales over cores.
 #[derive(Debug, Parser)]

@@ -26,8 +26,9 @@
 //! }
 //! ```
 //!
-//! * [`ProcessPool`] and its [`ProcessPoolBuilder`]: the pool (see `pool` for
-//!   the guarantees), [`Map`] and friends: its results.
+//! * [`ProcessPool`] and its [`ProcessPoolBuilder`]: the pool (the README's
+//!   library section lists the guarantees), [`Map`] and friends: its
+//!   results; [`Outcomes`] and [`Timed`]: a [`Chunk`]'s raw outcomes.
 //! * [`scheduler`]: the pool's decisions as a state machine with no I/O,
 //!   for driving the same scheduling over another transport.
 //!
@@ -41,6 +42,8 @@ pub use pool::{
     Finished, JobError, JobHandle, Map, PoolError, PoolEvent, ProcessPool, ProcessPoolBuilder, Unordered,
     WorkerOutput, MAX_WORKERS,
 };
+pub use procpool_worker::protocol::{CodecError, Failed, Outcomes};
+pub use procpool_worker::timing::Timed;
 pub use procpool_worker::{Job, Kernel, PrimeCheck, PrimeResult};
 
 /// Turns this process into a worker (or a pool's fork server, which forks

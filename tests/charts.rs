@@ -145,6 +145,52 @@ fn a_chart_path_that_cannot_be_written_is_refused_before_any_work() {
     tag.assert_none_left();
 }
 
+/// A chart that cannot be written after the run (here a file-size limit,
+/// as a full disk would) is one line and exit 2 after the run's report,
+/// and no cut-off SVG is left where the chart should be.
+#[test]
+fn a_chart_that_fails_midway_leaves_no_cut_off_file() {
+    use std::os::unix::process::CommandExt;
+    let tag = Tag::new("chart-full");
+    let dir = tempfile::tempdir().unwrap();
+    for (args, chart) in [
+        (
+            vec![
+                "2",
+                "--mode",
+                "processes",
+                "--kernel",
+                "fast",
+                "--range",
+                "1..300",
+                "--quiet",
+                "--timeline",
+            ],
+            "t.svg",
+        ),
+        (vec!["sweep", "2", "--runs", "1", "--kernel", "fast", "--plot"], "s.svg"),
+    ] {
+        let mut command = tag.std_cmd();
+        command.current_dir(dir.path()).args(&args).arg(chart);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                // Ignored, a write past the limit fails with EFBIG instead of killing.
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                Ok(nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_FSIZE, 2048, 2048)?)
+            });
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(last.starts_with(&format!("procpool: cannot write the chart {chart}")), "{args:?}: {stderr}");
+        assert!(!output.stdout.is_empty(), "{args:?}: the run's report comes first");
+        assert!(!dir.path().join(chart).exists(), "{args:?}: a cut-off {chart} was left");
+    }
+    tag.assert_none_left();
+}
+
 #[test]
 fn the_readmes_pictures_render() {
     for name in ["speedup", "timeline"] {

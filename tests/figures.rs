@@ -60,6 +60,14 @@ fn mode_all_takes_the_best_of_several_sequential_runs_after_a_warm_up() {
     let sequential = objects.iter().find(|o| o["variant"] == "sequential").unwrap();
     assert_eq!(sequential["one_core_runs"], 3);
     assert_eq!(sequential["one_core"], sequential["wall"]);
+    // The other variants' speedups use that same time, and say it is a best of 3 too.
+    let summaries: Vec<_> = objects.iter().filter(|o| o["type"] == "summary").collect();
+    assert_eq!(summaries.len(), 3, "{objects:?}");
+    for summary in summaries {
+        assert_eq!(summary["one_core"], sequential["one_core"], "{summary}");
+        assert_eq!(summary["one_core_source"], "measured", "{summary}");
+        assert_eq!(summary["one_core_runs"], 3, "{summary}");
+    }
     tag.assert_none_left();
 }
 

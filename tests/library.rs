@@ -16,7 +16,14 @@ use serde::{Deserialize, Serialize};
 
 type Test = fn() -> Result<(), Failed>;
 
+/// Set to a directory: this binary then plays a program whose `main` forgot
+/// `worker_entry`, and each process it becomes leaves its pid there.
+const FORGETFUL: &str = "LIBRARY_TEST_FORGETS_WORKER_ENTRY";
+
 fn main() {
+    if let Some(dir) = std::env::var_os(FORGETFUL) {
+        forgetful_main(dir.as_ref());
+    }
     procpool::worker_entry();
     let tests: Vec<(&str, Test)> = vec![
         ("a_user_defined_job_runs_in_order_unordered_and_alone", user_job),
@@ -39,6 +46,7 @@ fn main() {
         ("a_bad_worker_count_or_directory_is_refused_by_name", bad_settings),
         ("results_held_behind_a_slow_job_stay_within_the_byte_window", byte_window),
         ("large_jobs_with_large_outputs_never_deadlock", large_both_ways),
+        ("a_program_that_forgets_worker_entry_is_told_instead_of_recursing", forgets_worker_entry),
     ];
     let trials = tests.into_iter().map(|(name, test)| Trial::test(name, test)).collect();
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
@@ -722,6 +730,54 @@ fn bad_settings() -> Result<(), Failed> {
         .unwrap_err();
     // Refused before any process starts (so none can be left).
     check(error.to_string().contains("/no/such/dir"), error.to_string())
+}
+
+/// `main` of a program that builds a pool without calling `worker_entry`
+/// first: every process the pool starts runs it too. It stops by itself
+/// after 20 processes, so a regression is a failed test, not a fork bomb.
+fn forgetful_main(dir: &std::path::Path) -> ! {
+    std::fs::write(dir.join(std::process::id().to_string()), b"").expect("pid marker");
+    if std::fs::read_dir(dir).expect("marker directory").count() > 20 {
+        std::process::exit(4);
+    }
+    match ProcessPool::<Square>::builder().workers(2).build() {
+        Ok(pool) => {
+            let _ = pool.submit(Square(3)).wait();
+            std::process::exit(0)
+        }
+        Err(error) => {
+            eprintln!("pool: {error}");
+            std::process::exit(3)
+        }
+    }
+}
+
+/// A program whose `main` forgot `worker_entry` once made each worker build
+/// a pool of its own, without end; now each refuses, naming the fix, and the
+/// pool fails to start with a handful of processes, none left behind.
+fn forgets_worker_entry() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .env(FORGETFUL, dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let pids: Vec<i32> = std::fs::read_dir(dir.path())?
+        .map(|entry| entry.map(|e| e.file_name().to_string_lossy().parse().unwrap_or(0)))
+        .collect::<Result<_, _>>()?;
+    check(pids.len() <= 8, format!("{} processes started: {stderr}", pids.len()))?;
+    check(output.status.code() == Some(3), format!("exit {:?}: {stderr}", output.status))?;
+    check(
+        stderr.contains("started as a procpool worker")
+            && stderr.contains("call procpool::worker_entry() first"),
+        format!("no hint at worker_entry: {stderr}"),
+    )?;
+    std::thread::sleep(Duration::from_millis(200));
+    let alive: Vec<i32> = pids
+        .into_iter()
+        .filter(|&pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok())
+        .collect();
+    check(alive.is_empty(), format!("processes left behind: {alive:?}"))
 }
 
 /// Marks that it started, waits for a gate if it is job 0, and returns 1 MiB.

@@ -343,6 +343,12 @@ fn an_output_that_is_a_file_this_run_reads_is_refused_before_any_work() {
             append(&resume).into(),
             "--timeline run.svg is also this run's stdout",
         ),
+        // `> kept.jsonl`: the shell emptied it already, and the refusal says so.
+        (
+            run(&["--mode", "processes", "--json", "--resume", "kept.jsonl"]),
+            std::fs::File::create(dir.path().join("kept.jsonl")).unwrap().into(),
+            "--resume kept.jsonl is also this run's stdout, and it is empty now: a `>` redirection empties",
+        ),
     ];
     for (args, stdout, expected) in cases {
         let output = tag

@@ -28,8 +28,9 @@ pub struct Plan<'a> {
     pub stop: &'a StopSignals,
     /// Logical cores of the machine, for the summary.
     pub cores: usize,
-    /// A sequential run's wall time from this invocation, if any.
-    pub measured_one_core: Option<Duration>,
+    /// A sequential run's wall time from this invocation, if any, with the
+    /// number of timed runs it is the best of.
+    pub measured_one_core: Option<(Duration, usize)>,
     /// Whether a progress bar may appear (see [`Progress::new`]).
     pub progress: bool,
     /// For messages: where the numbers come from, and how many there are if known.
@@ -101,9 +102,14 @@ impl Plan<'_> {
             return Err(InputError::Source { origin: self.source.to_owned(), reason }.into());
         }
         let wall = facts.delivered.unwrap_or(returned).saturating_duration_since(started);
-        let one_core = if self.variant == Variant::Sequential { Some(wall) } else { self.measured_one_core };
+        let (one_core, one_core_runs) = match self.measured_one_core {
+            _ if self.variant == Variant::Sequential => (Some(wall), 1),
+            Some((time, runs)) => (Some(time), runs),
+            None => (None, 1),
+        };
         let mut summary =
             RunSummary::new(self.variant, executor.workers(), self.cores, tally, facts, wall, one_core);
+        summary.one_core_runs = one_core_runs;
         summary.others_busy = others_busy;
         Ok(summary)
     }

@@ -158,7 +158,7 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
         if variant == Variant::Sequential && repeats > 0 {
             let printed = summary.tally.jobs + summary.tally.failed;
             summary = baseline::best_of(repeats, &plan, printed, || Ok(input.open()?))?;
-            measured_one_core = Some(summary.wall);
+            measured_one_core = Some((summary.wall, summary.one_core_runs));
         }
         if args.json {
             out.line(&json::summary(&summary, kernel.name(), &machine))?;

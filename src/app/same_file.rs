@@ -46,6 +46,14 @@ pub fn refuse_overlaps(
     let chart = chart.map(|(flag, path)| Named { what: format!("{flag} {}", shown_path(path)), path });
     for written in std::iter::once(&stdout).chain(&chart) {
         if let Some(read) = reads.iter().find(|read| same_file(read.path, written.path)) {
+            if written.path == Path::new(STDOUT) && fs::metadata(read.path).is_ok_and(|m| m.len() == 0) {
+                // Refusing cannot protect it any more: say so rather than imply it.
+                return Err(AppError::Usage(format!(
+                    "{} is also this run's stdout, and it is empty now: a `>` redirection empties the file \
+                     before procpool starts, so what it held is already gone; write stdout to another file",
+                    read.what
+                )));
+            }
             return Err(AppError::Usage(format!(
                 "{} is also {}, which would overwrite what this run reads; write {} to another file",
                 read.what,

@@ -219,6 +219,7 @@ impl<J: Job> ProcessPoolBuilder<J> {
     /// limit if the pool would not fit under it.
     pub fn build(mut self) -> Result<ProcessPool<J>, PoolError> {
         let started = Instant::now();
+        super::role::refuse_in_worker()?;
         if !(1..=MAX_WORKERS).contains(&self.settings.workers) {
             return Err(PoolError::WorkerCount { asked: self.settings.workers });
         }

@@ -85,6 +85,7 @@ impl Early {
 ///
 /// [`ProcessPool`]: crate::ProcessPool
 pub fn start_fork_server() -> Result<(), PoolError> {
+    super::role::refuse_in_worker()?;
     let mut early = EARLY.lock().unwrap_or_else(PoisonError::into_inner);
     if early.live().is_some() {
         return Ok(());

@@ -115,6 +115,10 @@ pub enum PoolError {
     TooFewDescriptors { workers: usize, needed: u64, limit: u64 },
     #[error("a fork server is forked only from a process with one thread, and this one has {threads}: call start_fork_server first thing in main")]
     Threaded { threads: usize },
+    /// This process is one a pool started as its worker or fork server, and
+    /// its `main` did not hand it to [`worker_entry`](crate::worker_entry).
+    #[error("this process was started as a procpool worker ({flag}) but builds a pool instead of serving: call procpool::worker_entry() first thing in main")]
+    NoWorkerEntry { flag: &'static str },
 }
 
 /// Things the pool noticed that its owner may want to report; the pool itself never prints.

@@ -20,6 +20,7 @@ mod limits;
 mod linux;
 mod process;
 mod results;
+mod role;
 mod spawner;
 mod stream;
 

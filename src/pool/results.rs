@@ -23,11 +23,16 @@ pub struct Finished<O> {
     /// The worker process that ran it (for a failure, the last one it cost).
     pub pid: u32,
     /// `CLOCK_MONOTONIC` time when it started, comparable across the
-    /// processes of one machine.
+    /// processes of one machine. In a reply of several jobs (a
+    /// `repeatable` pool groups them), the reply's start plus the wall
+    /// times of the jobs before it: they ran back to back.
     pub started_at: Duration,
-    /// Wall time of the run, measured in the worker.
+    /// Wall time of the run, measured in the worker around the job alone.
     pub elapsed: Duration,
     /// CPU time of the run; below `elapsed` when the core was shared.
+    /// Exact for a job alone in its reply; in a reply of several, the
+    /// reply's CPU time (read once: a read costs more than a tiny job)
+    /// shared out in proportion to wall time, so an estimate.
     pub cpu: Duration,
     pub result: Result<O, JobError>,
 }

@@ -14,3 +14,15 @@ pub mod sweep_table;
 pub mod text;
 pub mod timeline;
 pub mod words;
+
+/// A chart whose drawing or writing failed (a full disk) is removed rather
+/// than left cut off, and the error put in words.
+fn whole_chart_or_none(
+    path: &std::path::Path,
+    drawn: Result<(), Box<dyn std::error::Error>>,
+) -> Result<(), String> {
+    drawn.map_err(|error| {
+        let _ = std::fs::remove_file(path);
+        error.to_string()
+    })
+}

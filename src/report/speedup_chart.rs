@@ -12,7 +12,7 @@ use crate::executor::Variant;
 
 /// Draws the chart for `sweep` into `path`.
 pub fn draw(sweep: &Sweep, path: &Path) -> Result<(), String> {
-    draw_chart(sweep, path).map_err(|e| e.to_string())
+    super::whole_chart_or_none(path, draw_chart(sweep, path))
 }
 
 /// Speedup range of a row from its slowest and fastest run.

@@ -55,7 +55,7 @@ pub fn summary_lines(s: &RunSummary, kernel: &str, machine: &Machine) -> Vec<Str
     ));
     if s.variant == Variant::Sequential && s.one_core_runs > 1 {
         lines.push(format!(
-            "  one core = {}: the best of {} runs after a warm-up (the run printed above)",
+            "  one core = {}: the best of {} runs after a warm-up",
             secs(s.one_core),
             s.one_core_runs
         ));

@@ -121,7 +121,7 @@ impl Timeline {
 
     /// Writes the chart to `path`.
     pub fn draw(&self, path: &Path, summary: &RunSummary, kernel: &str) -> Result<(), String> {
-        draw(self, path, summary, kernel).map_err(|e| e.to_string())
+        super::whole_chart_or_none(path, draw(self, path, summary, kernel))
     }
 }
 
