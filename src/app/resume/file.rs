@@ -206,9 +206,12 @@ impl ResumeFile {
             if kind == "failure" {
                 continue;
             }
-            let elapsed = fields.elapsed.and_then(|secs| Duration::try_from_secs_f64(secs).ok());
-            let (Some(n), Some(prime), Some(elapsed)) = (fields.n, fields.prime, elapsed) else {
+            let (Some(n), Some(prime), Some(secs)) = (fields.n, fields.prime, fields.elapsed) else {
                 return Err(bad(path, line, text, "a result needs n, prime and an elapsed time"));
+            };
+            let Ok(elapsed) = Duration::try_from_secs_f64(secs) else {
+                let reason = format!("elapsed {secs} is not a time in seconds (0 or more, finite)");
+                return Err(bad(path, line, text, reason));
             };
             return Ok(Some(Carried { index, n, prime, elapsed, line: text.to_owned(), line_number: line }));
         }
@@ -233,6 +236,15 @@ mod tests {
     }
 
     const HEADER: &str = r#"{"type":"run","kernel":"book","input":{"kind":"fixture"}}"#;
+
+    #[test]
+    fn an_elapsed_time_that_is_no_duration_is_named_as_such() {
+        for elapsed in ["-1", "1e308"] {
+            let text = format!("{HEADER}\n{{\"type\":\"result\",\"index\":0,\"n\":7,\"prime\":true,\"elapsed\":{elapsed}}}\n");
+            let error = read_all(&text).unwrap_err().to_string();
+            assert!(error.contains(":2: elapsed ") && error.contains("is not a time in seconds"), "{error}");
+        }
+    }
 
     fn result(index: u64, n: u64) -> String {
         format!(
