@@ -1,5 +1,6 @@
 //! Input from a live pipe: a number is checked and printed as soon as it is
-//! written, and a stop signal is honoured while the pipe is silent.
+//! written (by a single run; runs that are compared read all of it first),
+//! and a stop signal is honoured while the pipe is silent.
 
 mod common;
 
@@ -62,10 +63,41 @@ fn a_number_is_printed_while_the_rest_of_the_pipe_is_still_unwritten() {
     tag.assert_none_left();
 }
 
+/// Runs that are compared must read the same thing: once the first was
+/// timed waiting for a slow producer while the others read the copy
+/// (processes / rayon read 1813 for a writer 0.5 s late). Now a pipe is read
+/// to its end before any run starts, so nothing is printed while it is open.
+#[test]
+fn compared_runs_start_only_once_the_pipe_has_ended() {
+    let tag = Tag::new("compare-pipe");
+    for mode in ["compare", "all"] {
+        let mut child = tag
+            .std_cmd()
+            .args(["2", "--input", "-", "--kernel", "fast", "--mode", mode])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let lines = lines_of(child.stdout.take().unwrap());
+        stdin.write_all(b"7\n11\n").unwrap();
+        stdin.flush().unwrap();
+        // A single run prints its header and 7 at once (the test above).
+        thread::sleep(Duration::from_millis(300));
+        assert!(lines.try_recv().is_err(), "{mode}: a run started before the input ended");
+        stdin.write_all(b"13\n").unwrap();
+        drop(stdin);
+        expect_line(&lines, "              13  P ");
+        expect_line(&lines, "processes / rayon = ");
+        assert!(child.wait().unwrap().success(), "{mode}");
+    }
+    tag.assert_none_left();
+}
+
 #[test]
 fn a_stop_signal_ends_a_run_waiting_on_a_silent_pipe() {
     let tag = Tag::new("silent");
-    // compare copies stdin as its first run reads it; processes only reads it: both must hear the signal.
+    // compare reads stdin to its end before its first run; processes only reads it: both must hear the signal.
     for mode in ["compare", "processes", "rayon"] {
         let mut child = tag
             .std_cmd()

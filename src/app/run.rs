@@ -49,7 +49,7 @@ pub fn run(args: &RunArgs, stop: &StopSignals) -> Result<ExitCode, AppError> {
         chart_path::check("--timeline", path)?;
     }
     let repeats = if args.mode == Mode::All { BASELINE_RUNS } else { 0 };
-    let mut input = Reopener::new(spec.clone(), variants.len() + repeats)?;
+    let mut input = Reopener::new(spec.clone(), variants.len() + repeats, stop.flag.clone())?;
     let run_id = RunId::new(&spec, args.mode, kernel)?;
     let mut resume = args.resume.as_ref().map(|path| Resume::open(path, &run_id, spec.name())).transpose()?;
     let mut count = spec.len_hint();

@@ -41,7 +41,7 @@ pub fn sweep(args: &SweepArgs, stop: &StopSignals) -> Result<ExitCode, AppError>
     if let Some(path) = &args.plot {
         chart_path::check("--plot", path)?;
     }
-    let mut input = Reopener::new(spec.clone(), total_runs)?;
+    let mut input = Reopener::new(spec.clone(), total_runs, stop.flag.clone())?;
     let source = spec.name();
     let closed = stop.clone();
     let out = Output::stdout(move || closed.stdout_closed());
