@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{ChildStdout, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -27,6 +27,21 @@ fn lines_of(stdout: ChildStdout) -> mpsc::Receiver<String> {
     rx
 }
 
+/// `procpool 2 --input -` with `args`, its stdin to write and its stdout lines.
+fn on_a_pipe(tag: &Tag, args: &[&str]) -> (Child, ChildStdin, mpsc::Receiver<String>) {
+    let mut child = tag
+        .std_cmd()
+        .args(["2", "--input", "-"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let lines = lines_of(child.stdout.take().unwrap());
+    (child, stdin, lines)
+}
+
 /// Waits (generously: this is liveness, not speed) for a line containing `needle`.
 fn expect_line(lines: &mpsc::Receiver<String>, needle: &str) {
     loop {
@@ -42,15 +57,7 @@ fn expect_line(lines: &mpsc::Receiver<String>, needle: &str) {
 fn a_number_is_printed_while_the_rest_of_the_pipe_is_still_unwritten() {
     let tag = Tag::new("stream");
     for mode in ["processes", "rayon", "sequential"] {
-        let mut child = tag
-            .std_cmd()
-            .args(["2", "--input", "-", "--mode", mode])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let lines = lines_of(child.stdout.take().unwrap());
+        let (mut child, mut stdin, lines) = on_a_pipe(&tag, &["--mode", mode]);
         // A complete line, then half of the next: 7 must not wait for the rest.
         stdin.write_all(b"7\n1").unwrap();
         stdin.flush().unwrap();
@@ -71,15 +78,7 @@ fn a_number_is_printed_while_the_rest_of_the_pipe_is_still_unwritten() {
 fn compared_runs_start_only_once_the_pipe_has_ended() {
     let tag = Tag::new("compare-pipe");
     for mode in ["compare", "all"] {
-        let mut child = tag
-            .std_cmd()
-            .args(["2", "--input", "-", "--kernel", "fast", "--mode", mode])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let lines = lines_of(child.stdout.take().unwrap());
+        let (mut child, mut stdin, lines) = on_a_pipe(&tag, &["--kernel", "fast", "--mode", mode]);
         stdin.write_all(b"7\n11\n").unwrap();
         stdin.flush().unwrap();
         // A single run prints its header and 7 at once (the test above).
