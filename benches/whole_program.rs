@@ -90,7 +90,7 @@ fn main() {
     }));
     println!(
         "{:<70} {:>10} {:>10} {:>10}",
-        "   processes jobs/s (Python's pool: ~650k at chunksize 1000)",
+        "   processes jobs/s (Python's pool: ~500k, benches/python_book.py)",
         format!("{:.2}M", jobs_per_s / 1e6),
         "",
         "10.84M"
