@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::peak_rss::{run_measured, run_with_numbers_on_stdin, wait_with_peak_rss};
+use common::peak_rss::{run_measured, run_with_numbers_on_stdin, PeakWatch};
 use common::{json_lines, Tag, FIXTURE};
 
 #[test]
@@ -71,7 +71,7 @@ fn ten_million_numbers_on_stdin_in_compare_mode_stay_under_fifty_megabytes() {
 }
 
 #[test]
-#[allow(clippy::zombie_processes)] // reaped by wait_with_peak_rss (wait4), which also yields the rusage
+#[allow(clippy::zombie_processes)] // reaped by PeakWatch::wait
 fn results_nobody_reads_yet_hold_the_input_back_instead_of_piling_up() {
     // A reader slower than the workers (a terminal, `| less`): the run must
     // wait for it, not keep checking numbers whose lines cannot be printed.
@@ -89,6 +89,7 @@ fn results_nobody_reads_yet_hold_the_input_back_instead_of_piling_up() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        let watch = PeakWatch::start(&child);
         let mut stdin = child.stdin.take().unwrap();
         let written = Arc::new(AtomicU64::new(0));
         let progress = Arc::clone(&written);
@@ -117,7 +118,7 @@ fn results_nobody_reads_yet_hold_the_input_back_instead_of_piling_up() {
             .filter(|line| line.get(..16).is_some_and(|n| n.trim_start().parse::<u64>().is_ok()))
             .count();
         writer.join().unwrap();
-        let (success, peak_kib) = wait_with_peak_rss(&child);
+        let (success, peak_kib) = watch.wait();
         assert!(success, "{mode}");
         assert_eq!(results as u64, COUNT, "{mode}: a line for every number");
         assert!(peak_kib / 1024 < 50, "{mode}: peak RSS {} MiB", peak_kib / 1024);
