@@ -152,7 +152,10 @@ fn even_one_worker_is_forked_by_the_early_fork_server_and_so_is_its_replacement(
     // The program forks its fork server before it has threads, so executing
     // even one worker is later than forking it.
     let tag = Tag::new("one-forked");
-    let (command, _file) = slow_run(&tag, 1, 12);
+    // 48 checks, about 5 s for one worker: with 12 the run could finish
+    // while this thread was starved by the 1024-worker test beside it, and
+    // a replacement that had come and gone was never seen.
+    let (command, _file) = slow_run(&tag, 1, 48);
     let mut seen = (None, false, None, false);
     let run = run_interrupted(command, 1, |supervisor, workers| {
         let before = (fork_server_of(supervisor), forked(workers[0]));
@@ -164,7 +167,7 @@ fn even_one_worker_is_forked_by_the_early_fork_server_and_so_is_its_replacement(
     assert!(seen.0.is_some() && seen.1, "the first worker was not forked by a fork server: {seen:?}");
     assert_eq!(seen.2, seen.0, "the replacement's fork server is not the first one");
     assert!(seen.3, "the replacement was not forked");
-    result_pids(&run.stdout, 12);
+    result_pids(&run.stdout, 48);
     tag.assert_none_left();
 }
 
