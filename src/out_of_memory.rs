@@ -27,6 +27,7 @@ static SUPERVISOR: AtomicU32 = AtomicU32::new(0);
 /// in std's thread start, outside any code of ours) into the same exit.
 pub fn in_supervisor() {
     SUPERVISOR.store(std::process::id(), Ordering::Relaxed);
+    one_malloc_arena_under_an_address_space_limit();
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
@@ -40,6 +41,25 @@ pub fn in_supervisor() {
         }
         default(info)
     }));
+}
+
+/// Under `ulimit -v`, glibc cannot reserve the 64 MiB a new thread's malloc
+/// arena takes, and then maps a page for each allocation that thread makes.
+/// The first of them is std registering the thread's TLS destructor, and
+/// glibc aborts when that fails ("Fatal glibc error: failed to register TLS
+/// destructor"), outside any allocator of ours. With one arena every thread
+/// takes memory from the main heap's slack, and what fails first is an
+/// allocation [`ExitWhenOutOfMemory`] sees. Only under a limit: one arena
+/// slows the rayon variant's threads by about a tenth.
+fn one_malloc_arena_under_an_address_space_limit() {
+    use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
+    if getrlimit(Resource::RLIMIT_AS).is_ok_and(|(soft, _)| soft != RLIM_INFINITY) {
+        // SAFETY: mallopt only sets a tunable; no thread exists yet.
+        #[cfg(target_env = "gnu")]
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1)
+        };
+    }
 }
 
 // SAFETY: every call is passed to `System` unchanged; only a null result,
