@@ -175,8 +175,10 @@ fn a_chart_that_fails_midway_leaves_no_cut_off_file() {
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             command.pre_exec(|| {
-                // Ignored, a write past the limit fails with EFBIG instead of killing.
-                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                // At its default (a kill): procpool ignores it itself, so that a
+                // write past the limit fails with EFBIG. Before, the run died
+                // without a word and left the chart cut off.
+                libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
                 Ok(nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_FSIZE, 2048, 2048)?)
             });
         }

@@ -193,6 +193,9 @@ fn the_largest_pool_is_forked_without_either_socket_filling() {
         return;
     }
     assert_eq!(status.code(), Some(0), "{stderr}");
-    assert!(stdout.contains(&format!("{workers} worker pids took part")), "{stdout}");
+    // Every worker started and the run ended; how many of them got one of
+    // the numbers depends on which were ready first (under load, 16 of 1024).
+    assert!(stdout.contains(&format!("with {workers} processes")), "{stdout}");
+    assert!(stdout.contains(&format!("{workers} checked")), "{stdout}");
     tag.assert_none_left();
 }

@@ -317,6 +317,23 @@ fn an_unusable_tmpdir_gets_one_line_naming_it_and_leaves_nothing() {
             assert_empty(tmpdir, what);
         }
     }
+    // A directory that takes no directory whatever its permission bits say
+    // (for root): before, ipc-channel panicked in the handshake thread
+    // (executed workers) or later, when a replacement was executed.
+    for fork_server in ["1", "0"] {
+        let what = format!("/proc, PROCPOOL_FORK_SERVER={fork_server}");
+        let mut command = tag.std_cmd();
+        command
+            .args(["2", "--mode", "processes"])
+            .env("TMPDIR", "/proc")
+            .env("PROCPOOL_FORK_SERVER", fork_server);
+        let output = output_guarded(&mut command, &what);
+        assert_no_panic(&output, &what);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
+        assert!(stderr.starts_with("procpool: TMPDIR /proc "), "{what}: {stderr}");
+    }
     // Every mode that starts workers says the same; rayon needs no TMPDIR.
     for (args, code) in [(&["2"][..], 1), (&["sweep", "1", "--runs", "1"], 1), (&["2", "--mode", "rayon"], 0)]
     {

@@ -186,6 +186,38 @@ fn without_threads(tag: &Tag, args: &[&str]) -> Output {
 }
 
 #[test]
+fn too_few_open_files_gives_one_line_and_exit_1_never_a_panic() {
+    // `ulimit -n` from 5 to 20, in every mode that starts workers. Before,
+    // the early fork server's channels took the last descriptors at 9 or
+    // 10, and ipc-channel panicked ("Failed to obtain a socket for checking
+    // maximum send size") before the pool said what it needs.
+    let tag = Tag::new("ulimit-n");
+    for args in [&["2", "--mode", "processes"][..], &["2"], &["sweep", "2", "--runs", "1"]] {
+        for limit in 5..=20 {
+            let mut command = tag.std_cmd();
+            command.args(args).args(["--kernel", "fast"]).stdout(Stdio::piped()).stderr(Stdio::piped());
+            // SAFETY: one async-signal-safe call between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    Ok(nix::sys::resource::setrlimit(
+                        nix::sys::resource::Resource::RLIMIT_NOFILE,
+                        limit,
+                        limit,
+                    )?)
+                });
+            }
+            let output = command.output().unwrap();
+            assert_no_panic(&output);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{args:?} at {limit}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{args:?} at {limit}: {stderr}");
+            assert!(stderr.contains(&format!("open files, but the limit is {limit}")), "{args:?}: {stderr}");
+        }
+    }
+    tag.assert_none_left();
+}
+
+#[test]
 fn no_thread_or_process_to_spare_gives_one_line_and_exit_1() {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {

@@ -102,6 +102,9 @@ pub fn start_fork_server() -> Result<(), PoolError> {
     }
     let spawn_error =
         |source| PoolError::Spawn { program: "a fork server (a fork of this process)".into(), source };
+    // Its channels, and room for the pools that follow (which check for theirs).
+    super::limits::room_for_descriptors(super::limits::descriptors_needed(0))
+        .map_err(|_| spawn_error(std::io::Error::from_raw_os_error(libc::EMFILE)))?;
     // Before the helper's own channels exist, so that those stay open.
     let inherited = linux::open_descriptors().map_err(spawn_error)?;
     let (requests, requests_rx) = ipc::channel::<ForkRequest>().map_err(spawn_error)?;

@@ -110,7 +110,8 @@ pub enum PoolError {
     #[error("TMPDIR {dir} cannot hold the workers' handshake sockets: {reason}")]
     TempDir { dir: String, reason: String },
     #[error(
-        "{workers} workers need {needed} open files, but the limit is {limit} (raise it with ulimit -n)"
+        "{workers} {} {needed} open files, but the limit is {limit} (raise it with ulimit -n)",
+        if *workers == 1 { "worker needs" } else { "workers need" }
     )]
     TooFewDescriptors { workers: usize, needed: u64, limit: u64 },
     #[error("a fork server is forked only from a process with one thread, and this one has {threads}: call start_fork_server first thing in main")]

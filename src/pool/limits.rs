@@ -12,8 +12,15 @@ pub fn descriptors_needed(workers: usize) -> u64 {
 /// and refuses up front if even the hard limit is too low: running out of
 /// descriptors mid-handshake makes ipc-channel panic.
 pub(super) fn make_room_for_descriptors(workers: usize) -> Result<(), PoolError> {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let needed = descriptors_needed(workers);
+    room_for_descriptors(needed).map_err(|limit| PoolError::TooFewDescriptors { workers, needed, limit })
+}
+
+/// Raises the soft open-file limit to `needed` if it is lower; the hard
+/// limit if even that is too low. ipc-channel panics when it finds no
+/// descriptor (for a channel, or for the socket it sizes messages with).
+pub(super) fn room_for_descriptors(needed: u64) -> Result<(), u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return Ok(());
     };
@@ -23,7 +30,7 @@ pub(super) fn make_room_for_descriptors(workers: usize) -> Result<(), PoolError>
     if hard >= needed && setrlimit(Resource::RLIMIT_NOFILE, needed, hard).is_ok() {
         return Ok(());
     }
-    Err(PoolError::TooFewDescriptors { workers, needed, limit: hard })
+    Err(hard)
 }
 
 /// Cores this process may run on (affinity and cgroup limits included), as

@@ -210,7 +210,21 @@ pub fn run_interrupted(mut command: Command, workers: usize, act: impl FnOnce(u3
             nix::unistd::Pid::from_raw(child.id() as i32),
             nix::sys::signal::Signal::SIGKILL,
         );
-        let _ = child.wait();
+        // What the run had said by then, beside the failed assertion.
+        let status = child.wait();
+        let output = child.wait_with_output();
+        let (stdout, stderr) = output.map_or_else(
+            |e| (e.to_string(), String::new()),
+            |o| {
+                (
+                    String::from_utf8_lossy(&o.stdout).into_owned(),
+                    String::from_utf8_lossy(&o.stderr).into_owned(),
+                )
+            },
+        );
+        eprintln!(
+            "the run ({status:?}, killed after the failure) printed:\n{stdout}\nand on stderr:\n{stderr}"
+        );
         std::panic::resume_unwind(panic);
     }
     let mut stdout = String::new();
