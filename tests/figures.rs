@@ -94,3 +94,27 @@ fn one_is_singular() {
     }
     tag.assert_none_left();
 }
+
+#[test]
+fn runs_that_did_different_work_get_no_processes_over_rayon_ratio() {
+    // The processes run gives up on the slow prime after its timeout; the
+    // rayon run has none and checks it. Before, the table said
+    // "processes / rayon = 0.296 (processes took 70.4% less than threads)".
+    let tag = Tag::new("not-compared");
+    // A prime of about 1 s with the book kernel.
+    let input = common::input_file(&["7", "1000000000000000003"]);
+    let path = input.path().to_str().unwrap();
+    let args = ["2", "--input", path, "--timeout", "0.2", "--retries", "0", "--kernel", "book"];
+    let text = tag.cmd().args(args).assert().code(1).get_output().stdout.clone();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("processes / rayon: not compared, the runs did different work"), "{text}");
+    assert!(!text.contains("processes / rayon ="), "{text}");
+    let json = tag.cmd().args(args).arg("--json").assert().code(1).get_output().stdout.clone();
+    let objects = json_lines(&json);
+    let comparison = objects.iter().find(|o| o["type"] == "comparison").unwrap();
+    assert!(comparison["processes_over_rayon"].is_null(), "{comparison}");
+    // The same work in both: a ratio.
+    let same = stdout(&tag, &["2", "--kernel", "fast", "--quiet"]);
+    assert!(same.contains("processes / rayon = "), "{same}");
+    tag.assert_none_left();
+}

@@ -34,7 +34,8 @@ enum Line<'a> {
     },
     Summary(SummaryJson<'a>),
     Comparison {
-        processes_over_rayon: f64,
+        /// None (null) when the runs did not do the same work.
+        processes_over_rayon: Option<f64>,
         processes_wall: f64,
         rayon_wall: f64,
     },
@@ -153,7 +154,7 @@ pub fn summary(s: &RunSummary, kernel: &str, machine: &Machine) -> String {
 /// The object comparing processes with rayon.
 pub fn comparison(processes: &RunSummary, rayon: &RunSummary) -> String {
     to_json(&Line::Comparison {
-        processes_over_rayon: super::summary::ratio(processes.wall, rayon.wall),
+        processes_over_rayon: super::summary::processes_over_rayon(processes, rayon),
         processes_wall: processes.wall.as_secs_f64(),
         rayon_wall: rayon.wall.as_secs_f64(),
     })

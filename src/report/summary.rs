@@ -185,6 +185,15 @@ impl RunSummary {
     }
 }
 
+/// `processes.wall / rayon.wall`, or None when the two runs did not do the
+/// same work (a job given up on after a timeout or its retries in one of
+/// them): their walls then time different things, and a ratio would flatter
+/// the one that gave up.
+pub fn processes_over_rayon(processes: &RunSummary, rayon: &RunSummary) -> Option<f64> {
+    let done = |s: &RunSummary| (s.tally.jobs, s.tally.failed);
+    (done(processes) == done(rayon)).then(|| ratio(processes.wall, rayon.wall))
+}
+
 /// `a / b` in seconds, 0 when `b` is zero.
 pub fn ratio(a: Duration, b: Duration) -> f64 {
     if b.is_zero() {

@@ -1,7 +1,7 @@
 //! The human-readable summary lines and the comparison table.
 
 use super::machine::Machine;
-use super::summary::{ratio, OneCoreSource, RunSummary};
+use super::summary::{processes_over_rayon, OneCoreSource, RunSummary};
 use super::words::{count, secs};
 use crate::executor::Variant;
 
@@ -149,7 +149,7 @@ pub fn comparison_lines(runs: &[RunSummary]) -> Vec<String> {
             )
         }
         OneCoreSource::DerivedFromCpu => {
-            "one core = each run's summed per-job CPU time (derived, not measured; --mode all measures it)"
+            "one core = each run's summed per-job CPU time, derived, not measured: --mode all measures it"
                 .into()
         }
     };
@@ -174,12 +174,18 @@ pub fn comparison_lines(runs: &[RunSummary]) -> Vec<String> {
     }
     let find = |v| runs.iter().find(|s| s.variant == v);
     if let (Some(p), Some(r)) = (find(Variant::Processes), find(Variant::Rayon)) {
-        let q = ratio(p.wall, r.wall);
-        lines.push(format!(
-            "  processes / rayon = {q:.3} (processes took {:.1}% {} than threads)",
-            (q - 1.0).abs() * 100.0,
-            if q >= 1.0 { "longer" } else { "less" }
-        ));
+        lines.push(match processes_over_rayon(p, r) {
+            Some(q) => format!(
+                "  processes / rayon = {q:.3} (processes took {:.1}% {} than threads)",
+                (q - 1.0).abs() * 100.0,
+                if q >= 1.0 { "longer" } else { "less" }
+            ),
+            None => format!(
+                "  processes / rayon: not compared, the runs did different work (processes checked {}, \
+                 gave up on {}; rayon checked {}, gave up on {})",
+                p.tally.jobs, p.tally.failed, r.tally.jobs, r.tally.failed
+            ),
+        });
     }
     let workers = runs.iter().map(|s| s.workers).max().unwrap_or(1);
     lines.push(format!(
