@@ -22,7 +22,8 @@ Examples:
 
 Environment:
   PROCPOOL_FORK_SERVER=0               execute every worker instead of forking it from the fork server
-  TMPDIR                               where workers' handshake sockets go (default /tmp)
+  TMPDIR                               where workers' handshake sockets go, and the copy of a piped
+                                       input that compare, all and sweep read again (default /tmp)
 
 Exit codes: 0 done, 1 a job or the pool failed or stdout could not be written, 2 bad input or usage,
   128+N stopped by signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP)";
@@ -92,11 +93,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Re-runs of a job that was running when its worker died, before it is reported failed [default: 2]
+    /// Re-runs of a job that was running when its worker died, before it is reported failed (worker processes only) [default: 2]
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
 
-    /// Kill a worker that has answered nothing for SECS (0.1..=86400), then retry or fail its job
+    /// Kill a worker that has answered nothing for SECS (0.1..=86400), then retry or fail its job (worker processes only)
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
 

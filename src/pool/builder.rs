@@ -199,7 +199,11 @@ impl<J: Job> ProcessPoolBuilder<J> {
     }
 
     /// A flag that, once set (e.g. by a signal handler), stops every map
-    /// with [`PoolError::Cancelled`] within about 50 ms.
+    /// with [`PoolError::Cancelled`] within about 50 ms and shuts the pool
+    /// down for good: its workers are killed, later maps get
+    /// [`PoolError::ShutDown`], and clearing the flag brings nothing back.
+    /// It is the program's stop (a Ctrl-C); to end one batch and go on,
+    /// build a new pool (a build with the flag already set fails).
     pub fn cancel_flag(mut self, flag: Arc<AtomicBool>) -> Self {
         self.cancel = Some(flag);
         self

@@ -82,7 +82,7 @@ pub enum PoolError {
     CurrentDir { dir: String, source: std::io::Error },
     #[error("cannot start worker process {program}: {source}")]
     Spawn { program: String, source: std::io::Error },
-    #[error("worker {pid} {cause} before completing the handshake")]
+    #[error("worker {pid} {cause} before completing the handshake{}", exited_cleanly_hint(cause))]
     DiedAtStartup { pid: u32, cause: DeathCause },
     #[error("worker {pid} sent a bad handshake: {reason}")]
     BadHandshake { pid: u32, reason: String },
@@ -169,4 +169,14 @@ fn preview<J: fmt::Display>(jobs: &[J]) -> String {
         text.push(format!("... ({} more)", jobs.len() - SHOWN));
     }
     text.join(", ")
+}
+
+/// A worker that ended well before its hello most likely ran the program's
+/// own `main`, which did not hand over to the worker first.
+fn exited_cleanly_hint(cause: &DeathCause) -> &'static str {
+    if matches!(cause, DeathCause::Exited(0)) {
+        " (does the program's main call procpool::worker_entry() first thing?)"
+    } else {
+        ""
+    }
 }
