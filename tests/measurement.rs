@@ -127,6 +127,37 @@ fn piped_stderr_gets_no_progress_bar_or_escape_codes() {
 }
 
 #[test]
+fn a_terminal_gets_a_bar_once_a_run_of_a_few_hundred_slow_jobs_passes_a_second() {
+    // 600 numbers of about 10 ms each (some 3 s on two cores). Before, the
+    // clock was read only for the first 64 jobs and at every 4096th, so a
+    // run of a few hundred slow jobs never showed its bar.
+    use std::io::Read;
+    let tag = Tag::new("bar");
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    let mut child = tag
+        .std_cmd()
+        .args(["2", "--mode", "processes", "--range", "100000000000000000..100000000000000600"])
+        .env("TERM", "xterm")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::from(pty.slave))
+        .spawn()
+        .unwrap();
+    // The terminal's other end closes with the run: a read then fails (EIO).
+    let reader = std::thread::spawn(move || {
+        let (mut seen, mut buffer) = (Vec::new(), [0u8; 4096]);
+        while let Ok(n @ 1..) = master.read(&mut buffer) {
+            seen.extend_from_slice(&buffer[..n]);
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    assert!(common::wait_guarded(&mut child, "a run on a terminal").success());
+    let seen = reader.join().unwrap();
+    assert!(seen.contains("processes x2 [") && seen.contains("/600 ("), "no bar on the terminal: {seen:?}");
+    tag.assert_none_left();
+}
+
+#[test]
 fn completions_for_bash() {
     let tag = Tag::new("completions");
     let script = tag.cmd().args(["completions", "bash"]).assert().success().get_output().stdout.clone();

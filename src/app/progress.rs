@@ -3,6 +3,8 @@
 //! those). No colours, so NO_COLOR has nothing to turn off.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,11 @@ pub struct Progress {
     total: Option<u64>,
     started: Instant,
     done: u64,
+    /// Raised by a timer thread once the run has lasted [`SHOW_AFTER`]: a
+    /// tick only loads it, where a read of the clock per tick would cost a
+    /// million tiny jobs more than their bar is worth, and reading it every
+    /// so many jobs missed runs of a few hundred slow ones.
+    due: Arc<AtomicBool>,
     bar: Option<ProgressBar>,
     enabled: bool,
 }
@@ -27,36 +34,43 @@ impl Progress {
     pub fn new(wanted: bool, label: String, total: Option<u64>) -> Self {
         let enabled =
             wanted && std::io::stderr().is_terminal() && std::env::var_os("TERM") != Some("dumb".into());
-        Progress { label, total, started: Instant::now(), done: 0, bar: None, enabled }
+        let due = Arc::new(AtomicBool::new(false));
+        if enabled {
+            let raise = Arc::clone(&due);
+            // No thread to spare: no bar, as for a run that ends within a second.
+            let _ = thread::Builder::new().name("progress-due".into()).spawn(move || {
+                thread::sleep(SHOW_AFTER);
+                raise.store(true, Ordering::Relaxed);
+            });
+        }
+        Progress { label, total, started: Instant::now(), done: 0, due, bar: None, enabled }
     }
 
     /// Counts `jobs` more finished jobs.
     pub fn tick(&mut self, jobs: u64) {
-        let before = self.done;
         self.done += jobs;
         if let Some(bar) = &self.bar {
             bar.inc(jobs);
-        } else if self.enabled
-            && (self.done < 64 || before / 4096 != self.done / 4096)
-            && self.started.elapsed() >= SHOW_AFTER
-        {
+        } else if self.enabled && self.due.load(Ordering::Relaxed) {
             self.bar = Some(self.show());
         }
     }
 
     fn show(&self) -> ProgressBar {
-        let (bar, template) = match self.total {
-            // No rate or ETA: the bar starts late, mid-run, where indicatif's estimate is wild.
-            Some(total) => {
-                (ProgressBar::new(total), "{prefix} [{bar:30}] {pos}/{len} ({percent}%) {elapsed}")
-            }
-            None => (ProgressBar::no_length(), "{prefix} {spinner} {pos} checked {elapsed}"),
+        // No rate or ETA: the bar starts late, mid-run, where indicatif's estimate is wild.
+        let template = match self.total {
+            Some(_) => "{prefix} [{bar:30}] {pos}/{len} ({percent}%) {elapsed}",
+            None => "{prefix} {spinner} {pos} checked {elapsed}",
         };
-        bar.set_draw_target(ProgressDrawTarget::stderr());
+        // Hidden until it is whole, so that its first frame already shows
+        // the jobs done and the run's clock, not 0 of each.
+        let bar = ProgressBar::with_draw_target(self.total, ProgressDrawTarget::hidden())
+            .with_elapsed(self.started.elapsed());
         let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style.progress_chars("=> "));
         bar.set_prefix(self.label.clone());
         bar.set_position(self.done);
+        bar.set_draw_target(ProgressDrawTarget::stderr());
         keep_ticking(&bar);
         bar
     }
