@@ -95,6 +95,17 @@ fn draw_chart(sweep: &Sweep, path: &Path) -> Result<(), Box<dyn std::error::Erro
         }
         let at = |r: &Row| r.workers as f64 + nudge;
         let points = mine.iter().map(|r| (at(r), r.speedup));
+        // Min-max bars under the markers, drawn as paths: plotters' ErrorBar
+        // also puts a filled circle on each point, which hid rayon's triangles.
+        chart.draw_series(mine.iter().flat_map(|r| {
+            let (low, high) = speedup_range(&rows, r);
+            let (x, whisker) = (at(r), 0.05);
+            [
+                PathElement::new([(x, low), (x, high)], colour.stroke_width(1)),
+                PathElement::new([(x - whisker, low), (x + whisker, low)], colour.stroke_width(1)),
+                PathElement::new([(x - whisker, high), (x + whisker, high)], colour.stroke_width(1)),
+            ]
+        }))?;
         let line = chart
             .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
             .label(format!("{variant} (median, min-max bars)"));
@@ -113,10 +124,6 @@ fn draw_chart(sweep: &Sweep, path: &Path) -> Result<(), Box<dyn std::error::Erro
             });
             chart.draw_series(points.map(|p| TriangleMarker::new(p, 5, colour.filled())))?;
         }
-        chart.draw_series(mine.iter().map(|r| {
-            let (low, high) = speedup_range(&rows, r);
-            ErrorBar::new_vertical(at(r), low, r.speedup, high, colour.filled(), 8)
-        }))?;
     }
     chart
         .configure_series_labels()
