@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     procpool::worker_entry();
     out_of_memory::in_supervisor();
     empty_tmpdir_means_tmp();
+    writes_past_the_file_size_limit_fail();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // --help and --version
@@ -51,6 +52,15 @@ fn empty_tmpdir_means_tmp() {
     if std::env::var_os("TMPDIR").is_some_and(|dir| dir.is_empty()) {
         std::env::remove_var("TMPDIR");
     }
+}
+
+/// A write past `ulimit -f` then fails with EFBIG and gets the one line of
+/// any failed write (a chart is removed, not left cut off), instead of
+/// SIGXFSZ killing the program without a word. For every command, `--help`
+/// and completions included.
+fn writes_past_the_file_size_limit_fail() {
+    // SAFETY: SIG_IGN runs no handler code; no thread exists yet.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
 }
 
 /// One line on stderr and the error's exit code; a reader that left stdout

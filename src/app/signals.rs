@@ -43,11 +43,6 @@ impl StopSignals {
             signal_hook::flag::register_usize(signal, Arc::clone(&stop.which), signal as usize)?;
             signal_hook::flag::register(signal, Arc::clone(&stop.flag))?;
         }
-        // A write past `ulimit -f` then fails with EFBIG and gets the one
-        // line of any failed write (and a chart is removed, not left cut
-        // off), instead of SIGXFSZ killing the run without a word.
-        // SAFETY: SIG_IGN runs no handler code.
-        unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
         before_threads();
         super::stuck_output::watch(stop.clone());
         Ok(stop)
