@@ -182,13 +182,18 @@ fn run(
                 let mut forked =
                     forks.as_mut().map(|server| server.fork_all(&tokens[executed..]).into_iter());
                 for (at, (id, token)) in ids.into_iter().zip(tokens).enumerate() {
+                    let fork = if at < executed { None } else { forked.as_mut().and_then(Iterator::next) };
                     if stopping.load(Ordering::Relaxed) {
                         // The pool is being dropped (a stop signal during a
                         // start of hundreds): no more starts, each of which
-                        // could be an exec of a millisecond, for it to wait on.
-                        break;
+                        // could be an exec of a millisecond, for it to wait
+                        // on. One forked already is our child: killed and
+                        // reaped now, not left a zombie.
+                        if let Some(Ok(pid)) = fork {
+                            drop(WorkerProcess::child(pid));
+                        }
+                        continue;
                     }
-                    let fork = if at < executed { None } else { forked.as_mut().and_then(Iterator::next) };
                     match begin(&launch, fork, id, token, timeout, &looped) {
                         Ok(started) => pending.push(started),
                         Err(error) => report(Startup::Failed { id, error }),
