@@ -9,6 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Output, Stdio};
 
 use common::{broken_pipe, input_file, send, wait_for_children, wait_guarded, Tag, SLOW_PRIME};
+use nix::sys::resource::Resource;
 use nix::sys::signal::Signal;
 
 fn dev_full() -> std::fs::File {
@@ -176,12 +177,8 @@ fn a_closed_stdout_ends_a_run_waiting_for_input_in_every_mode() {
 fn without_threads(tag: &Tag, args: &[&str]) -> Output {
     let mut command = tag.std_cmd();
     command.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).uid(65534).gid(65534);
-    // SAFETY: one async-signal-safe call between fork and exec, after the switch to `nobody`.
-    unsafe {
-        command.pre_exec(|| {
-            Ok(nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NPROC, 0, 0)?)
-        });
-    }
+    // After the switch to `nobody` (pre_exec runs after uid and gid are set).
+    limited(&mut command, Resource::RLIMIT_NPROC, 0);
     command.output().unwrap()
 }
 
@@ -196,16 +193,7 @@ fn too_few_open_files_gives_one_line_and_exit_1_never_a_panic() {
         for limit in 5..=20 {
             let mut command = tag.std_cmd();
             command.args(args).args(["--kernel", "fast"]).stdout(Stdio::piped()).stderr(Stdio::piped());
-            // SAFETY: one async-signal-safe call between fork and exec.
-            unsafe {
-                command.pre_exec(move || {
-                    Ok(nix::sys::resource::setrlimit(
-                        nix::sys::resource::Resource::RLIMIT_NOFILE,
-                        limit,
-                        limit,
-                    )?)
-                });
-            }
+            limited(&mut command, Resource::RLIMIT_NOFILE, limit);
             let output = command.output().unwrap();
             assert_no_panic(&output);
             let stderr = String::from_utf8_lossy(&output.stderr);
@@ -274,6 +262,15 @@ fn a_chart_note_for_a_closed_stderr_is_lost_not_a_panic() {
     tag.assert_none_left();
 }
 
+/// Sets `resource`'s soft and hard limits to `value` in the child, between
+/// fork and exec.
+fn limited(command: &mut std::process::Command, resource: Resource, value: u64) {
+    // SAFETY: one async-signal-safe call between fork and exec.
+    unsafe {
+        command.pre_exec(move || Ok(nix::sys::resource::setrlimit(resource, value, value)?));
+    }
+}
+
 /// Runs procpool with its address space limited to `kib` KiB (`ulimit -v`),
 /// with `tmp` as its TMPDIR: an exit for want of memory can leave the
 /// handshake directory of a worker being started.
@@ -281,12 +278,7 @@ fn with_address_space(tag: &Tag, args: &[&str], kib: u64, tmp: &std::path::Path)
     let mut command = tag.std_cmd();
     command.args(args).env("TMPDIR", tmp).stdout(Stdio::piped()).stderr(Stdio::piped());
     let bytes = kib * 1024;
-    // SAFETY: one async-signal-safe call between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            Ok(nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_AS, bytes, bytes)?)
-        });
-    }
+    limited(&mut command, Resource::RLIMIT_AS, bytes);
     command.output().unwrap()
 }
 
